@@ -1,0 +1,3 @@
+from wschan_cli.cli import main
+
+main()

@@ -1,0 +1,62 @@
+"""The channel core: a WebSocket client channel on the sogou/workflow design.
+
+Imports nothing of the command line or of rendering. See ``channel.Channel``.
+"""
+
+from .channel import Channel, CloseInfo, Message, ProtocolState
+from .clock import Clock, LoopClock
+from .errors import (
+    ChannelClosed,
+    ChannelDisposed,
+    ChannelError,
+    ConnectError,
+    ConnectionRefused,
+    DNSError,
+    HandshakeError,
+    HandshakeInterrupted,
+    HandshakeRejected,
+    InvalidURL,
+    OpenTimeout,
+    PingTimeout,
+    TLSError,
+    WriteTimeout,
+)
+from .events import Event, Party, Subscriber, What
+from .options import ChannelOptions
+from .token import Token, TokenMisuse, WaiterQueue
+from .transport import StreamTransport, Transport, TransportFactory, open_tcp
+
+__all__ = [
+    "Channel",
+    "ChannelClosed",
+    "ChannelDisposed",
+    "ChannelError",
+    "ChannelOptions",
+    "Clock",
+    "CloseInfo",
+    "ConnectError",
+    "ConnectionRefused",
+    "DNSError",
+    "Event",
+    "HandshakeError",
+    "HandshakeInterrupted",
+    "HandshakeRejected",
+    "InvalidURL",
+    "LoopClock",
+    "Message",
+    "OpenTimeout",
+    "Party",
+    "PingTimeout",
+    "ProtocolState",
+    "StreamTransport",
+    "Subscriber",
+    "TLSError",
+    "Token",
+    "TokenMisuse",
+    "Transport",
+    "TransportFactory",
+    "WaiterQueue",
+    "What",
+    "WriteTimeout",
+    "open_tcp",
+]

@@ -1,0 +1,840 @@
+"""The WebSocket client channel (channel-model.md).
+
+One ``Channel`` owns at most one live connection at a time. Every party that writes to the wire or
+changes the connection's life holds the token first: out tasks (send, ping, open, keepalive), the
+connector (the first out task that finds no connection), auto replies (Pong, Close echo),
+``handle_terminate`` (the reader ended) and ``deinit``. The protocol itself is websockets'
+sans-I/O ``ClientProtocol``; this module decides *who* may hand its bytes to the transport, and
+*when* a connection is made, shut down and released.
+
+Each party is written as straight-line code between awaits on things this package owns (the
+token's waiters, the transport's ``drain``/``read``, the reader's end, the clock), so a scheduler
+can drive the same code with a simulated transport.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from websockets.exceptions import InvalidState, InvalidStatus, InvalidURI
+from websockets.extensions.permessage_deflate import enable_client_permessage_deflate
+from websockets.frames import Opcode
+from websockets.http11 import Response
+from websockets.protocol import CLOSED, OPEN
+from websockets.typing import Origin, Subprotocol
+from websockets.uri import WebSocketURI, parse_uri
+from websockets.version import version as websockets_version
+
+from .clock import Clock, LoopClock
+from .errors import (
+    ChannelClosed,
+    ChannelDisposed,
+    ChannelError,
+    HandshakeInterrupted,
+    HandshakeRejected,
+    InvalidURL,
+    OpenTimeout,
+    PingTimeout,
+    WriteTimeout,
+)
+from .events import Event, Party, Subscriber, What
+from .options import ChannelOptions
+from .token import Token
+from .transport import Transport, TransportFactory, open_tcp
+
+T = TypeVar("T")
+
+# Opcodes by the low nibble of a serialized frame's first byte, to name what is written.
+_OPCODE_NAMES = {0: "cont", 1: "text", 2: "binary", 8: "close", 9: "ping", 10: "pong"}
+_OK_CLOSE_CODES = (1000, 1001)
+
+
+class ProtocolState(StrEnum):
+    """The channel's protocol state, as in the C++ ``WFComplexChannel``."""
+
+    UNDEFINED = "undefined"  # needs connect and upgrade (also after a clean close)
+    SUCCESS = "success"  # upgraded: can send
+    ERROR = "error"  # an error close or a failed connect: terminal until a new channel
+
+
+@dataclass(frozen=True)
+class Message:
+    """One inbound message, delivered to ``process``."""
+
+    type: str  # "text" or "binary"
+    data: str | bytes
+
+
+@dataclass(frozen=True)
+class CloseInfo:
+    """How a connection ended: code and reason, who closed first, and whether it was clean."""
+
+    code: int
+    reason: str
+    by: str  # "peer", "local" or "network"
+    clean: bool
+
+    def error(self) -> ChannelClosed:
+        return ChannelClosed(self.code, self.reason, self.by)
+
+
+@dataclass(eq=False)
+class _Connection:
+    """One kernel connection: from the connector's TCP connect to its release."""
+
+    n: int
+    transport: Transport
+    proto: Any  # websockets.client.ClientProtocol; Any keeps mypy off its untyped corners
+    upgraded: asyncio.Future[Response]
+    reader_done: asyncio.Event = field(default_factory=asyncio.Event)
+    shutdown_requested: bool = False
+    released: bool = False
+    close: CloseInfo | None = None
+    local_close: CloseInfo | None = None  # set when we cut the link ourselves (timeouts, aborts)
+    replies: list[bytes] = field(default_factory=list)
+    replier_running: bool = False
+    pings: dict[bytes, tuple[asyncio.Future[float], float]] = field(default_factory=dict)
+    fragments: list[bytes] = field(default_factory=list)
+    fragment_type: str = ""
+    failed: bool = False  # we failed the connection (1007, 1011): deliver nothing more
+    keepalive: asyncio.Task[None] | None = None
+
+    @property
+    def usable(self) -> bool:
+        return not self.released and not self.shutdown_requested and self.proto.state is OPEN
+
+
+ProcessCallback = Callable[[Message], None]
+CloseCallback = Callable[[CloseInfo], None]
+
+
+class Channel:
+    """A WebSocket client channel.
+
+    ``process`` receives inbound messages one at a time, in arrival order. ``on_close`` is called
+    once per connection, after the token is released; it is synchronous, and may schedule
+    ``deinit()`` (which is idempotent). Use as ``async with Channel(url) as ch: await ch.send(..)``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        options: ChannelOptions | None = None,
+        process: ProcessCallback | None = None,
+        on_close: CloseCallback | None = None,
+        transport_factory: TransportFactory | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        try:
+            self.uri: WebSocketURI = parse_uri(url)
+        except InvalidURI as exc:
+            raise InvalidURL(f"invalid WebSocket URL {url!r}: {exc.msg}") from exc
+        self.url = url
+        self.options = options or ChannelOptions()
+        self._process = process
+        self._on_close = on_close
+        self._open_transport: TransportFactory = transport_factory or open_tcp
+        self._clock: Clock = clock or LoopClock()
+
+        self._subscribers: list[Subscriber] = []
+        self._seq = 0
+        self._token = Token(self._emit)
+        self._established = 0
+        self._state = ProtocolState.UNDEFINED
+        self._error: ChannelError | None = None  # why the state is ERROR
+        self._conn: _Connection | None = None
+        self._connections = 0
+        self._parties: dict[str, int] = {}
+        self._inside = 0  # parties inside a channel step; dispose waits for zero (D6)
+        self._idle: asyncio.Event | None = None
+        self._close_callbacks: list[CloseInfo] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._deiniting = False
+        self._deinit_done: asyncio.Future[None] | None = None
+        self._disposed = False
+
+    # ------------------------------------------------------------------ read-only views
+
+    @property
+    def sending(self) -> bool:
+        return self._token.sending
+
+    @property
+    def established(self) -> int:
+        return self._established
+
+    @property
+    def state(self) -> ProtocolState:
+        return self._state
+
+    @property
+    def disposed(self) -> bool:
+        return self._disposed
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        """Call ``subscriber`` synchronously with every event from now on; returns an undo."""
+        self._subscribers.append(subscriber)
+        return lambda: self._subscribers.remove(subscriber)
+
+    async def __aenter__(self) -> Channel:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.deinit()
+
+    # ------------------------------------------------------------------ out tasks
+
+    async def open(self) -> None:
+        """Connect and upgrade if not connected: an out task that carries no frame (D1)."""
+        await self._out_task("open", None)
+
+    async def send(self, message: str | bytes, *, fragment_size: int | None = None) -> None:
+        """Send a text (str) or binary (bytes) message, fragmented if ``fragment_size`` is set."""
+        if isinstance(message, str):
+            await self.send_text(message, fragment_size=fragment_size)
+        else:
+            await self.send_binary(message, fragment_size=fragment_size)
+
+    async def send_text(self, text: str, *, fragment_size: int | None = None) -> None:
+        await self._send_data(text.encode(), text=True, fragment_size=fragment_size)
+
+    async def send_binary(self, data: bytes, *, fragment_size: int | None = None) -> None:
+        await self._send_data(bytes(data), text=False, fragment_size=fragment_size)
+
+    async def ping(self, data: bytes | None = None) -> float:
+        """Send a Ping and return the round-trip time in seconds once its Pong arrives."""
+        return await self._ping(data, keepalive=None)
+
+    async def _send_data(self, data: bytes, *, text: bool, fragment_size: int | None) -> None:
+        if fragment_size is not None and fragment_size <= 0:
+            raise ValueError("fragment_size must be positive")
+        step = fragment_size or len(data) or 1
+        pieces = [data[i : i + step] for i in range(0, len(data), step)] or [b""]
+
+        async def write(party: Party, conn: _Connection) -> None:
+            # The whole message goes out under one holding of the token, so another party's
+            # frame can never land between two fragments even though each fragment drains.
+            for i, piece in enumerate(pieces):
+                fin = i == len(pieces) - 1
+                if i > 0:
+                    conn.proto.send_continuation(piece, fin=fin)
+                elif text:
+                    conn.proto.send_text(piece, fin=fin)
+                else:
+                    conn.proto.send_binary(piece, fin=fin)
+                await self._write(party, conn)
+
+        await self._out_task("send", write)
+
+    async def _ping(self, data: bytes | None, *, keepalive: _Connection | None) -> float:
+        payload = data if data is not None else os.urandom(4)
+        loop = asyncio.get_running_loop()
+        pong: asyncio.Future[float] = loop.create_future()
+        ping_conn: list[_Connection] = []
+
+        async def write(party: Party, conn: _Connection) -> None:
+            if payload in conn.pings:
+                raise ValueError("a ping with this payload is already in flight")
+            conn.pings[payload] = (pong, self._clock.now())
+            ping_conn.append(conn)
+            conn.proto.send_ping(payload)
+            await self._write(party, conn)
+
+        await self._out_task("keepalive" if keepalive else "ping", write, only=keepalive)
+        try:
+            async with self._clock.timeout(self.options.ping_timeout):
+                return await pong
+        except TimeoutError:
+            ping_conn[0].pings.pop(payload, None)
+            raise PingTimeout(
+                f"no Pong from {self.uri.host}:{self.uri.port} within "
+                f"{self.options.ping_timeout}s"
+            ) from None
+
+    async def _out_task(
+        self,
+        kind: str,
+        write: Callable[[Party, _Connection], Awaitable[None]] | None,
+        *,
+        only: _Connection | None = None,
+    ) -> None:
+        """Take the token, make sure a connection is ready (connecting if need be), write.
+
+        ``only`` pins the task to one connection (keepalive): it never connects.
+        """
+        self._check_usable()
+        if self._state is ProtocolState.ERROR and self._error is not None:
+            raise self._error  # after an error close, fail at once (no token needed to say so)
+        party = self._new_party(kind)
+        seen = only or (self._conn if self._conn is not None and self._conn.usable else None)
+        self._enter()
+        try:
+            await self._token.take(party)
+            try:
+                conn = await self._ready(party, seen, connect=only is None)
+                if write is not None:
+                    try:
+                        await write(party, conn)
+                    except InvalidState:
+                        # The peer's Close arrived between two of our fragments.
+                        raise self._closed_error(conn) from None
+            except BaseException as exc:
+                self._emit(party, What.FAIL, error=str(exc) or type(exc).__name__)
+                raise
+            finally:
+                self._token.release(party)
+            self._emit(party, What.DONE)
+        finally:
+            self._leave()
+
+    async def _ready(self, party: Party, seen: _Connection | None, *, connect: bool) -> _Connection:
+        """Re-read the channel under the token (D3) and return a connection to write on."""
+        if seen is not None:
+            if seen.usable:
+                return seen
+            # The connection this task was waiting for closed meanwhile.
+            raise self._closed_error(seen)
+        conn = self._conn
+        if conn is not None:
+            if conn.usable:
+                return conn  # another connector finished while we waited
+            raise self._closed_error(conn)  # closing, not yet released: no second connection
+        if self._state is ProtocolState.ERROR and self._error is not None:
+            raise self._error
+        if self._deiniting or not connect:
+            raise ChannelClosed(1000, "channel is shutting down", "local")
+        return await self._connect(party)
+
+    # ------------------------------------------------------------------ connector (D1, D2)
+
+    async def _connect(self, party: Party) -> _Connection:
+        self._emit(party, What.CONNECT, url=self.url)
+        loop = asyncio.get_running_loop()
+        conn: _Connection | None = None
+        try:
+            async with self._clock.timeout(self.options.open_timeout):
+                transport = await self._open_transport(self.uri, self.options)
+                self._connections += 1
+                conn = _Connection(
+                    n=self._connections,
+                    transport=transport,
+                    proto=self._new_protocol(),
+                    upgraded=loop.create_future(),
+                )
+                self._conn = conn
+                self._set_established(party, 1)
+                request = conn.proto.connect()
+                for name, value in self._request_headers():
+                    request.headers[name] = value
+                conn.proto.send_request(request)
+                # H1: the reader, which resolves ``upgraded``, exists before the request is
+                # written, so however fast the 101 comes it is not missed.
+                self._spawn(self._run_reader(conn))
+                await self._write(party, conn, handshake=True)
+                response = await conn.upgraded
+        except (ChannelClosed, OSError) as exc:
+            lost = HandshakeInterrupted(f"connection to {self.url} lost in the handshake: {exc}")
+            await self._fail_connect(party, conn, lost)
+            raise lost from exc
+        except ChannelError as exc:
+            await self._fail_connect(party, conn, exc)
+            raise
+        except TimeoutError:
+            timeout = OpenTimeout(
+                f"timed out after {self.options.open_timeout}s opening {self.url}",
+                host=self.uri.host,
+                port=self.uri.port,
+            )
+            await self._fail_connect(party, conn, timeout)
+            raise timeout from None
+        self._set_state(party, ProtocolState.SUCCESS)
+        self._emit(
+            party,
+            What.UPGRADED,
+            status=response.status_code,
+            headers=list(response.headers.raw_items()),
+            subprotocol=conn.proto.subprotocol,
+        )
+        if self.options.ping_interval is not None:
+            conn.keepalive = asyncio.ensure_future(self._keepalive(conn))
+        return conn
+
+    def _new_protocol(self) -> Any:
+        from websockets.client import ClientProtocol
+
+        opts = self.options
+        return ClientProtocol(
+            self.uri,
+            origin=Origin(opts.origin) if opts.origin else None,
+            extensions=enable_client_permessage_deflate(None) if opts.compression else None,
+            subprotocols=[Subprotocol(p) for p in opts.subprotocols] or None,
+            max_size=opts.max_size,
+        )
+
+    def _request_headers(self) -> list[tuple[str, str]]:
+        headers = list(self.options.headers)
+        if not any(name.lower() == "user-agent" for name, _ in headers):
+            agent = self.options.user_agent or f"wschan websockets/{websockets_version}"
+            headers.append(("User-Agent", agent))
+        return headers
+
+    async def _fail_connect(
+        self, party: Party, conn: _Connection | None, error: ChannelError
+    ) -> None:
+        """A failed connect or upgrade: tear down what exists, make the state terminal (D2)."""
+        self._error = error
+        self._set_state(party, ProtocolState.ERROR, error=str(error))
+        if conn is not None:
+            if not conn.upgraded.done():
+                conn.upgraded.cancel()
+            elif not conn.upgraded.cancelled():
+                conn.upgraded.exception()  # retrieved: it is the error raised above
+            conn.local_close = CloseInfo(1006, str(error), "local", clean=False)
+            await self._shutdown(party, conn, graceful=None, abort=True)
+
+    # ------------------------------------------------------------------ writing (token only)
+
+    async def _write(
+        self,
+        party: Party,
+        conn: _Connection,
+        chunks: list[bytes] | None = None,
+        *,
+        handshake: bool = False,
+    ) -> None:
+        """Write ``chunks`` (default: what the protocol has queued), then drain.
+
+        Only the token holder writes. A write that fails or cannot drain in time kills the
+        connection (D8), unless a shutdown is already under way, which then finishes the job.
+        """
+        if self._token.holder != party:
+            raise AssertionError(f"{party} wrote without holding the token")
+        if chunks is None:
+            chunks = [chunk for chunk in conn.proto.data_to_send() if chunk]
+        for chunk in chunks:
+            conn.transport.write(chunk)
+            if self._subscribers:
+                opcode = "http" if handshake else _OPCODE_NAMES.get(chunk[0] & 0x0F, "?")
+                self._emit(party, What.FRAME_OUT, opcode=opcode, size=len(chunk))
+        try:
+            async with self._clock.timeout(self.options.write_timeout):
+                await conn.transport.drain()
+        except TimeoutError:
+            # D8: a frame may be half written; the connection must not carry anything else.
+            conn.local_close = conn.local_close or CloseInfo(
+                1006, "write timed out", "local", clean=False
+            )
+            if not conn.shutdown_requested:
+                await self._shutdown(party, conn, graceful=None, abort=True)
+            raise WriteTimeout(
+                f"write to {self.uri.host}:{self.uri.port} did not drain within "
+                f"{self.options.write_timeout}s; the connection was aborted"
+            ) from None
+        except OSError:
+            if not conn.shutdown_requested:
+                await self._shutdown(party, conn, graceful=None, abort=True)
+            raise self._closed_error(conn) from None
+
+    # ------------------------------------------------------------------ reader and terminate
+
+    async def _run_reader(self, conn: _Connection) -> None:
+        """The reader of one connection; when it ends, it runs ``handle_terminate``."""
+        try:
+            await self._read_loop(conn)
+            await self._handle_terminate(conn)
+        finally:
+            self._leave()
+
+    async def _read_loop(self, conn: _Connection) -> None:
+        party = Party("reader", conn.n)
+        proto = conn.proto
+        reason = "eof"
+        try:
+            while True:
+                try:
+                    # Once a Close was exchanged the server should end TCP; don't wait forever.
+                    limit = self.options.close_timeout if proto.close_expected() else None
+                    async with self._clock.timeout(limit):
+                        data = await conn.transport.read()
+                except TimeoutError:
+                    reason = "close timeout"
+                    conn.local_close = conn.local_close or CloseInfo(
+                        1006, "peer did not close TCP after the Close", "local", clean=False
+                    )
+                    break
+                except OSError as exc:
+                    reason = f"read error: {exc}"
+                    proto.receive_eof()
+                    break
+                if data:
+                    proto.receive_data(data)
+                else:
+                    proto.receive_eof()
+                for event in proto.events_received():
+                    self._on_protocol_event(party, conn, event)
+                if not conn.upgraded.done() and proto.handshake_exc is not None:
+                    conn.upgraded.set_exception(
+                        HandshakeInterrupted(
+                            f"invalid handshake response from {self.url}: {proto.handshake_exc}"
+                        )
+                    )
+                replies = [chunk for chunk in proto.data_to_send() if chunk]
+                if replies:
+                    self._queue_replies(conn, replies)
+                if not data or proto.state is CLOSED:
+                    break
+        finally:
+            if not conn.upgraded.done():
+                conn.upgraded.set_exception(
+                    HandshakeInterrupted(f"connection to {self.url} closed before the 101")
+                )
+            conn.reader_done.set()
+            self._emit(party, What.READER_END, reason=reason)
+
+    def _on_protocol_event(self, party: Party, conn: _Connection, event: Any) -> None:
+        if isinstance(event, Response):
+            if conn.upgraded.done():
+                return
+            if conn.proto.handshake_exc is not None:
+                conn.upgraded.set_exception(self._rejection(conn, event))
+            else:
+                conn.upgraded.set_result(event)
+            return
+        opcode = event.opcode
+        if self._subscribers:
+            self._emit(
+                party, What.FRAME_IN, opcode=_OPCODE_NAMES.get(int(opcode), "?"),
+                size=len(event.data), fin=event.fin, data=bytes(event.data),
+            )
+        if opcode is Opcode.PONG:
+            self._resolve_pings(conn, bytes(event.data))
+        elif opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
+            if opcode is not Opcode.CONT:
+                conn.fragment_type = "text" if opcode is Opcode.TEXT else "binary"
+                conn.fragments = []
+            conn.fragments.append(bytes(event.data))
+            if event.fin:
+                self._deliver(conn, conn.fragment_type, b"".join(conn.fragments))
+                conn.fragments = []
+        # PING and CLOSE: the protocol queued the Pong / Close echo; the replier writes it.
+
+    def _deliver(self, conn: _Connection, kind: str, payload: bytes) -> None:
+        if conn.failed:
+            return  # RFC 6455 7.1.7: after failing the connection, process nothing more
+        data: str | bytes = payload
+        if kind == "text":
+            try:
+                data = payload.decode()
+            except UnicodeDecodeError as exc:
+                conn.failed = True
+                conn.proto.fail(1007, f"invalid UTF-8 at position {exc.start}")
+                return
+        if self._process is not None:
+            try:
+                self._process(Message(kind, data))
+            except Exception as exc:  # a failing consumer must not kill the reader
+                conn.failed = True
+                conn.proto.fail(1011, f"process callback failed: {exc}")
+
+    def _rejection(self, conn: _Connection, response: Response) -> HandshakeRejected:
+        exc = conn.proto.handshake_exc
+        body = bytes(response.body or b"")
+        if isinstance(exc, InvalidStatus):
+            status = response.status_code
+            text = body.decode(errors="replace").strip()
+            detail = f": {text[:200]}" if text else ""
+            return HandshakeRejected(
+                f"{self.url} rejected the upgrade with HTTP {status} "
+                f"{response.reason_phrase}{detail}",
+                status=status,
+                body=body,
+            )
+        return HandshakeRejected(
+            f"{self.url} sent an invalid upgrade response: {exc}",
+            status=response.status_code,
+            body=body,
+        )
+
+    def _resolve_pings(self, conn: _Connection, payload: bytes) -> None:
+        if payload not in conn.pings:
+            return  # unsolicited Pong
+        now = self._clock.now()
+        # A Pong acknowledges its Ping and every earlier one (RFC 6455 5.5.3).
+        for key in list(conn.pings):
+            future, sent_at = conn.pings.pop(key)
+            if not future.done():
+                future.set_result(now - sent_at)
+            if key == payload:
+                break
+
+    def _queue_replies(self, conn: _Connection, replies: list[bytes]) -> None:
+        conn.replies.extend(replies)
+        if not conn.replier_running:
+            conn.replier_running = True
+            self._spawn(self._auto_reply(conn))
+
+    async def _auto_reply(self, conn: _Connection) -> None:
+        """Write queued Pongs and Close frames, through the token like any other write."""
+        party = self._new_party("auto_reply")
+        try:
+            await self._token.take(party)
+            try:
+                if not conn.released and not conn.shutdown_requested:
+                    while conn.replies:
+                        replies, conn.replies = conn.replies, []
+                        await self._write(party, conn, replies)
+                else:
+                    self._emit(party, What.LEAVE, dropped=len(conn.replies))
+                    conn.replies = []  # the connection is gone: never write on it (H3)
+            except ChannelError:
+                pass  # the connection died under us; terminate reports how
+            finally:
+                conn.replier_running = False
+                self._token.release(party)
+        finally:
+            self._leave()
+
+    async def _handle_terminate(self, conn: _Connection) -> None:
+        """The reader ended: take the token and shut the connection down, unless already done."""
+        party = Party("terminate", conn.n)
+        await self._token.take(party)
+        try:
+            if conn.released:
+                # Woken after someone else released it (established == 0): nothing to do.
+                self._emit(party, What.LEAVE)
+            else:
+                await self._shutdown(party, conn, graceful=None)
+        finally:
+            self._token.release(party)
+
+    # ------------------------------------------------------------------ keepalive
+
+    async def _keepalive(self, conn: _Connection) -> None:
+        interval = self.options.ping_interval
+        assert interval is not None
+        try:
+            while conn.usable:
+                await self._clock.sleep(interval)
+                await self._ping(None, keepalive=conn)
+        except PingTimeout:
+            if conn.usable:
+                conn.local_close = CloseInfo(1011, "keepalive ping timeout", "local", clean=False)
+                await self._kill(conn)
+        except (ChannelError, asyncio.CancelledError):
+            pass  # the connection is closing anyway
+
+    async def _kill(self, conn: _Connection) -> None:
+        party = self._new_party("keepalive")
+        self._enter()
+        try:
+            await self._token.take(party)
+            try:
+                if not conn.released:
+                    await self._shutdown(party, conn, graceful=None, abort=True)
+            finally:
+                self._token.release(party)
+        finally:
+            self._leave()
+
+    # ------------------------------------------------------------------ shutdown and release
+
+    async def _shutdown(
+        self,
+        party: Party,
+        conn: _Connection,
+        *,
+        graceful: tuple[int, str] | None,
+        abort: bool = False,
+    ) -> None:
+        """Shut ``conn`` down and release it. Called by the token holder only.
+
+        graceful: send a Close with this code and reason, then wait up to the close timeout for
+        the peer to answer and end TCP. Otherwise close (or abort) at once.
+        """
+        if conn.released:
+            return
+        assert self._token.holder == party, "shutdown without the token"
+        conn.shutdown_requested = True
+        self._emit(party, What.SHUTDOWN, graceful=graceful is not None, abort=abort)
+        if conn.keepalive is not None and conn.keepalive is not asyncio.current_task():
+            conn.keepalive.cancel()
+        if graceful is not None and conn.proto.state is OPEN and not conn.reader_done.is_set():
+            conn.proto.send_close(*graceful)
+            try:
+                await self._write(party, conn)
+                async with self._clock.timeout(self.options.close_timeout):
+                    await conn.reader_done.wait()
+            except (TimeoutError, ChannelError):
+                conn.local_close = conn.local_close or CloseInfo(
+                    1006, "no Close answer within the close timeout", "local", clean=False
+                )
+                abort = True
+        if abort:
+            conn.transport.abort()
+        else:
+            conn.transport.close()
+        await conn.reader_done.wait()  # the reader ends promptly once the transport is closed
+        self._release(party, conn)
+
+    def _release(self, party: Party, conn: _Connection) -> None:
+        """established 1 -> 0, exactly once per connection: the reader has ended and a token
+        holder asked for shutdown."""
+        assert conn.reader_done.is_set() and conn.shutdown_requested and not conn.released
+        conn.released = True
+        info = self._close_info(conn)
+        conn.close = info
+        if self._conn is conn:
+            self._conn = None
+        for future, _ in conn.pings.values():
+            if not future.done():
+                future.set_exception(info.error())
+        conn.pings.clear()
+        self._set_established(party, 0)
+        self._emit(party, What.CLOSED, code=info.code, reason=info.reason, by=info.by,
+                   clean=info.clean)
+        if self._state is not ProtocolState.ERROR:
+            if info.clean:
+                self._set_state(party, ProtocolState.UNDEFINED)  # next send reconnects
+            else:
+                self._error = info.error()
+                self._set_state(party, ProtocolState.ERROR, error=str(self._error))
+        self._close_callbacks.append(info)
+
+    def _close_info(self, conn: _Connection) -> CloseInfo:
+        if conn.local_close is not None:
+            return conn.local_close
+        proto = conn.proto
+        rcvd = proto.close_rcvd
+        if rcvd is not None:
+            # close_rcvd_then_sent is False only when our Close went first.
+            by = "local" if proto.close_rcvd_then_sent is False else "peer"
+            clean = rcvd.code in _OK_CLOSE_CODES
+            return CloseInfo(int(rcvd.code), rcvd.reason, by, clean)
+        sent = proto.close_sent
+        if sent is not None:
+            # We failed the connection (1002, 1007, 1009, 1011): the code is ours.
+            return CloseInfo(int(sent.code), sent.reason, "local", clean=False)
+        return CloseInfo(1006, "connection dropped without a Close frame", "peer", clean=False)
+
+    def _closed_error(self, conn: _Connection) -> ChannelClosed:
+        if conn.close is not None:
+            return conn.close.error()
+        rcvd = conn.proto.close_rcvd
+        if rcvd is not None:
+            return ChannelClosed(int(rcvd.code), rcvd.reason, "peer")
+        return ChannelClosed(1006, "connection is closing", "local")
+
+    # ------------------------------------------------------------------ deinit (D5, D6)
+
+    async def deinit(self, code: int = 1000, reason: str = "", *, abrupt: bool = False) -> None:
+        """Tear the channel down: close the connection (gracefully unless ``abrupt``), let every
+        pending party finish, then dispose. Returns once the channel is disposed; idempotent."""
+        if self._disposed:
+            return
+        if self._deinit_done is not None:
+            await asyncio.shield(self._deinit_done)
+            return
+        loop = asyncio.get_running_loop()
+        self._deinit_done = loop.create_future()
+        self._deiniting = True
+        party = Party("deinit")
+        self._enter()
+        try:
+            await self._token.take(party)
+            try:
+                conn = self._conn
+                if conn is None or conn.released:
+                    self._emit(party, What.LEAVE)  # established == 0: nothing to shut down
+                else:
+                    await self._shutdown(
+                        party, conn, graceful=None if abrupt else (code, reason), abort=False
+                    )
+            finally:
+                self._token.release(party)
+        finally:
+            self._leave()
+        await self._quiesce()
+        self._disposed = True
+        self._emit(party, What.DISPOSE)
+        self._deinit_done.set_result(None)
+
+    async def _quiesce(self) -> None:
+        """Wait until no party is inside a channel step (D6: dispose last)."""
+        while self._inside:
+            self._idle = asyncio.Event()
+            await self._idle.wait()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    def _check_usable(self) -> None:
+        if self._disposed:
+            raise ChannelDisposed(f"channel to {self.url} was deinitialized")
+        if self._deiniting:
+            raise ChannelClosed(1000, "channel is shutting down", "local")
+
+    def _new_party(self, kind: str) -> Party:
+        n = self._parties.get(kind, 0) + 1
+        self._parties[kind] = n
+        return Party(kind, n)
+
+    def _enter(self) -> None:
+        self._inside += 1
+
+    def _leave(self) -> None:
+        """A party leaves its step; close callbacks run now, outside the token (D7)."""
+        self._inside -= 1
+        while self._close_callbacks and not self._token.sending:
+            info = self._close_callbacks.pop(0)
+            if self._on_close is not None:
+                try:
+                    self._on_close(info)
+                except Exception as exc:
+                    asyncio.get_running_loop().call_exception_handler(
+                        {"message": "on_close callback failed", "exception": exc}
+                    )
+        if self._inside == 0 and self._idle is not None:
+            self._idle.set()
+
+    def _spawn(self, coro: Awaitable[T]) -> None:
+        """Start a party in its own task; it counts as inside from this moment."""
+        self._enter()
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _set_established(self, party: Party, value: int) -> None:
+        before, self._established = self._established, value
+        self._emit(party, What.ESTABLISHED, before=before)
+
+    def _set_state(self, party: Party, state: ProtocolState, **detail: Any) -> None:
+        if state is not self._state:
+            self._state = state
+            self._emit(party, What.STATE, **detail)
+
+    def _emit(self, party: Party, what: What, **detail: Any) -> None:
+        self._seq += 1
+        if not self._subscribers:
+            return
+        event = Event(
+            seq=self._seq,
+            time=self._clock.now(),
+            party=party,
+            what=what,
+            sending=self._token.sending,
+            established=self._established,
+            state=self._state.value,
+            holder=self._token.holder,
+            waiters=len(self._token.waiters),
+            detail=detail,
+        )
+        for subscriber in list(self._subscribers):
+            subscriber(event)

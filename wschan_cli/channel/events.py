@@ -1,0 +1,84 @@
+"""Typed events: one per transition of the channel (channel-model.md D9).
+
+Views, JSON output and the explorer read these and nothing else. Subscribers are called
+synchronously, in order, from inside the step that caused the transition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class What(StrEnum):
+    """What happened. The value is the name used in JSON output."""
+
+    TAKE = "take"  # a party took the token
+    WAIT = "wait"  # the token was busy: the party queued a waiter
+    SIGNAL = "signal"  # a release woke the first waiter
+    WAKE = "wake"  # a woken waiter resumed and will re-compete
+    RELEASE = "release"  # the holder released the token
+    ESTABLISHED = "established"  # established changed (0->1 or 1->0)
+    STATE = "state"  # the protocol state changed
+    CONNECT = "connect"  # the connector starts connecting
+    UPGRADED = "upgraded"  # the 101 arrived
+    FRAME_OUT = "frame_out"  # a frame was written
+    FRAME_IN = "frame_in"  # a frame was read
+    SHUTDOWN = "shutdown"  # a token holder asked for the connection to shut down
+    READER_END = "reader_end"  # the reader ended (EOF, error, timeout)
+    CLOSED = "closed"  # the connection is over: code, reason, who closed
+    LEAVE = "leave"  # a woken party found nothing to do and left
+    DONE = "done"  # an out task completed (after its release)
+    FAIL = "fail"  # an out task failed (detail: error)
+    DISPOSE = "dispose"  # the channel was disposed
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    """Who acts: ``kind`` is send, ping, open, connector, auto_reply, terminate, deinit,
+    keepalive or reader; ``n`` tells parties of the same kind apart."""
+
+    kind: str
+    n: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.kind}#{self.n}" if self.n else self.kind
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One transition, with the values after it."""
+
+    seq: int
+    time: float
+    party: Party
+    what: What
+    sending: bool
+    established: int
+    state: str
+    holder: Party | None
+    waiters: int
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (bytes in details become their length)."""
+        detail = {
+            k: (len(v) if isinstance(v, (bytes, bytearray)) else v) for k, v in self.detail.items()
+        }
+        return {
+            "seq": self.seq,
+            "t": round(self.time, 6),
+            "party": str(self.party),
+            "what": self.what.value,
+            "sending": self.sending,
+            "established": self.established,
+            "state": self.state,
+            "holder": str(self.holder) if self.holder else None,
+            "waiters": self.waiters,
+            **detail,
+        }
+
+
+Subscriber = Callable[[Event], None]

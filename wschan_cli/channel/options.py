@@ -1,0 +1,40 @@
+"""Connection options of a channel: plain data, validated when the channel is made."""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ChannelOptions:
+    """How to connect and how long to wait.
+
+    Times are in seconds; ``None`` means no limit (or, for ``ping_interval``, no keepalive).
+    """
+
+    headers: tuple[tuple[str, str], ...] = ()
+    subprotocols: tuple[str, ...] = ()
+    origin: str | None = None
+    open_timeout: float | None = 10.0  # connect + TLS + upgrade, as one deadline
+    close_timeout: float | None = 10.0  # wait for the peer's Close / TCP close
+    write_timeout: float | None = 30.0  # a frame that cannot drain this long kills the link (D8)
+    max_size: int | None = 2**20  # largest incoming message; bigger closes with 1009
+    compression: bool = True  # offer permessage-deflate
+    ping_interval: float | None = 20.0  # keepalive ping every this long
+    ping_timeout: float | None = 20.0  # no Pong this long after a ping: close with 1011
+    cafile: str | None = None  # trust this CA bundle instead of the system's
+    certfile: str | None = None  # client certificate (PEM)
+    keyfile: str | None = None  # its private key, if not inside certfile
+    insecure: bool = False  # do not verify the server's certificate or host name
+    user_agent: str | None = None
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A TLS context that verifies the server unless ``insecure`` was asked for."""
+        context = ssl.create_default_context(cafile=self.cafile)
+        if self.insecure:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        if self.certfile:
+            context.load_cert_chain(self.certfile, self.keyfile)
+        return context

@@ -1,0 +1,82 @@
+"""The ``wschan`` command group.
+
+Commands are imported only when they run, so ``wschan --help`` and ``wschan --version`` stay fast
+(websockets' asyncio modules and rich cost tens of milliseconds to import).
+"""
+
+from __future__ import annotations
+
+import importlib
+import platform
+import sys
+from importlib.metadata import PackageNotFoundError, version
+
+import click
+
+from wschan_cli import __version__
+
+# name -> (module, attribute, one-line help shown in ``wschan --help``)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "serve": ("wschan_cli.commands.serve", "serve", "Run the embedded WebSocket server (echo by default)."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, attr, _ = COMMANDS[cmd_name]
+        command: click.Command = getattr(importlib.import_module(module), attr)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Short help from the table above, so listing commands imports none of them.
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+def _version_text() -> str:
+    try:
+        ws_version = version("websockets")
+    except PackageNotFoundError:  # pragma: no cover - websockets is a hard dependency
+        ws_version = "not installed"
+    return (
+        f"wschan {__version__}\n"
+        f"websockets {ws_version}\n"
+        f"Python {platform.python_version()} ({sys.implementation.name})"
+    )
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    click.echo(_version_text())
+    ctx.exit(0)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Print the versions of wschan, websockets and Python, then exit.",
+)
+def cli() -> None:
+    """wschan: a WebSocket client whose channel you can watch.
+
+    Exit status: 0 done, 1 other error, 2 usage error, 3 could not connect,
+    4 handshake rejected, 5 closed abnormally, 6 invariant violation,
+    124 timeout, 130 interrupted.
+    """
+
+
+def main() -> None:
+    cli(prog_name="wschan")
