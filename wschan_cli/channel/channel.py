@@ -671,11 +671,13 @@ class Channel:
                 await self._write(party, conn)
                 async with self._clock.timeout(self.options.close_timeout):
                     await conn.reader_done.wait()
-            except (TimeoutError, ChannelError):
+            except TimeoutError:
                 conn.local_close = conn.local_close or CloseInfo(
                     1006, "no Close answer within the close timeout", "local", clean=False
                 )
                 abort = True
+            except ChannelError:
+                abort = True  # the link died under our Close; the reader tells how
         if abort:
             conn.transport.abort()
         else:
@@ -718,18 +720,17 @@ class Channel:
             clean = rcvd.code in _OK_CLOSE_CODES
             return CloseInfo(int(rcvd.code), rcvd.reason, by, clean)
         sent = proto.close_sent
-        if sent is not None:
+        failed_by_parser = proto.parser_exc is not None and not isinstance(
+            proto.parser_exc, EOFError  # EOF is the peer's doing, not a protocol error of ours
+        )
+        if sent is not None and (conn.failed or failed_by_parser):
             # We failed the connection (1002, 1007, 1009, 1011): the code is ours.
             return CloseInfo(int(sent.code), sent.reason, "local", clean=False)
         return CloseInfo(1006, "connection dropped without a Close frame", "peer", clean=False)
 
     def _closed_error(self, conn: _Connection) -> ChannelClosed:
-        if conn.close is not None:
-            return conn.close.error()
-        rcvd = conn.proto.close_rcvd
-        if rcvd is not None:
-            return ChannelClosed(int(rcvd.code), rcvd.reason, "peer")
-        return ChannelClosed(1006, "connection is closing", "local")
+        # Before the release the close is still unfolding: say what is known so far.
+        return (conn.close or self._close_info(conn)).error()
 
     # ------------------------------------------------------------------ deinit (D5, D6)
 
@@ -776,10 +777,10 @@ class Channel:
     # ------------------------------------------------------------------ bookkeeping
 
     def _check_usable(self) -> None:
+        # A send that arrives while deinit runs still queues like any party; when it gets the
+        # token it either finds the connection open (and sends) or fails with ChannelClosed.
         if self._disposed:
             raise ChannelDisposed(f"channel to {self.url} was deinitialized")
-        if self._deiniting:
-            raise ChannelClosed(1000, "channel is shutting down", "local")
 
     def _new_party(self, kind: str) -> Party:
         n = self._parties.get(kind, 0) + 1
