@@ -104,6 +104,7 @@ class GatedTransport:
         self.read_gate = Gate()
         self.draining = asyncio.Event()  # set while a drained write waits at the gate
         self.held = asyncio.Event()  # set while received bytes (or EOF) wait at the gate
+        self.arrived = asyncio.Event()  # set once any bytes reached the reader
 
     def write(self, data: bytes) -> None:
         self.inner.write(data)
@@ -118,6 +119,7 @@ class GatedTransport:
 
     async def read(self) -> bytes:
         data = await self.inner.read()
+        self.arrived.set()
         self.held.set()
         try:
             await self.read_gate.passed()

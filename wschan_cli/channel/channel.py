@@ -339,10 +339,6 @@ class Channel:
                 self._spawn(self._run_reader(conn))
                 await self._write(party, conn, handshake=True)
                 response = await conn.upgraded
-        except (ChannelClosed, OSError) as exc:
-            lost = HandshakeInterrupted(f"connection to {self.url} lost in the handshake: {exc}")
-            await self._fail_connect(party, conn, lost)
-            raise lost from exc
         except ChannelError as exc:
             await self._fail_connect(party, conn, exc)
             raise
@@ -354,6 +350,10 @@ class Channel:
             )
             await self._fail_connect(party, conn, timeout)
             raise timeout from None
+        except (ChannelClosed, OSError) as exc:  # after TimeoutError, itself an OSError
+            lost = HandshakeInterrupted(f"connection to {self.url} lost in the handshake: {exc}")
+            await self._fail_connect(party, conn, lost)
+            raise lost from exc
         self._set_state(party, ProtocolState.SUCCESS)
         self._emit(
             party,
@@ -480,10 +480,12 @@ class Channel:
                 for event in proto.events_received():
                     self._on_protocol_event(party, conn, event)
                 if not conn.upgraded.done() and proto.handshake_exc is not None:
+                    if isinstance(proto.handshake_exc.__cause__, EOFError):
+                        problem = "closed before the 101"
+                    else:
+                        problem = f"sent an invalid handshake response: {proto.handshake_exc}"
                     conn.upgraded.set_exception(
-                        HandshakeInterrupted(
-                            f"invalid handshake response from {self.url}: {proto.handshake_exc}"
-                        )
+                        HandshakeInterrupted(f"connection to {self.url} {problem}")
                     )
                 replies = [chunk for chunk in proto.data_to_send() if chunk]
                 if replies:
