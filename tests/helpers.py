@@ -134,7 +134,9 @@ class GatedTransport:
         self.inner.abort()
 
 
-def gated_factory(made: list[GatedTransport]) -> Callable[[WebSocketURI, ChannelOptions], Awaitable[Transport]]:
+def gated_factory(
+    made: list[GatedTransport],
+) -> Callable[[WebSocketURI, ChannelOptions], Awaitable[Transport]]:
     async def factory(uri: WebSocketURI, options: ChannelOptions) -> Transport:
         transport = GatedTransport(await open_tcp(uri, options))
         made.append(transport)

@@ -67,8 +67,11 @@ def test_d1_open_is_an_out_task_that_carries_no_frame() -> None:
             assert ch.established == 1 and ch.state == "success"
             await ch.open()  # already open: takes the token, writes nothing
             await ch.deinit()
-            frames = [e.detail["opcode"] for e in rec.events
-                      if e.what is What.FRAME_OUT and e.party.kind == "open"]
+            frames = [
+                e.detail["opcode"]
+                for e in rec.events
+                if e.what is What.FRAME_OUT and e.party.kind == "open"
+            ]
             assert frames == ["http"]
             assert len(rec.of(What.TAKE, "open#2")) == 1 and srv.received == []
 
@@ -141,7 +144,10 @@ def test_d2_a_response_that_is_not_http_fails_the_connector() -> None:
     async def main() -> None:
         async with RawServer(garbage, upgrade=False) as srv:
             ch = Channel(srv.url, options=QUIET)
-            with pytest.raises(HandshakeInterrupted, match="invalid handshake response: did not receive a valid HTTP"):
+            with pytest.raises(
+                HandshakeInterrupted,
+                match="invalid handshake response: did not receive a valid HTTP",
+            ):
                 await ch.open()
             await ch.deinit()
 
@@ -170,7 +176,11 @@ def test_d3_a_send_waiting_when_the_peer_closed_fails_with_code_and_reason() -> 
             assert await first is None
             with pytest.raises(ChannelClosed) as caught:
                 await second
-            assert (caught.value.code, caught.value.reason, caught.value.by) == (4001, "go away", "peer")
+            assert (caught.value.code, caught.value.reason, caught.value.by) == (
+                4001,
+                "go away",
+                "peer",
+            )
             await srv.wait_ended(1)
             await rec.wait_for(is_(What.CLOSED))
             # It passed the wake-up on: the Close echo (queued behind it) still went out.
@@ -313,11 +323,12 @@ def test_d8_a_write_that_cannot_drain_aborts_the_connection() -> None:
         async with RawServer(never_read) as srv:
             rec = Recorder()
             closes: list[CloseInfo] = []
-            ch = Channel(srv.url, options=opts(write_timeout=0.3, compression=False),
-                         on_close=closes.append)
+            ch = Channel(
+                srv.url, options=opts(write_timeout=0.3, compression=False), on_close=closes.append
+            )
             ch.subscribe(rec)
             await ch.open()
-            with pytest.raises(WriteTimeout, match="did not drain within 0.3s"):
+            with pytest.raises(WriteTimeout, match=r"did not drain within 0\.3s"):
                 await ch.send(b"\0" * (32 * 2**20), fragment_size=2**20)
             assert closes == [CloseInfo(1006, "write timed out", "local", False)]
             assert ch.established == 0 and not ch.sending
@@ -358,8 +369,16 @@ def test_d9_events_are_numbered_in_order_and_delivered_synchronously() -> None:
             times = [e.time for e in rec.events]
             assert times == sorted(times)
             kinds = {e.what for e in rec.events}
-            assert {What.TAKE, What.WAIT, What.SIGNAL, What.WAKE, What.RELEASE, What.ESTABLISHED,
-                    What.STATE, What.DISPOSE} <= kinds
+            assert {
+                What.TAKE,
+                What.WAIT,
+                What.SIGNAL,
+                What.WAKE,
+                What.RELEASE,
+                What.ESTABLISHED,
+                What.STATE,
+                What.DISPOSE,
+            } <= kinds
 
     run(main())
 
@@ -482,8 +501,9 @@ def test_keepalive_without_pong_closes_with_1011() -> None:
     async def main() -> None:
         async with RawServer(discard_forever) as srv:
             closes: list[CloseInfo] = []
-            ch = Channel(srv.url, options=opts(ping_interval=0.05, ping_timeout=0.2),
-                         on_close=closes.append)
+            ch = Channel(
+                srv.url, options=opts(ping_interval=0.05, ping_timeout=0.2), on_close=closes.append
+            )
             await ch.open()
             while not closes:
                 await asyncio.sleep(0.01)

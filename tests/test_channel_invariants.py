@@ -44,7 +44,9 @@ def test_1_one_holder_at_a_time_under_concurrent_sends() -> None:
 def _fragmented_sends_reach_the_server_intact() -> tuple[list[bytes], list[bytes], list]:
     async def main() -> tuple[list[bytes], list[bytes], list]:
         async with EmbeddedServer(compression=False) as srv:
-            ch = Channel(srv.url, options=QUIET.__class__(**{**QUIET.__dict__, "compression": False}))
+            ch = Channel(
+                srv.url, options=QUIET.__class__(**{**QUIET.__dict__, "compression": False})
+            )
             await ch.open()
             # Large messages in small fragments: each fragment drains (and may yield) before
             # the next, so only the token keeps another sender's frames out of the middle.
@@ -206,8 +208,14 @@ def test_4_a_woken_send_recompetes_and_may_lose_to_a_newcomer() -> None:
             gate.drain_gate.open()
             gate.drain_gate.close()
             newcomer = asyncio.ensure_future(ch.send("C"))
-            await rec.wait_for(lambda e: e.what is What.WAIT and str(e.party) == "send#2"
-                               and e.holder is not None and str(e.holder) == "send#3")
+            await rec.wait_for(
+                lambda e: (
+                    e.what is What.WAIT
+                    and str(e.party) == "send#2"
+                    and e.holder is not None
+                    and str(e.holder) == "send#3"
+                )
+            )
             gate.drain_gate.open()
             await asyncio.gather(first, waiter, newcomer)
             await ch.deinit()
@@ -279,7 +287,8 @@ def test_6_established_falls_once_per_connection_after_reader_end_and_shutdown()
             # Each 1 -> 0 comes after that connection's reader ended and a shutdown was asked.
             for n in (1, 2, 3):
                 fall = [
-                    i for i, e in enumerate(rec.events)
+                    i
+                    for i, e in enumerate(rec.events)
                     if e.what is What.ESTABLISHED and e.established == 0
                 ][n - 1]
                 reader_end = rec.index(What.READER_END, f"reader#{n}")
@@ -300,8 +309,9 @@ async def _race(order: str, abrupt: bool) -> tuple[Recorder, list, list[CloseInf
     async with EmbeddedServer(Behaviour(drop_after=1)) as srv:
         rec = Recorder()
         closes: list[CloseInfo] = []
-        ch = Channel(srv.url, options=QUIET, transport_factory=gated_factory(made),
-                     on_close=closes.append)
+        ch = Channel(
+            srv.url, options=QUIET, transport_factory=gated_factory(made), on_close=closes.append
+        )
         ch.subscribe(rec)
         await ch.open()
         gate = made[0]
@@ -318,8 +328,11 @@ async def _race(order: str, abrupt: bool) -> tuple[Recorder, list, list[CloseInf
             pending = [asyncio.ensure_future(ch.send(f"late {i}")) for i in range(2)]
             await rec.wait_for(lambda e: e.what is What.WAIT and e.waiters == 3)
             rec.hooks.append(
-                lambda e: gate.read_gate.open() if e.what is What.TAKE and e.party.kind == "deinit"
-                else None
+                lambda e: (
+                    gate.read_gate.open()
+                    if e.what is What.TAKE and e.party.kind == "deinit"
+                    else None
+                )
             )
             gate.drain_gate.open()
         elif order == "terminate-first":
@@ -395,7 +408,8 @@ def test_8_a_ping_is_answered_by_a_pong_with_its_payload_through_the_token() -> 
         replier = next(e.party for e in rec.of(What.FRAME_OUT) if e.detail["opcode"] == "pong")
         assert replier.kind == "auto_reply"
         pong_at = next(
-            i for i, e in enumerate(rec.events)
+            i
+            for i, e in enumerate(rec.events)
             if e.what is What.FRAME_OUT and e.detail["opcode"] == "pong"
         )
         assert rec.index(What.TAKE, str(replier)) < pong_at < rec.index(What.RELEASE, str(replier))
@@ -442,7 +456,9 @@ def test_9_inbound_messages_reach_process_one_at_a_time_in_arrival_order() -> No
                 inside[0] -= 1
 
             ch = Channel(srv.url, options=QUIET, process=process)
-            await asyncio.gather(*(ch.send(f"{i}" if i % 2 else f"{i}".encode()) for i in range(400)))
+            await asyncio.gather(
+                *(ch.send(f"{i}" if i % 2 else f"{i}".encode()) for i in range(400))
+            )
             await srv.wait_received(400)
             await ch.deinit()
             # The echo server answers in the order it received: so must process see them.
@@ -463,7 +479,9 @@ def test_10_a_rejected_handshake_fails_the_first_send_and_every_waiter() -> None
             rec = Recorder()
             ch = Channel(srv.url, options=QUIET)
             ch.subscribe(rec)
-            results = await asyncio.gather(*(ch.send("x") for _ in range(5)), return_exceptions=True)
+            results = await asyncio.gather(
+                *(ch.send("x") for _ in range(5)), return_exceptions=True
+            )
             assert all(isinstance(r, HandshakeRejected) for r in results), results
             first = results[0]
             assert isinstance(first, HandshakeRejected) and first.status == 403

@@ -17,7 +17,11 @@ from wschan_cli import __version__
 
 # name -> (module, attribute, one-line help shown in ``wschan --help``)
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "serve": ("wschan_cli.commands.serve", "serve", "Run the embedded WebSocket server (echo by default)."),
+    "serve": (
+        "wschan_cli.commands.serve",
+        "serve",
+        "Run the embedded WebSocket server (echo by default).",
+    ),
 }
 
 

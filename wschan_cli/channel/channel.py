@@ -254,8 +254,7 @@ class Channel:
         except TimeoutError:
             ping_conn[0].pings.pop(payload, None)
             raise PingTimeout(
-                f"no Pong from {self.uri.host}:{self.uri.port} within "
-                f"{self.options.ping_timeout}s"
+                f"no Pong from {self.uri.host}:{self.uri.port} within {self.options.ping_timeout}s"
             ) from None
 
     async def _out_task(
@@ -512,8 +511,12 @@ class Channel:
         opcode = event.opcode
         if self._subscribers:
             self._emit(
-                party, What.FRAME_IN, opcode=_OPCODE_NAMES.get(int(opcode), "?"),
-                size=len(event.data), fin=event.fin, data=bytes(event.data),
+                party,
+                What.FRAME_IN,
+                opcode=_OPCODE_NAMES.get(int(opcode), "?"),
+                size=len(event.data),
+                fin=event.fin,
+                data=bytes(event.data),
             )
         if opcode is Opcode.PONG:
             self._resolve_pings(conn, bytes(event.data))
@@ -701,8 +704,9 @@ class Channel:
                 future.set_exception(info.error())
         conn.pings.clear()
         self._set_established(party, 0)
-        self._emit(party, What.CLOSED, code=info.code, reason=info.reason, by=info.by,
-                   clean=info.clean)
+        self._emit(
+            party, What.CLOSED, code=info.code, reason=info.reason, by=info.by, clean=info.clean
+        )
         if self._state is not ProtocolState.ERROR:
             if info.clean:
                 self._set_state(party, ProtocolState.UNDEFINED)  # next send reconnects
@@ -723,7 +727,8 @@ class Channel:
             return CloseInfo(int(rcvd.code), rcvd.reason, by, clean)
         sent = proto.close_sent
         failed_by_parser = proto.parser_exc is not None and not isinstance(
-            proto.parser_exc, EOFError  # EOF is the peer's doing, not a protocol error of ours
+            proto.parser_exc,
+            EOFError,  # EOF is the peer's doing, not a protocol error of ours
         )
         if sent is not None and (conn.failed or failed_by_parser):
             # We failed the connection (1002, 1007, 1009, 1011): the code is ours.
