@@ -135,6 +135,8 @@ class Channel:
             self.uri: WebSocketURI = parse_uri(url)
         except InvalidURI as exc:
             raise InvalidURL(f"invalid WebSocket URL {url!r}: {exc.msg}") from exc
+        except ValueError as exc:  # urllib's own complaints, e.g. a port out of range
+            raise InvalidURL(f"invalid WebSocket URL {url!r}: {exc}") from exc
         self.url = url
         self.options = options or ChannelOptions()
         self._process = process
