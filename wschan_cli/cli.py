@@ -17,6 +17,16 @@ from wschan_cli import __version__
 
 # name -> (module, attribute, one-line help shown in ``wschan --help``)
 COMMANDS: dict[str, tuple[str, str, str]] = {
+    "send": (
+        "wschan_cli.commands.send",
+        "send",
+        "Send messages, wait for the replies asked for, close cleanly.",
+    ),
+    "trace-shutdown": (
+        "wschan_cli.commands.trace_shutdown",
+        "trace_shutdown",
+        "Run the deinit / handle_terminate race and show every transition.",
+    ),
     "serve": (
         "wschan_cli.commands.serve",
         "serve",
