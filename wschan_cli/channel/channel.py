@@ -155,7 +155,7 @@ class Channel:
         self._parties: dict[str, int] = {}
         self._inside = 0  # parties inside a channel step; dispose waits for zero (D6)
         self._idle: asyncio.Event | None = None
-        self._close_callbacks: list[CloseInfo] = []
+        self._close_callbacks: list[tuple[Party, CloseInfo]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._deiniting = False
         self._deinit_done: asyncio.Future[None] | None = None
@@ -287,7 +287,7 @@ class Channel:
                         # The peer's Close arrived between two of our fragments.
                         raise self._closed_error(conn) from None
             except BaseException as exc:
-                self._emit(party, What.FAIL, error=str(exc) or type(exc).__name__)
+                self._emit(party, What.FAIL, error=str(exc), error_type=type(exc).__name__)
                 raise
             finally:
                 self._token.release(party)
@@ -715,7 +715,7 @@ class Channel:
             else:
                 self._error = info.error()
                 self._set_state(party, ProtocolState.ERROR, error=str(self._error))
-        self._close_callbacks.append(info)
+        self._close_callbacks.append((party, info))
 
     def _close_info(self, conn: _Connection) -> CloseInfo:
         if conn.local_close is not None:
@@ -803,7 +803,8 @@ class Channel:
         """A party leaves its step; close callbacks run now, outside the token (D7)."""
         self._inside -= 1
         while self._close_callbacks and not self._token.sending:
-            info = self._close_callbacks.pop(0)
+            party, info = self._close_callbacks.pop(0)
+            self._emit(party, What.ON_CLOSE, code=info.code, reason=info.reason, by=info.by)
             if self._on_close is not None:
                 try:
                     self._on_close(info)

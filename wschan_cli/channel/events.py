@@ -29,6 +29,7 @@ class What(StrEnum):
     SHUTDOWN = "shutdown"  # a token holder asked for the connection to shut down
     READER_END = "reader_end"  # the reader ended (EOF, error, timeout)
     CLOSED = "closed"  # the connection is over: code, reason, who closed
+    ON_CLOSE = "on_close"  # the on_close callback is being called (outside the token)
     LEAVE = "leave"  # a woken party found nothing to do and left
     DONE = "done"  # an out task completed (after its release)
     FAIL = "fail"  # an out task failed (detail: error)

@@ -108,6 +108,15 @@ class StreamTransport(asyncio.Protocol):
             raise ConnectionResetError(str(self._error) or "connection lost")
         return b""
 
+    def feed_eof(self) -> None:
+        """End the read side locally: after what is buffered, ``read`` returns b"".
+
+        The channel then runs ``handle_terminate`` exactly as when the peer ends TCP; this is
+        how ``/terminate`` and ``trace-shutdown`` trigger it on demand.
+        """
+        self._eof = True
+        self._wake_reader()
+
     def close(self) -> None:
         if self._transport is not None:
             self._transport.close()
