@@ -1,0 +1,211 @@
+"""``wschan trace-shutdown``: run the deinit / handle_terminate race for real and show it.
+
+Heavy imports (asyncio, websockets, rich) happen inside the command, so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+EPILOG = """\b
+Scenarios (channel-model.md section 3):
+  deinit-first     deinit holds the token when the read side ends; terminate queues
+  terminate-first  the read side ends first; terminate queues, then deinit
+  race             the read-side end and deinit start in the same loop turn
+  all              each of the above in turn (default)
+
+With --senders N, N sends are pending when the race starts: the first holds the token
+(parked in its drain), the others queue. Terminate is triggered by ending the read side
+locally, exactly as when the peer ends TCP; with no URL the embedded server is used.
+
+\b
+Exit status: 0 every invariant held, 6 an invariant was violated, 2 usage error,
+3 could not connect, 4 handshake rejected, 1 other error.
+"""
+
+
+@click.command("trace-shutdown", epilog=EPILOG)
+@click.argument("url", required=False)
+@click.option(
+    "--scenario",
+    type=click.Choice(["deinit-first", "terminate-first", "race", "all"]),
+    default="all",
+    show_default=True,
+    help="Which ordering of deinit and terminate to run.",
+)
+@click.option(
+    "--senders",
+    type=click.IntRange(0, 64),
+    default=2,
+    show_default=True,
+    help="Sends pending when the race starts.",
+)
+@click.option("--abrupt", is_flag=True, help="deinit without a Close frame, as the C++ does.")
+@click.option("--json", "as_json", is_flag=True, help="Events and verdicts as JSON Lines.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="Seconds a scenario may take before it counts as a hang.",
+)
+@click.option("-k", "--insecure", is_flag=True, help="Do not verify the server's TLS certificate.")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def trace_shutdown(
+    url: str | None,
+    scenario: str,
+    senders: int,
+    abrupt: bool,
+    as_json: bool,
+    timeout: float,
+    insecure: bool,
+    debug: bool,
+) -> None:
+    """Run the client.deinit() / handle_terminate() race and render every transition.
+
+    Each run shows one row per event, a lane per party, and the values of `sending` and
+    `established` after each event; then a verdict for each invariant of the channel model.
+    """
+    import asyncio
+
+    from wschan_cli.channel import ChannelError, ChannelOptions
+
+    options = ChannelOptions(insecure=insecure)
+    try:
+        failed = asyncio.run(_main(url, scenario, senders, abrupt, as_json, timeout, options))
+    except ChannelError as exc:
+        if debug:
+            raise
+        click.echo(f"wschan: {exc}", err=True)
+        sys.exit(_exit_status(exc))
+    except KeyboardInterrupt:
+        click.echo("wschan: interrupted", err=True)
+        sys.exit(130)
+    sys.exit(6 if failed else 0)
+
+
+def _exit_status(exc: Exception) -> int:
+    from wschan_cli.channel import ConnectError, HandshakeError, InvalidURL
+
+    if isinstance(exc, InvalidURL):
+        return 2
+    if isinstance(exc, ConnectError):
+        return 3
+    if isinstance(exc, HandshakeError):
+        return 4
+    return 1
+
+
+async def _main(
+    url: str | None,
+    scenario: str,
+    senders: int,
+    abrupt: bool,
+    as_json: bool,
+    timeout: float,
+    options: Any,
+) -> bool:
+    from wschan_cli.channel import Channel
+    from wschan_cli.trace.scenarios import SCENARIOS
+
+    scenarios = list(SCENARIOS) if scenario == "all" else [scenario]
+    if url is not None:
+        Channel(url)  # a bad URL is a usage error before anything runs
+        return await _run_all(url, scenarios, senders, abrupt, as_json, timeout, options)
+    from wschan_cli.server import EmbeddedServer
+
+    async with EmbeddedServer() as srv:
+        return await _run_all(srv.url, scenarios, senders, abrupt, as_json, timeout, options)
+
+
+async def _run_all(
+    url: str,
+    scenarios: list[str],
+    senders: int,
+    abrupt: bool,
+    as_json: bool,
+    timeout: float,
+    options: Any,
+) -> bool:
+    import json
+
+    from rich.console import Console
+    from rich.live import Live
+
+    from wschan_cli.render.timeline import Timeline, verdict_table
+    from wschan_cli.trace.scenarios import run_scenario
+    from wschan_cli.trace.verdicts import check
+
+    console = Console()
+    failed = False
+    for name in scenarios:
+        mode = "abrupt" if abrupt else "graceful"
+        title = f"{name}: {senders} pending sends, {mode} deinit, {url}"
+        if as_json:
+
+            def emit(event: Any, scenario: str = name) -> None:
+                print(json.dumps({"scenario": scenario, **event.to_json()}), flush=True)
+
+            run = await run_scenario(
+                url,
+                name,
+                senders=senders,
+                abrupt=abrupt,
+                options=options,
+                on_event=emit,
+                timeout=timeout,
+            )
+        else:
+            timeline = Timeline(title)
+            if console.is_terminal:
+                with Live(timeline, console=console, auto_refresh=False) as live:
+
+                    def show(event: Any, timeline: Timeline = timeline) -> None:
+                        timeline.add(event)
+                        live.refresh()
+
+                    run = await run_scenario(
+                        url,
+                        name,
+                        senders=senders,
+                        abrupt=abrupt,
+                        options=options,
+                        on_event=show,
+                        timeout=timeout,
+                    )
+            else:
+                run = await run_scenario(
+                    url,
+                    name,
+                    senders=senders,
+                    abrupt=abrupt,
+                    options=options,
+                    on_event=timeline.add,
+                    timeout=timeout,
+                )
+                console.print(timeline.compact())
+        verdicts = check(run)
+        failed = failed or not all(v.ok for v in verdicts)
+        if as_json:
+            for v in verdicts:
+                print(
+                    json.dumps(
+                        {
+                            "scenario": name,
+                            "invariant": v.invariant,
+                            "claim": v.claim,
+                            "ok": v.ok,
+                            "evidence": v.evidence,
+                        }
+                    ),
+                    flush=True,
+                )
+        else:
+            console.print(verdict_table(f"{name}: verdicts", verdicts))
+            for party, outcome in run.outcomes.items():
+                console.print(f"  {party}: {outcome}", markup=False, highlight=False)
+            console.print()
+    return failed

@@ -1,0 +1,1 @@
+"""Views: they read channel events (and received messages) and never drive the channel."""

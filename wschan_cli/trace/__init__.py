@@ -1,0 +1,1 @@
+"""The live deinit / handle_terminate race: scenarios on real sockets and their verdicts."""

@@ -1,0 +1,69 @@
+"""A transport wrapper that lets a scenario decide *when* things happen, over a real socket.
+
+Bytes still travel through the real transport; the wrapper only holds back the news that a
+write drained (so a writer keeps the token until released) and can end the read side locally
+(so ``handle_terminate`` runs when the scenario says).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from websockets.uri import WebSocketURI
+
+from wschan_cli.channel import ChannelOptions, Transport, open_tcp
+
+
+class GatedTransport:
+    def __init__(self, inner: Transport) -> None:
+        self.inner = inner
+        self._drain_open = asyncio.Event()
+        self._drain_open.set()
+        self.draining = asyncio.Event()  # set while a drained write waits at the gate
+
+    def hold_drains(self) -> None:
+        self._drain_open.clear()
+
+    def release_drains(self) -> None:
+        self._drain_open.set()
+
+    def end_reading(self) -> None:
+        """End the read side locally, as if the peer had ended TCP."""
+        feed_eof = getattr(self.inner, "feed_eof", None)
+        if feed_eof is None:
+            raise TypeError("this transport cannot end its read side locally")
+        feed_eof()
+
+    def write(self, data: bytes) -> None:
+        self.inner.write(data)
+
+    async def drain(self) -> None:
+        await self.inner.drain()
+        self.draining.set()
+        try:
+            await self._drain_open.wait()
+        finally:
+            self.draining.clear()
+
+    async def read(self) -> bytes:
+        return await self.inner.read()
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def abort(self) -> None:
+        self.inner.abort()
+
+
+def gated_factory(
+    made: list[GatedTransport],
+) -> Callable[[WebSocketURI, ChannelOptions], Awaitable[Transport]]:
+    """A transport factory that wraps each real transport and records it in ``made``."""
+
+    async def factory(uri: WebSocketURI, options: ChannelOptions) -> Transport:
+        transport = GatedTransport(await open_tcp(uri, options))
+        made.append(transport)
+        return transport
+
+    return factory

@@ -1,0 +1,155 @@
+"""The three orderings of the shutdown race (channel-model.md section 3), run for real.
+
+Each scenario opens a channel, makes ``--senders`` sends pending (the first one holds the token,
+parked in its drain; the others queue), then lets ``client.deinit()`` and ``handle_terminate()``
+meet in the order asked:
+
+- ``deinit-first``: deinit queues first; the read side ends only once deinit holds the token, so
+  terminate queues behind it (the C++ hazard R1).
+- ``terminate-first``: the read side ends first, terminate queues, then deinit (hazard R2).
+- ``race``: the read-side end and deinit start in the same loop turn.
+
+The read side is ended locally (as ``/terminate`` does), which runs ``handle_terminate()``
+exactly as a peer closing TCP would; this works against any server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from wschan_cli.channel import Channel, ChannelOptions, CloseInfo, Event, What
+
+from .gates import GatedTransport, gated_factory
+
+SCENARIOS = ("deinit-first", "terminate-first", "race")
+
+
+@dataclass
+class Run:
+    """What one scenario produced: every event, each send's outcome, the on_close calls."""
+
+    scenario: str
+    senders: int
+    abrupt: bool
+    events: list[Event] = field(default_factory=list)
+    outcomes: dict[str, str] = field(default_factory=dict)  # send party -> "sent" / error
+    closes: list[CloseInfo] = field(default_factory=list)
+    hung: bool = False
+
+
+class _Watch:
+    """Resolves waits on events as the channel emits them (no clock, no polling)."""
+
+    def __init__(self) -> None:
+        self.seen: list[Event] = []
+        self._pending: list[tuple[Callable[[Event], bool], asyncio.Future[None]]] = []
+
+    def feed(self, event: Event) -> None:
+        self.seen.append(event)
+        for match, future in self._pending:
+            if not future.done() and match(event):
+                future.set_result(None)
+
+    async def until(self, match: Callable[[Event], bool]) -> None:
+        if any(match(e) for e in self.seen):
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((match, future))
+        await future
+
+
+def _is(what: What, kind: str) -> Callable[[Event], bool]:
+    return lambda e: e.what is what and e.party.kind == kind
+
+
+def _queued(n: int) -> Callable[[Event], bool]:
+    return lambda e: e.waiters >= n
+
+
+async def run_scenario(
+    url: str,
+    scenario: str,
+    *,
+    senders: int = 2,
+    abrupt: bool = False,
+    options: ChannelOptions | None = None,
+    on_event: Callable[[Event], None] | None = None,
+    timeout: float = 10.0,
+) -> Run:
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}")
+    run = Run(scenario, senders, abrupt)
+    made: list[GatedTransport] = []
+    # Keepalive off: a ping at a random moment would add a party the scenario did not ask for.
+    opts = replace(options or ChannelOptions(), ping_interval=None)
+    ch = Channel(
+        url, options=opts, transport_factory=gated_factory(made), on_close=run.closes.append
+    )
+    watch = _Watch()
+    ch.subscribe(run.events.append)
+    ch.subscribe(watch.feed)
+    if on_event is not None:
+        ch.subscribe(on_event)
+    try:
+        async with asyncio.timeout(timeout):
+            await _play(ch, made, watch, run)
+    except TimeoutError:
+        run.hung = True
+    return run
+
+
+async def _play(ch: Channel, made: list[GatedTransport], watch: _Watch, run: Run) -> None:
+    await ch.open()
+    gate = made[0]
+    sends: dict[str, asyncio.Future[None]] = {}
+
+    def start_sends(first: int, last: int) -> None:
+        for i in range(first, last + 1):
+            sends[f"send#{i}"] = asyncio.ensure_future(ch.send(f"pending send {i}"))
+
+    if run.senders:
+        gate.hold_drains()
+        start_sends(1, 1)  # send#1 takes the token and stays in its drain until the race starts
+        await gate.draining.wait()
+
+    if run.scenario == "deinit-first":
+        deinit = asyncio.ensure_future(ch.deinit(abrupt=run.abrupt))
+        # The read side ends the moment deinit holds the token: terminate must queue.
+        ch.subscribe(
+            lambda e: (
+                gate.end_reading() if e.what is What.TAKE and e.party.kind == "deinit" else None
+            )
+        )
+        if run.senders:
+            await watch.until(_is(What.WAIT, "deinit"))
+            start_sends(2, run.senders)
+            await watch.until(_queued(run.senders))  # deinit + the other sends
+        gate.release_drains()
+    elif run.scenario == "terminate-first":
+        if run.senders:
+            start_sends(2, run.senders)
+        if run.senders > 1:
+            await watch.until(_queued(run.senders - 1))
+        gate.end_reading()
+        await watch.until(_is(What.READER_END, "reader"))
+        if run.senders:
+            await watch.until(_is(What.WAIT, "terminate"))
+        deinit = asyncio.ensure_future(ch.deinit(abrupt=run.abrupt))
+        if run.senders:
+            await watch.until(_is(What.WAIT, "deinit"))
+        gate.release_drains()
+    else:  # race: the read-side end and deinit are both requested in this one loop turn
+        if run.senders:
+            start_sends(2, run.senders)
+        if run.senders > 1:
+            await watch.until(_queued(run.senders - 1))
+        gate.end_reading()
+        deinit = asyncio.ensure_future(ch.deinit(abrupt=run.abrupt))
+        gate.release_drains()
+
+    results = await asyncio.gather(*sends.values(), return_exceptions=True)
+    await deinit
+    for party, result in zip(sends, results, strict=True):
+        run.outcomes[party] = "sent" if result is None else f"{type(result).__name__}: {result}"

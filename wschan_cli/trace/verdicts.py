@@ -1,0 +1,157 @@
+"""Check a run's events against channel-model.md section 5; each verdict cites its events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from wschan_cli.channel import Event, What
+
+from .scenarios import Run
+
+
+@dataclass(frozen=True)
+class Verdict:
+    invariant: str  # the number in channel-model.md section 5
+    claim: str
+    ok: bool
+    evidence: str
+
+
+def _seqs(events: list[Event]) -> str:
+    shown = ", ".join(f"#{e.seq}" for e in events[:6])
+    return shown + (f" (+{len(events) - 6} more)" if len(events) > 6 else "")
+
+
+def check(run: Run) -> list[Verdict]:
+    ev = run.events
+    return [
+        _single_holder(ev),
+        _one_wakeup_per_release(ev),
+        _sends_resolve_once(run),
+        _callback_after_release(ev),
+        _established_falls_once(run),
+        _no_hang_no_use_after_dispose(run),
+    ]
+
+
+def _single_holder(ev: list[Event]) -> Verdict:
+    holder = None
+    for e in ev:
+        if e.what is What.TAKE:
+            if holder is not None:
+                return Verdict(
+                    "1",
+                    "at most one party holds sending",
+                    False,
+                    f"#{e.seq}: {e.party} took it while {holder} held it",
+                )
+            holder = e.party
+        elif e.what is What.RELEASE:
+            holder = None
+    takes = [e for e in ev if e.what is What.TAKE]
+    return Verdict(
+        "1", "at most one party holds sending", True, f"{len(takes)} takes, each after a release"
+    )
+
+
+def _one_wakeup_per_release(ev: list[Event]) -> Verdict:
+    claim = "every release wakes exactly one queued waiter"
+    for i, e in enumerate(ev):
+        if e.what is not What.RELEASE or e.waiters == 0:
+            continue
+        nxt = ev[i + 1] if i + 1 < len(ev) else None
+        if nxt is None or nxt.what is not What.SIGNAL or nxt.waiters != e.waiters - 1:
+            return Verdict(
+                "2",
+                claim,
+                False,
+                f"#{e.seq}: {e.party} released with "
+                f"{e.waiters} waiting and did not wake exactly one",
+            )
+    waits = [e for e in ev if e.what is What.WAIT]
+    wakes = [e for e in ev if e.what is What.WAKE]
+    if len(waits) != len(wakes):
+        return Verdict(
+            "2", claim, False, f"{len(waits)} waits but {len(wakes)} wake-ups: {_seqs(waits)}"
+        )
+    signals = [e for e in ev if e.what is What.SIGNAL]
+    return Verdict(
+        "2", claim, True, f"{len(waits)} waits, {len(signals)} signals: {_seqs(signals)}"
+    )
+
+
+def _sends_resolve_once(run: Run) -> Verdict:
+    claim = "every pending send resolves once: sent, or ChannelClosed"
+    for party, outcome in run.outcomes.items():
+        ends = [e for e in run.events if str(e.party) == party and e.what in (What.DONE, What.FAIL)]
+        if len(ends) != 1:
+            return Verdict("3, 7", claim, False, f"{party} ended {len(ends)} times")
+        if outcome != "sent" and not outcome.startswith("ChannelClosed"):
+            return Verdict("3, 7", claim, False, f"{party}: {outcome}")
+    if len(run.outcomes) != run.senders:
+        return Verdict("3, 7", claim, False, f"{run.senders - len(run.outcomes)} sends unresolved")
+    summary = ", ".join(f"{p} {o.split(':')[0]}" for p, o in run.outcomes.items()) or "no sends"
+    return Verdict("3, 7", claim, True, summary)
+
+
+def _callback_after_release(ev: list[Event]) -> Verdict:
+    claim = "a send completes after its release and the next wake-up"
+    for i, e in enumerate(ev):
+        if e.what not in (What.DONE, What.FAIL) or e.party.kind != "send":
+            continue
+        mine = [x for x in ev[:i] if x.party == e.party]
+        release = next((x for x in reversed(mine) if x.what is What.RELEASE), None)
+        if e.what is What.FAIL:
+            continue  # a failure is reported while holding; its release follows at once
+        if release is None:
+            return Verdict("5", claim, False, f"#{e.seq}: {e.party} done without a release")
+        if release.waiters and not any(x.what is What.SIGNAL and x.seq > release.seq for x in mine):
+            return Verdict("5", claim, False, f"#{e.seq}: {e.party} done before waking a waiter")
+    dones = [e for e in ev if e.what is What.DONE and e.party.kind == "send"]
+    return Verdict("5", claim, True, f"{len(dones)} completions: {_seqs(dones)}")
+
+
+def _established_falls_once(run: Run) -> Verdict:
+    claim = "established 1->0 once, after reader end and shutdown; on_close once"
+    ev = run.events
+    falls = [e for e in ev if e.what is What.ESTABLISHED and e.established == 0]
+    if len(falls) != 1:
+        return Verdict("6", claim, False, f"established fell {len(falls)} times: {_seqs(falls)}")
+    fall = falls[0]
+    reader_end = next((e for e in ev if e.what is What.READER_END), None)
+    shutdown = next((e for e in ev if e.what is What.SHUTDOWN), None)
+    if reader_end is None or shutdown is None or max(reader_end.seq, shutdown.seq) > fall.seq:
+        return Verdict(
+            "6", claim, False, f"#{fall.seq}: fell before the reader ended and a shutdown was asked"
+        )
+    on_close = [e for e in ev if e.what is What.ON_CLOSE]
+    if len(on_close) != 1 or len(run.closes) != 1:
+        return Verdict("6", claim, False, f"on_close ran {len(run.closes)} times")
+    return Verdict(
+        "6",
+        claim,
+        True,
+        f"reader end #{reader_end.seq}, shutdown #{shutdown.seq} "
+        f"by {shutdown.party}, 1->0 #{fall.seq}, on_close #{on_close[0].seq}",
+    )
+
+
+def _no_hang_no_use_after_dispose(run: Run) -> Verdict:
+    claim = "no hang; disposed last, after every party left"
+    ev = run.events
+    if run.hung:
+        return Verdict("7", claim, False, "the run did not finish within its time limit")
+    disposes = [e for e in ev if e.what is What.DISPOSE]
+    if len(disposes) != 1:
+        return Verdict("7", claim, False, f"disposed {len(disposes)} times")
+    if ev[-1].what is not What.DISPOSE:
+        return Verdict(
+            "7", claim, False, f"events after dispose: {_seqs(ev[ev.index(disposes[0]) + 1 :])}"
+        )
+    leavers = [e for e in ev if e.what is What.LEAVE and e.party.kind in ("deinit", "terminate")]
+    who = (
+        f"{leavers[0].party} found established == 0 and left (#{leavers[0].seq}); "
+        if leavers
+        else ""
+    )
+    return Verdict("7", claim, True, f"{who}dispose #{disposes[0].seq} is the last event")
