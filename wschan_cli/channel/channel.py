@@ -217,8 +217,10 @@ class Channel:
     async def _send_data(self, data: bytes, *, text: bool, fragment_size: int | None) -> None:
         if fragment_size is not None and fragment_size <= 0:
             raise ValueError("fragment_size must be positive")
-        step = fragment_size or len(data) or 1
-        pieces = [data[i : i + step] for i in range(0, len(data), step)] or [b""]
+        if fragment_size is None or len(data) <= fragment_size:
+            pieces = [data]  # the common case: no slicing, no copy
+        else:
+            pieces = [data[i : i + fragment_size] for i in range(0, len(data), fragment_size)]
 
         async def write(party: Party, conn: _Connection) -> None:
             # The whole message goes out under one holding of the token, so another party's
@@ -271,8 +273,8 @@ class Channel:
         ``only`` pins the task to one connection (keepalive): it never connects.
         """
         self._check_usable()
-        if self._state is ProtocolState.ERROR and self._error is not None:
-            raise self._error  # after an error close, fail at once (no token needed to say so)
+        if self._state is ProtocolState.ERROR:
+            self._raise_error()  # after an error close, fail at once (no token needed to say so)
         party = self._new_party(kind)
         seen = only or (self._conn if self._conn is not None and self._conn.usable else None)
         self._enter()
@@ -307,11 +309,17 @@ class Channel:
             if conn.usable:
                 return conn  # another connector finished while we waited
             raise self._closed_error(conn)  # closing, not yet released: no second connection
-        if self._state is ProtocolState.ERROR and self._error is not None:
-            raise self._error
+        if self._state is ProtocolState.ERROR:
+            self._raise_error()
         if self._deiniting or not connect:
             raise ChannelClosed(1000, "channel is shutting down", "local")
         return await self._connect(party)
+
+    def _raise_error(self) -> None:
+        """Raise why the state is ERROR. The one stored error is raised by every later send, so
+        its traceback is reset each time instead of growing with each raise."""
+        assert self._error is not None
+        raise self._error.with_traceback(None)
 
     # ------------------------------------------------------------------ connector (D1, D2)
 
@@ -340,9 +348,7 @@ class Channel:
                 self._spawn(self._run_reader(conn))
                 await self._write(party, conn, handshake=True)
                 response = await conn.upgraded
-        except ChannelError as exc:
-            await self._fail_connect(party, conn, exc)
-            raise
+        # Order matters: TimeoutError is an OSError, and ChannelClosed a ChannelError.
         except TimeoutError:
             timeout = OpenTimeout(
                 f"timed out after {self.options.open_timeout}s opening {self.url}",
@@ -351,10 +357,13 @@ class Channel:
             )
             await self._fail_connect(party, conn, timeout)
             raise timeout from None
-        except (ChannelClosed, OSError) as exc:  # after TimeoutError, itself an OSError
+        except (ChannelClosed, OSError) as exc:
             lost = HandshakeInterrupted(f"connection to {self.url} lost in the handshake: {exc}")
             await self._fail_connect(party, conn, lost)
             raise lost from exc
+        except ChannelError as exc:
+            await self._fail_connect(party, conn, exc)
+            raise
         self._set_state(party, ProtocolState.SUCCESS)
         self._emit(
             party,
