@@ -11,8 +11,10 @@ from typing import Any, TypeVar
 
 from websockets.uri import WebSocketURI
 
-from wschan_cli.channel import ChannelOptions, Event, What, open_tcp
+from wschan_cli.channel import ChannelOptions, Event, What
 from wschan_cli.channel.transport import Transport
+from wschan_cli.trace import gates
+from wschan_cli.trace.gates import Gate
 
 T = TypeVar("T")
 
@@ -74,48 +76,15 @@ def is_(what: What, party: str | None = None, **detail: Any) -> Callable[[Event]
     return match
 
 
-class Gate:
-    """An open/closed barrier a test controls."""
-
-    def __init__(self) -> None:
-        self._event = asyncio.Event()
-        self._event.set()
-
-    def close(self) -> None:
-        self._event.clear()
-
-    def open(self) -> None:
-        self._event.set()
-
-    async def passed(self) -> None:
-        await self._event.wait()
-
-
-class GatedTransport:
-    """A real TCP transport whose ``drain`` and ``read`` results pass through test gates.
-
-    Bytes still travel over a real socket; the gates only decide *when* the channel sees that a
-    write drained or that data arrived, which is how the race tests force an ordering.
-    """
+class GatedTransport(gates.GatedTransport):
+    """The product's gated transport, plus a gate on reads: received bytes (or EOF) are held
+    back from the reader until the test opens ``read_gate``."""
 
     def __init__(self, inner: Transport) -> None:
-        self.inner = inner
-        self.drain_gate = Gate()
+        super().__init__(inner)
         self.read_gate = Gate()
-        self.draining = asyncio.Event()  # set while a drained write waits at the gate
         self.held = asyncio.Event()  # set while received bytes (or EOF) wait at the gate
         self.arrived = asyncio.Event()  # set once any bytes reached the reader
-
-    def write(self, data: bytes) -> None:
-        self.inner.write(data)
-
-    async def drain(self) -> None:
-        await self.inner.drain()  # the bytes really left; the gate only delays the news
-        self.draining.set()
-        try:
-            await self.drain_gate.passed()
-        finally:
-            self.draining.clear()
 
     async def read(self) -> bytes:
         data = await self.inner.read()
@@ -127,22 +96,11 @@ class GatedTransport:
             self.held.clear()
         return data
 
-    def close(self) -> None:
-        self.inner.close()
-
-    def abort(self) -> None:
-        self.inner.abort()
-
 
 def gated_factory(
     made: list[GatedTransport],
 ) -> Callable[[WebSocketURI, ChannelOptions], Awaitable[Transport]]:
-    async def factory(uri: WebSocketURI, options: ChannelOptions) -> Transport:
-        transport = GatedTransport(await open_tcp(uri, options))
-        made.append(transport)
-        return transport
-
-    return factory
+    return gates.gated_factory(made, GatedTransport)
 
 
 # --------------------------------------------------------------------------- raw server

@@ -9,24 +9,42 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from websockets.uri import WebSocketURI
 
 from wschan_cli.channel import ChannelOptions, Transport, open_tcp
 
 
+class Gate:
+    """An open/closed barrier."""
+
+    def __init__(self) -> None:
+        self._open = asyncio.Event()
+        self._open.set()
+
+    @property
+    def is_open(self) -> bool:
+        return self._open.is_set()
+
+    def close(self) -> None:
+        self._open.clear()
+
+    def open(self) -> None:
+        self._open.set()
+
+    async def passed(self) -> None:
+        await self._open.wait()
+
+
 class GatedTransport:
+    """Wraps a real transport. ``drain_gate`` holds back the news that a write drained (the
+    bytes did leave), so the writer keeps the token until the gate opens."""
+
     def __init__(self, inner: Transport) -> None:
         self.inner = inner
-        self._drain_open = asyncio.Event()
-        self._drain_open.set()
+        self.drain_gate = Gate()
         self.draining = asyncio.Event()  # set while a drained write waits at the gate
-
-    def hold_drains(self) -> None:
-        self._drain_open.clear()
-
-    def release_drains(self) -> None:
-        self._drain_open.set()
 
     def end_reading(self) -> None:
         """End the read side locally, as if the peer had ended TCP."""
@@ -42,7 +60,7 @@ class GatedTransport:
         await self.inner.drain()
         self.draining.set()
         try:
-            await self._drain_open.wait()
+            await self.drain_gate.passed()
         finally:
             self.draining.clear()
 
@@ -57,12 +75,12 @@ class GatedTransport:
 
 
 def gated_factory(
-    made: list[GatedTransport],
+    made: list[Any], cls: type[GatedTransport] = GatedTransport
 ) -> Callable[[WebSocketURI, ChannelOptions], Awaitable[Transport]]:
-    """A transport factory that wraps each real transport and records it in ``made``."""
+    """A transport factory that wraps each real transport in ``cls`` and records it in ``made``."""
 
     async def factory(uri: WebSocketURI, options: ChannelOptions) -> Transport:
-        transport = GatedTransport(await open_tcp(uri, options))
+        transport = cls(await open_tcp(uri, options))
         made.append(transport)
         return transport
 

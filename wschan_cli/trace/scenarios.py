@@ -110,7 +110,7 @@ async def _play(ch: Channel, made: list[GatedTransport], watch: _Watch, run: Run
             sends[f"send#{i}"] = asyncio.ensure_future(ch.send(f"pending send {i}"))
 
     if run.senders:
-        gate.hold_drains()
+        gate.drain_gate.close()
         start_sends(1, 1)  # send#1 takes the token and stays in its drain until the race starts
         await gate.draining.wait()
 
@@ -126,7 +126,7 @@ async def _play(ch: Channel, made: list[GatedTransport], watch: _Watch, run: Run
             await watch.until(_is(What.WAIT, "deinit"))
             start_sends(2, run.senders)
             await watch.until(_queued(run.senders))  # deinit + the other sends
-        gate.release_drains()
+        gate.drain_gate.open()
     elif run.scenario == "terminate-first":
         if run.senders:
             start_sends(2, run.senders)
@@ -139,7 +139,7 @@ async def _play(ch: Channel, made: list[GatedTransport], watch: _Watch, run: Run
         deinit = asyncio.ensure_future(ch.deinit(abrupt=run.abrupt))
         if run.senders:
             await watch.until(_is(What.WAIT, "deinit"))
-        gate.release_drains()
+        gate.drain_gate.open()
     else:  # race: the read-side end and deinit are both requested in this one loop turn
         if run.senders:
             start_sends(2, run.senders)
@@ -147,7 +147,7 @@ async def _play(ch: Channel, made: list[GatedTransport], watch: _Watch, run: Run
             await watch.until(_queued(run.senders - 1))
         gate.end_reading()
         deinit = asyncio.ensure_future(ch.deinit(abrupt=run.abrupt))
-        gate.release_drains()
+        gate.drain_gate.open()
 
     results = await asyncio.gather(*sends.values(), return_exceptions=True)
     await deinit
