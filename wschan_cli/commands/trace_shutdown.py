@@ -130,6 +130,8 @@ async def _run_all(
     timeout: float,
     options: Any,
 ) -> bool:
+    """Run each scenario, render it, print its verdicts; True if any verdict failed."""
+    import contextlib
     import json
 
     from rich.console import Console
@@ -143,50 +145,34 @@ async def _run_all(
     failed = False
     for name in scenarios:
         mode = "abrupt" if abrupt else "graceful"
-        title = f"{name}: {senders} pending sends, {mode} deinit, {url}"
-        if as_json:
+        timeline = Timeline(f"{name}: {senders} pending sends, {mode} deinit, {url}")
+        # Live on a terminal; off one, a plain table once the run is over (cli.md).
+        live = (
+            None
+            if as_json or not console.is_terminal
+            else Live(timeline, console=console, auto_refresh=False)
+        )
 
-            def emit(event: Any, scenario: str = name) -> None:
-                print(json.dumps({"scenario": scenario, **event.to_json()}), flush=True)
+        def on_event(
+            event: Any, name: str = name, timeline: Timeline = timeline, live: Live | None = live
+        ) -> None:
+            if as_json:
+                print(json.dumps({"scenario": name, **event.to_json()}), flush=True)
+                return
+            timeline.add(event)
+            if live is not None:
+                live.refresh()
 
+        with live or contextlib.nullcontext():
             run = await run_scenario(
                 url,
                 name,
                 senders=senders,
                 abrupt=abrupt,
                 options=options,
-                on_event=emit,
+                on_event=on_event,
                 timeout=timeout,
             )
-        else:
-            timeline = Timeline(title)
-            if console.is_terminal:
-                with Live(timeline, console=console, auto_refresh=False) as live:
-
-                    def show(event: Any, timeline: Timeline = timeline) -> None:
-                        timeline.add(event)
-                        live.refresh()
-
-                    run = await run_scenario(
-                        url,
-                        name,
-                        senders=senders,
-                        abrupt=abrupt,
-                        options=options,
-                        on_event=show,
-                        timeout=timeout,
-                    )
-            else:
-                run = await run_scenario(
-                    url,
-                    name,
-                    senders=senders,
-                    abrupt=abrupt,
-                    options=options,
-                    on_event=timeline.add,
-                    timeout=timeout,
-                )
-                console.print(timeline.compact())
         verdicts = check(run)
         failed = failed or not all(v.ok for v in verdicts)
         if as_json:
@@ -203,9 +189,11 @@ async def _run_all(
                     ),
                     flush=True,
                 )
-        else:
-            console.print(verdict_table(f"{name}: verdicts", verdicts))
-            for party, outcome in run.outcomes.items():
-                console.print(f"  {party}: {outcome}", markup=False, highlight=False)
-            console.print()
+            continue
+        if live is None:
+            console.print(timeline.compact())
+        console.print(verdict_table(f"{name}: verdicts", verdicts))
+        for party, outcome in run.outcomes.items():
+            console.print(f"  {party}: {outcome}", markup=False, highlight=False)
+        console.print()
     return failed
