@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from websockets.uri import WebSocketURI
 
-from wschan_cli.channel import ChannelOptions, Event, What
+from wschan_cli.channel import Channel, ChannelOptions, Event, What
 from wschan_cli.channel.transport import Transport
 from wschan_cli.trace import gates
 from wschan_cli.trace.gates import Gate
@@ -101,6 +101,28 @@ def gated_factory(
     made: list[GatedTransport],
 ) -> Callable[[WebSocketURI, ChannelOptions], Awaitable[Transport]]:
     return gates.gated_factory(made, GatedTransport)
+
+
+async def open_watched(
+    url: str, options: ChannelOptions = QUIET, **kwargs: Any
+) -> tuple[Channel, Recorder, GatedTransport]:
+    """An opened channel whose events are recorded and whose transport is gated."""
+    made: list[GatedTransport] = []
+    rec = Recorder()
+    ch = Channel(url, options=options, transport_factory=gated_factory(made), **kwargs)
+    ch.subscribe(rec)
+    await ch.open()
+    return ch, rec, made[0]
+
+
+async def park_send(
+    ch: Channel, gate: GatedTransport, message: str | bytes
+) -> asyncio.Future[None]:
+    """Start a send that writes, then holds the token in its drain until ``drain_gate`` opens."""
+    gate.drain_gate.close()
+    send = asyncio.ensure_future(ch.send(message))
+    await gate.draining.wait()
+    return send
 
 
 # --------------------------------------------------------------------------- raw server

@@ -30,6 +30,8 @@ from .helpers import (
     gated_factory,
     is_,
     never_read,
+    open_watched,
+    park_send,
     run,
 )
 
@@ -159,20 +161,14 @@ def test_d2_a_response_that_is_not_http_fails_the_connector() -> None:
 
 def test_d3_a_send_waiting_when_the_peer_closed_fails_with_code_and_reason() -> None:
     async def main() -> None:
-        made: list[GatedTransport] = []
         behaviour = Behaviour(close_after=1, close_code=4001, close_reason="go away")
         async with EmbeddedServer(behaviour) as srv:
-            rec = Recorder()
-            ch = Channel(srv.url, options=QUIET, transport_factory=gated_factory(made))
-            ch.subscribe(rec)
-            await ch.open()
-            made[0].drain_gate.close()
-            first = asyncio.ensure_future(ch.send("one"))  # echoed, then the server closes
-            await made[0].draining.wait()
+            ch, rec, gate = await open_watched(srv.url)
+            first = await park_send(ch, gate, "one")  # echoed, then the server closes
             second = asyncio.ensure_future(ch.send("two"))
             await rec.wait_for(is_(What.WAIT, "send#2"))
             await rec.wait_for(lambda e: e.what is What.FRAME_IN and e.detail["opcode"] == "close")
-            made[0].drain_gate.open()
+            gate.drain_gate.open()
             assert await first is None
             with pytest.raises(ChannelClosed) as caught:
                 await second

@@ -9,7 +9,7 @@ import pytest
 from wschan_cli.channel import Channel, ChannelClosed, CloseInfo, Message, Token, What
 from wschan_cli.server import Behaviour, EmbeddedServer
 
-from .helpers import QUIET, GatedTransport, Recorder, gated_factory, is_, run
+from .helpers import QUIET, Recorder, is_, open_watched, park_send, run
 
 
 def check_single_holder(events: list) -> None:
@@ -124,16 +124,9 @@ def test_2_every_release_with_waiters_signals_exactly_one() -> None:
 
 def test_2_a_loser_is_queued_before_the_holder_can_release() -> None:
     async def main() -> None:
-        made: list[GatedTransport] = []
         async with EmbeddedServer() as srv:
-            rec = Recorder()
-            ch = Channel(srv.url, options=QUIET, transport_factory=gated_factory(made))
-            ch.subscribe(rec)
-            await ch.open()
-            gate = made[0]
-            gate.drain_gate.close()
-            holder = asyncio.ensure_future(ch.send("first"))
-            await gate.draining.wait()  # send#1 holds the token, blocked in drain
+            ch, rec, gate = await open_watched(srv.url)
+            holder = await park_send(ch, gate, "first")
             loser = asyncio.ensure_future(ch.send("second"))
             await rec.wait_for(is_(What.WAIT, "send#2"))
             assert ch.sending and rec.events[-1].waiters == 1
@@ -188,16 +181,9 @@ def test_4_awaited_one_after_another_sends_keep_their_order() -> None:
 
 def test_4_a_woken_send_recompetes_and_may_lose_to_a_newcomer() -> None:
     async def main() -> None:
-        made: list[GatedTransport] = []
         async with EmbeddedServer() as srv:
-            rec = Recorder()
-            ch = Channel(srv.url, options=QUIET, transport_factory=gated_factory(made))
-            ch.subscribe(rec)
-            await ch.open()
-            gate = made[0]
-            gate.drain_gate.close()
-            first = asyncio.ensure_future(ch.send("A"))
-            await gate.draining.wait()
+            ch, rec, gate = await open_watched(srv.url)
+            first = await park_send(ch, gate, "A")
             waiter = asyncio.ensure_future(ch.send("B"))
             await rec.wait_for(is_(What.WAIT, "send#2"))
             # asyncio runs ready callbacks in FIFO order: send#1's drain resumes first and
@@ -232,15 +218,9 @@ def test_4_a_woken_send_recompetes_and_may_lose_to_a_newcomer() -> None:
 
 def test_5_a_send_completes_after_its_release_and_the_next_wakeup() -> None:
     async def main() -> None:
-        made: list[GatedTransport] = []
         async with EmbeddedServer() as srv:
-            rec = Recorder()
-            ch = Channel(srv.url, options=QUIET, transport_factory=gated_factory(made))
-            ch.subscribe(rec)
-            await ch.open()
-            made[0].drain_gate.close()
-            first = asyncio.ensure_future(ch.send("one"))
-            await made[0].draining.wait()
+            ch, rec, gate = await open_watched(srv.url)
+            first = await park_send(ch, gate, "one")
             second = asyncio.ensure_future(ch.send("two"))
             await rec.wait_for(is_(What.WAIT, "send#2"))
             seen_at_completion: list[list[What]] = []
@@ -249,7 +229,7 @@ def test_5_a_send_completes_after_its_release_and_the_next_wakeup() -> None:
                     [e.what for e in rec.events if str(e.party) == "send#1"]
                 )
             )
-            made[0].drain_gate.open()
+            gate.drain_gate.open()
             await asyncio.gather(first, second)
             await ch.deinit()
             assert seen_at_completion[0][-3:] == [What.RELEASE, What.SIGNAL, What.DONE]
@@ -303,22 +283,13 @@ def test_6_established_falls_once_per_connection_after_reader_end_and_shutdown()
 
 
 async def _race(order: str, abrupt: bool) -> tuple[Recorder, list, list[CloseInfo], Channel]:
-    made: list[GatedTransport] = []
     # The server drops TCP after echoing one message. (A clean close would need our Close echo,
     # which needs the token, so terminate could never queue behind a holder.)
     async with EmbeddedServer(Behaviour(drop_after=1)) as srv:
-        rec = Recorder()
         closes: list[CloseInfo] = []
-        ch = Channel(
-            srv.url, options=QUIET, transport_factory=gated_factory(made), on_close=closes.append
-        )
-        ch.subscribe(rec)
-        await ch.open()
-        gate = made[0]
+        ch, rec, gate = await open_watched(srv.url, on_close=closes.append)
         gate.read_gate.close()  # the reader sees nothing until the test says so
-        gate.drain_gate.close()  # the next writer holds the token until the test says so
-        blocker = asyncio.ensure_future(ch.send("held"))  # its echo makes the server drop
-        await gate.draining.wait()
+        blocker = await park_send(ch, gate, "held")  # its echo makes the server drop
         await srv.wait_ended(1)  # the server is gone; our reader has not noticed yet
         if order == "deinit-first":
             # Queue: deinit, then two sends. deinit gets the token next and, while it holds it,
@@ -397,12 +368,8 @@ def test_7_deinit_racing_terminate_never_hangs_or_uses_a_disposed_channel(
 
 def test_8_a_ping_is_answered_by_a_pong_with_its_payload_through_the_token() -> None:
     async def main() -> None:
-        made: list[GatedTransport] = []
         async with EmbeddedServer(Behaviour(ping_on_connect=b"are you there")) as srv:
-            rec = Recorder()
-            ch = Channel(srv.url, options=QUIET, transport_factory=gated_factory(made))
-            ch.subscribe(rec)
-            await ch.open()
+            ch, rec, _ = await open_watched(srv.url)
             await srv.wait_until(lambda: srv.pongs == [b"are you there"])
             await ch.deinit()
         replier = next(e.party for e in rec.of(What.FRAME_OUT) if e.detail["opcode"] == "pong")
@@ -419,19 +386,13 @@ def test_8_a_ping_is_answered_by_a_pong_with_its_payload_through_the_token() -> 
 
 def test_8_a_pong_waits_for_the_token_held_by_a_send() -> None:
     async def main() -> None:
-        made: list[GatedTransport] = []
         async with EmbeddedServer(Behaviour(close_after=None)) as srv:
-            rec = Recorder()
-            ch = Channel(srv.url, options=QUIET, transport_factory=gated_factory(made))
-            ch.subscribe(rec)
-            await ch.open()
-            made[0].drain_gate.close()
-            send = asyncio.ensure_future(ch.send("big" * 1000))
-            await made[0].draining.wait()
+            ch, rec, gate = await open_watched(srv.url)
+            send = await park_send(ch, gate, "big" * 1000)
             # The server pings while send#1 holds the token: the reply must queue behind it.
             await srv.ping_all(b"p1")
             await rec.wait_for(is_(What.WAIT, "auto_reply#1"))
-            made[0].drain_gate.open()
+            gate.drain_gate.open()
             await send
             await srv.wait_until(lambda: srv.pongs == [b"p1"])
             await ch.deinit()
