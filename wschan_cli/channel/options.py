@@ -28,6 +28,15 @@ class ChannelOptions:
     keyfile: str | None = None  # its private key, if not inside certfile
     insecure: bool = False  # do not verify the server's certificate or host name
     user_agent: str | None = None
+    # Where the TCP connection goes (transport.open_tcp). ``proxy`` is a URL: http:// or https://
+    # (HTTP CONNECT, credentials from the URL sent as Basic), socks5:// (names resolved here) or
+    # socks5h:// (names resolved by the proxy), with optional user:password. ``trust_env`` uses
+    # the environment's proxy variables (ws_proxy/http_proxy, wss_proxy/https_proxy, all_proxy,
+    # no_proxy) when ``proxy`` is None. ``unix_socket`` connects to that path instead of TCP;
+    # the URL still names the Host and, for wss://, the TLS server name.
+    proxy: str | None = None
+    trust_env: bool = False
+    unix_socket: str | None = None
 
     def ssl_context(self) -> ssl.SSLContext:
         """A TLS context that verifies the server unless ``insecure`` was asked for."""

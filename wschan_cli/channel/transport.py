@@ -2,15 +2,23 @@
 
 The channel only ever calls ``write``, ``drain``, ``read``, ``close`` and ``abort``; a simulated
 transport with the same five methods lets a scheduler run the channel without sockets.
+
+``open_tcp`` also goes through a proxy (HTTP CONNECT over http:// or https://, SOCKS5 with local
+or remote name resolution) or a Unix socket, as the options ask; whichever way, the result is the
+same byte pipe and the WebSocket handshake that follows does not know the difference.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import socket
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import unquote, urlsplit
 
 from websockets.uri import WebSocketURI
 
@@ -129,23 +137,124 @@ class StreamTransport(asyncio.Protocol):
         if self._read_waiter is not None and not self._read_waiter.done():
             self._read_waiter.set_result(None)
 
+    # Used while tunnelling through a proxy, before the channel sees the pipe.
 
-async def open_tcp(uri: WebSocketURI, options: ChannelOptions) -> Transport:
-    """Open TCP (and TLS for wss://) to the URI's host and port, with typed errors."""
-    loop = asyncio.get_running_loop()
-    where = f"{uri.host}:{uri.port}"
-    context = options.ssl_context() if uri.secure else None
-    try:
-        _, protocol = await loop.create_connection(
-            StreamTransport,
-            uri.host,
-            uri.port,
-            ssl=context,
-            server_hostname=uri.host if context else None,
+    def _unread(self, data: bytes) -> None:
+        """Put bytes read past the proxy's answer back in front of the stream."""
+        if data:
+            self._chunks.insert(0, data)
+
+    @property
+    def _asyncio_transport(self) -> asyncio.Transport:
+        assert self._transport is not None
+        return self._transport
+
+    def _replace_transport(self, transport: asyncio.Transport) -> None:
+        """After ``loop.start_tls``: write through the TLS layer from now on."""
+        self._transport = transport
+
+
+class ProxyError(ConnectError):
+    """The proxy could not be reached, refused the tunnel, or failed to open it."""
+
+
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+_PROXY_DEFAULT_PORTS = {"http": 1080, "https": 443, "socks5": 1080, "socks5h": 1080}  # as curl
+
+
+@dataclass(frozen=True)
+class ProxyURL:
+    """A parsed proxy URL. ``str()`` never shows the password."""
+
+    scheme: str
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+
+    @classmethod
+    def parse(cls, url: str) -> ProxyURL:
+        """Parse ``scheme://[user[:password]@]host[:port]``; a missing scheme means http.
+
+        Raises ValueError with a message fit for a command line (the password is never in it).
+        """
+        if "://" not in url:
+            url = "http://" + url
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        shown = f"{scheme}://{parts.hostname or ''}"
+        if scheme not in PROXY_SCHEMES:
+            raise ValueError(
+                f"unsupported proxy scheme {scheme!r} in {shown}: use one of "
+                + ", ".join(f"{s}://" for s in PROXY_SCHEMES)
+            )
+        if not parts.hostname:
+            raise ValueError(f"proxy URL {shown} has no host")
+        try:
+            port = parts.port or _PROXY_DEFAULT_PORTS[scheme]
+        except ValueError:
+            raise ValueError(f"proxy URL {shown} has an invalid port") from None
+        return cls(
+            scheme=scheme,
+            host=parts.hostname,
+            port=port,
+            username=unquote(parts.username) if parts.username is not None else None,
+            password=unquote(parts.password) if parts.password is not None else None,
         )
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        user = f"{self.username}:****@" if self.username is not None else ""
+        return f"{self.scheme}://{user}{host}:{self.port}"
+
+
+def proxy_from_environment(uri: WebSocketURI) -> str | None:
+    """The proxy the environment names for this URI, or None (also when no_proxy matches).
+
+    ws:// looks at ws_proxy, then http_proxy; wss:// at wss_proxy, then https_proxy; both then
+    fall back to all_proxy (upper-case names too, as urllib reads them).
+    """
+    import urllib.request
+
+    proxies = urllib.request.getproxies()
+    keys = ("wss", "https", "all") if uri.secure else ("ws", "http", "all")
+    chosen = next((proxies[key] for key in keys if proxies.get(key)), None)
+    if chosen is None:
+        return None
+    host = f"[{uri.host}]" if ":" in uri.host else uri.host
+    if urllib.request.proxy_bypass(f"{host}:{uri.port}"):
+        return None
+    return chosen
+
+
+def proxy_for(uri: WebSocketURI, options: ChannelOptions) -> ProxyURL | None:
+    """The proxy ``open_tcp`` will use for this URI, if any."""
+    if options.unix_socket is not None:
+        return None
+    url = options.proxy
+    if url is None and options.trust_env:
+        url = proxy_from_environment(uri)
+    if not url:
+        return None
+    try:
+        return ProxyURL.parse(url)
+    except ValueError as exc:
+        raise ProxyError(str(exc), host=uri.host, port=uri.port) from None
+
+
+@contextlib.contextmanager
+def _typed_errors(uri: WebSocketURI, where: str, host: str | None = None) -> Iterator[None]:
+    """Turn the OS's and the TLS layer's exceptions into the channel's typed errors.
+
+    ``where`` names what was being reached; ``host`` the name resolved (default: the URI's).
+    """
+    try:
+        yield
     except socket.gaierror as exc:
         raise DNSError(
-            f"cannot resolve host {uri.host!r}: {exc.strerror}", host=uri.host, port=uri.port
+            f"cannot resolve host {host or uri.host!r}: {exc.strerror}",
+            host=uri.host,
+            port=uri.port,
         ) from exc
     except ConnectionRefusedError as exc:
         raise ConnectionRefused(
@@ -168,4 +277,185 @@ async def open_tcp(uri: WebSocketURI, options: ChannelOptions) -> Transport:
         raise ConnectError(
             f"cannot connect to {where}: {exc.strerror or exc}", host=uri.host, port=uri.port
         ) from exc
+
+
+async def open_tcp(uri: WebSocketURI, options: ChannelOptions) -> Transport:
+    """Open TCP (and TLS for wss://) to the URI's host and port, with typed errors.
+
+    Through ``options.unix_socket`` or a proxy (``proxy_for``) when the options say so.
+    """
+    loop = asyncio.get_running_loop()
+    context = options.ssl_context() if uri.secure else None
+    server_hostname = uri.host if context else None
+    if options.unix_socket is not None:
+        where = f"unix socket {options.unix_socket}"
+        with _typed_errors(uri, where):
+            _, protocol = await loop.create_unix_connection(
+                StreamTransport, options.unix_socket, ssl=context, server_hostname=server_hostname
+            )
+        return protocol
+    proxy = proxy_for(uri, options)
+    if proxy is not None:
+        if proxy.scheme in ("http", "https"):
+            return await _open_http_tunnel(uri, options, proxy, context)
+        return await _open_socks(uri, options, proxy, context)
+    where = f"{uri.host}:{uri.port}"
+    with _typed_errors(uri, where):
+        _, protocol = await loop.create_connection(
+            StreamTransport, uri.host, uri.port, ssl=context, server_hostname=server_hostname
+        )
+    return protocol
+
+
+def _target(uri: WebSocketURI) -> str:
+    host = f"[{uri.host}]" if ":" in uri.host else uri.host
+    return f"{host}:{uri.port}"
+
+
+_MAX_PROXY_RESPONSE = 64 * 1024
+
+
+async def _open_http_tunnel(
+    uri: WebSocketURI,
+    options: ChannelOptions,
+    proxy: ProxyURL,
+    context: ssl.SSLContext | None,
+) -> Transport:
+    """HTTP CONNECT through an http:// or https:// proxy, then TLS to the server for wss://."""
+    loop = asyncio.get_running_loop()
+    at = f"proxy {proxy.host}:{proxy.port}"
+    proxy_context = options.ssl_context() if proxy.scheme == "https" else None
+    with _typed_errors(uri, at, proxy.host):
+        _, protocol = await loop.create_connection(
+            StreamTransport,
+            proxy.host,
+            proxy.port,
+            ssl=proxy_context,
+            server_hostname=proxy.host if proxy_context else None,
+        )
+    target = _target(uri)
+    try:
+        lines = [f"CONNECT {target} HTTP/1.1", f"Host: {target}"]
+        if proxy.username is not None:
+            credentials = f"{proxy.username}:{proxy.password or ''}".encode()
+            lines.append(f"Proxy-Authorization: Basic {base64.b64encode(credentials).decode()}")
+        protocol.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            try:
+                data = await protocol.read()
+            except OSError as exc:
+                raise ProxyError(
+                    f"{at} dropped the connection during CONNECT: {exc}",
+                    host=uri.host,
+                    port=uri.port,
+                ) from exc
+            if not data:
+                raise ProxyError(
+                    f"{at} closed the connection without answering CONNECT {target}",
+                    host=uri.host,
+                    port=uri.port,
+                )
+            head += data
+            if len(head) > _MAX_PROXY_RESPONSE:
+                raise ProxyError(
+                    f"{at} sent an oversized answer to CONNECT", host=uri.host, port=uri.port
+                )
+        head, rest = head.split(b"\r\n\r\n", 1)
+        status_line = head.split(b"\r\n", 1)[0].decode("latin-1")
+        parts = status_line.split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+            raise ProxyError(
+                f"{at} sent an invalid answer to CONNECT: {status_line[:80]!r}",
+                host=uri.host,
+                port=uri.port,
+            )
+        status = int(parts[1])
+        if not 200 <= status < 300:
+            phrase = parts[2] if len(parts) > 2 else ""
+            hint = ""
+            if status == 407:
+                hint = (
+                    " (check the credentials in the proxy URL)"
+                    if proxy.username is not None
+                    else " (put user:password@ before the host in the proxy URL)"
+                )
+            raise ProxyError(
+                f"{at} refused CONNECT {target}: HTTP {status} {phrase}".rstrip() + hint,
+                host=uri.host,
+                port=uri.port,
+            )
+        protocol._unread(rest)
+        if context is not None:
+            with _typed_errors(uri, f"{target} (through {at})"):
+                tls = await loop.start_tls(
+                    protocol._asyncio_transport, protocol, context, server_hostname=uri.host
+                )
+            assert tls is not None
+            protocol._replace_transport(tls)
+    except BaseException:
+        protocol.abort()
+        raise
+    return protocol
+
+
+async def _open_socks(
+    uri: WebSocketURI,
+    options: ChannelOptions,
+    proxy: ProxyURL,
+    context: ssl.SSLContext | None,
+) -> Transport:
+    """SOCKS5 with python-socks: socks5:// resolves the name here, socks5h:// at the proxy."""
+    at = f"proxy {proxy.host}:{proxy.port}"
+    try:
+        from python_socks import ProxyError as SocksReplyError
+        from python_socks import ProxyTimeoutError, ProxyType
+        from python_socks.async_.asyncio import Proxy
+    except ImportError:
+        raise ProxyError(
+            f"{proxy.scheme}:// proxies need the python-socks package (pip install python-socks)",
+            host=uri.host,
+            port=uri.port,
+        ) from None
+    loop = asyncio.get_running_loop()
+    socks = Proxy(
+        ProxyType.SOCKS5,
+        proxy.host,
+        proxy.port,
+        username=proxy.username,
+        password=proxy.password,
+        rdns=proxy.scheme == "socks5h",
+    )
+    try:
+        sock = await socks.connect(uri.host, uri.port, timeout=options.open_timeout or 3600.0)
+    except ProxyTimeoutError:
+        raise ProxyError(
+            f"{at} did not open a tunnel to {_target(uri)} in time", host=uri.host, port=uri.port
+        ) from None
+    except SocksReplyError as exc:
+        raise ProxyError(
+            f"{at} could not open a tunnel to {_target(uri)}: {exc}", host=uri.host, port=uri.port
+        ) from exc
+    except socket.gaierror as exc:
+        raise DNSError(
+            f"cannot resolve host {uri.host!r}: {exc.strerror} (socks5h:// lets the proxy"
+            " resolve it)",
+            host=uri.host,
+            port=uri.port,
+        ) from exc
+    except OSError as exc:  # python-socks' ProxyConnectionError is an OSError
+        raise ProxyError(
+            f"cannot reach {at}: {exc.strerror or exc}", host=uri.host, port=uri.port
+        ) from exc
+    try:
+        with _typed_errors(uri, f"{_target(uri)} (through {at})"):
+            _, protocol = await loop.create_connection(
+                StreamTransport,
+                sock=sock,
+                ssl=context,
+                server_hostname=uri.host if context else None,
+            )
+    except BaseException:
+        sock.close()
+        raise
     return protocol
