@@ -1,0 +1,268 @@
+"""``wschan send`` failures: each misbehaviour of the embedded server gives its exit status and
+one clear line on stderr; bad input gives exit 2, says what is wrong, and sends nothing."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from wschan_cli.server import Behaviour, ThreadedServer
+
+from .send_helpers import err_line, wschan
+
+
+def one_line(result: object) -> str:
+    text = err_line(result)  # type: ignore[arg-type]
+    assert "\n" not in text and "Traceback" not in text, text
+    return text
+
+
+# ---------------------------------------------------------------------- server misbehaviour
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "extra", "status", "says"),
+    [
+        (
+            Behaviour(close_after=1, close_code=4001, close_reason="go away"),
+            [],
+            5,
+            'wschan: server closed the connection: 4001 (private use) "go away"',
+        ),
+        (
+            Behaviour(close_after=0, close_code=1011, close_reason="oops"),
+            [],
+            5,
+            'wschan: server closed the connection: 1011 (internal error) "oops"',
+        ),
+        (
+            Behaviour(drop_after=1),
+            [],
+            5,
+            "wschan: the server dropped the connection without a Close frame (1006)",
+        ),
+        (
+            Behaviour(drop_after=1, drop_mid_frame=True),
+            [],
+            5,
+            "wschan: the server dropped the connection without a Close frame (1006)",
+        ),
+        (
+            Behaviour(ignore_close=True),
+            ["--close-timeout", "0.3"],
+            5,
+            "wschan: the server did not answer the Close frame within 0.3s (--close-timeout);"
+            " connection aborted (1006)",
+        ),
+        (
+            Behaviour(reject_status=403, reject_body="go away"),
+            [],
+            4,
+            "rejected the upgrade with HTTP 403 Forbidden: go away",
+        ),
+        (
+            Behaviour(reject_status=500),
+            [],
+            4,
+            "rejected the upgrade with HTTP 500 Internal Server Error",
+        ),
+        (
+            Behaviour(stall_before_upgrade=5),
+            ["--open-timeout", "0.3"],
+            3,
+            "timed out after 0.3s opening",
+        ),
+        (
+            Behaviour(stall_before_upgrade=5),
+            ["--timeout", "0.3"],
+            124,
+            "wschan: timed out after 0.3s (--timeout): 0 sent, 0 replies received",
+        ),
+        (
+            Behaviour(invalid_utf8=True),
+            [],
+            5,
+            'closed the connection: 1007 (invalid data) "invalid UTF-8 at position 0"',
+        ),
+        (
+            Behaviour(send_size=2_000_000),
+            [],
+            5,
+            "closed the connection: 1009 (message too big)",
+        ),
+    ],
+    ids=[
+        "close-4001",
+        "close-1011",
+        "drop",
+        "drop-mid-frame",
+        "ignore-close",
+        "reject-403",
+        "reject-500",
+        "stall-open-timeout",
+        "stall-timeout",
+        "invalid-utf8",
+        "too-big",
+    ],
+)
+def test_each_misbehaviour_maps_to_its_status_and_message(
+    behaviour: Behaviour, extra: list[str], status: int, says: str
+) -> None:
+    with ThreadedServer(behaviour) as server:
+        result = wschan("send", server.url, "a", "b", *extra)
+    assert result.returncode == status, err_line(result)
+    assert says in one_line(result)
+
+
+def test_a_normal_close_before_all_messages_were_sent_is_exit_1() -> None:
+    with ThreadedServer(Behaviour(close_after=0)) as server:
+        server_url = server.url
+        # 200 messages: the server's Close (right after the handshake) lands while sending.
+        result = wschan("send", server_url, "--wait", "5", input="x\n" * 200)
+    assert result.returncode in (0, 1), err_line(result)
+    if result.returncode == 1:  # (every write may also have gone out before the Close arrived)
+        assert "closed the connection (1000 normal closure) before all messages were sent" in (
+            one_line(result)
+        )
+
+
+def test_a_normal_close_before_the_expected_replies_is_exit_1() -> None:
+    with ThreadedServer(Behaviour(close_after=1)) as server:
+        result = wschan("send", server.url, "a", "b", "--expect", "2")
+    assert result.returncode == 1
+    assert "the server closed the connection (1000 normal closure) after 1 of 2 expected" in (
+        one_line(result)
+    )
+
+
+def test_a_normal_close_by_the_server_after_everything_is_exit_0() -> None:
+    with ThreadedServer(Behaviour(close_after=1, close_code=1001)) as server:
+        result = wschan("send", server.url, "a")
+    assert result.returncode == 0, err_line(result)
+    assert result.stdout == b"a\n"
+
+
+def test_refused_port_is_exit_3() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = wschan("send", f"ws://127.0.0.1:{port}/", "x")
+    assert result.returncode == 3
+    assert one_line(result) == (
+        f"wschan: connection refused by 127.0.0.1:{port}: is a server listening there?"
+    )
+
+
+def test_expect_with_wait_fails_with_124_on_silence(tmp_path: Path) -> None:
+    with ThreadedServer() as server:
+        result = wschan("send", server.url, "a", "--expect", "2", "--wait", "0.3")
+    assert result.returncode == 124
+    assert one_line(result) == "wschan: no reply for 0.3s (--wait): after 1 of 2 expected replies"
+    assert result.stdout == b"a\n"
+
+
+def test_timeout_bounds_a_run_waiting_for_replies() -> None:
+    with ThreadedServer() as server:
+        result = wschan("send", server.url, "a", "--until", "never", "--timeout", "0.5")
+    assert result.returncode == 124
+    assert "timed out after 0.5s (--timeout): 1 sent, 1 reply received" in one_line(result)
+    assert result.stdout == b"a\n"
+
+
+# ---------------------------------------------------------------------- bad input: exit 2
+
+
+@pytest.fixture
+def untouched() -> Iterator[ThreadedServer]:
+    """A server that must see no connection at all."""
+    with ThreadedServer() as server:
+        yield server
+        assert server.request_headers == [], "a connection was made"
+        assert server.received == []
+
+
+def bad(tmp_path: Path, url: str) -> list[tuple[list[str], str]]:
+    missing = str(tmp_path / "missing.txt")
+    return [
+        (["send", "ws//no-scheme", "x"], "Invalid value for 'URL'"),
+        (["send", "http://127.0.0.1:1/", "x"], "scheme isn't ws or wss"),
+        (["send", "ws://127.0.0.1:99999/", "x"], "Port out of range"),
+        (["send", url, "--hex", "abc"], "message 1 is not valid hex"),
+        (["send", url, "--hex", "zz"], "message 1 is not valid hex"),
+        (["send", url, "ok", "--base64", "a$=="], "message 1 is not valid base64"),
+        (["send", url, "--file", missing], "cannot read"),
+        (["send", url, "--file", str(tmp_path)], "Is a directory"),
+        (["send", url, "x", "-H", "NoColon"], "has no colon"),
+        (["send", url, "x", "-H", ": empty"], "empty header name"),
+        (["send", url, "x", "--close-code", "1005"], "1005 cannot be sent in a Close frame"),
+        (["send", url, "x", "--close-code", "999"], "999 cannot be sent"),
+        (["send", url, "x", "--close-code", "2000"], "2000 cannot be sent"),
+        (["send", url, "x", "--close-code", "5000"], "5000 cannot be sent"),
+        (["send", url, "x", "--close-code", "1015"], "1015 cannot be sent"),
+        (["send", url, "x", "--close-reason", "r" * 124], "at most 123 bytes"),
+        (["send", url, "x", "--abrupt", "--close-code", "4000"], "--abrupt sends no Close"),
+        (["send", url, "x", "--until", "("], "invalid regular expression"),
+        (["send", url, "x", "--auth", "nocolon"], "USER:PASSWORD"),
+        (["send", url, "x", "--auth", "a:b", "--bearer", "t"], "--auth and --bearer"),
+        (["send", url, "x", "--key", missing], "does not exist"),
+        (["send", url, "x", "--proxy", "ftp://127.0.0.1:1"], "unsupported proxy scheme"),
+        (["send", url, "x", "--proxy", "http://127.0.0.1:1", "--no-proxy"], "contradict"),
+        (["send", url, "x", "--max-size", "lots"], "is not a size"),
+        (["send", url, "x", "--json", "--raw"], "--json cannot be combined"),
+        (["send", url, "x", "--expect", "0"], "x>=1"),
+        (["send", url, "-", "-"], "can be read only once"),
+        (["send", url, "-0", "--delimiter", ";"], "give one"),
+    ]
+
+
+def test_bad_input_is_exit_2_with_a_clear_message_and_nothing_sent(
+    untouched: ThreadedServer, tmp_path: Path
+) -> None:
+    for args, says in bad(tmp_path, untouched.url):
+        result = wschan(*args, input=b"")
+        assert result.returncode == 2, (args, err_line(result))
+        assert says in err_line(result), (args, err_line(result))
+        assert "Traceback" not in err_line(result)
+
+
+def test_invalid_utf8_argument_is_exit_2(untouched: ThreadedServer) -> None:
+    import subprocess
+    import sys
+
+    from .send_helpers import clean_env
+
+    result = subprocess.run(
+        [sys.executable, "-m", "wschan_cli", "send", untouched.url, b"\xff\xfe"],
+        capture_output=True,
+        env=clean_env(),
+        timeout=20,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 2
+    assert "message 1 is not valid UTF-8" in err_line(result)  # type: ignore[arg-type]
+
+
+def test_bad_stdin_line_stops_there_with_exit_2() -> None:
+    with ThreadedServer() as server:
+        result = wschan("send", server.url, "--hex", input="0102\nzz\n0304\n")
+        assert result.returncode == 2
+        assert one_line(result) == (
+            "wschan: stdin message 2 is not valid hex: non-hexadecimal number found in input "
+            "at position 0; nothing after it was sent"
+        )
+        server.wait_ended(1)
+        assert server.received == [b"\x01\x02"]
+        assert server.close_codes == [1000]
+
+
+def test_internal_failure_shows_no_traceback_without_debug(tmp_path: Path) -> None:
+    # A text message that is not UTF-8 on stdin: a usage problem, reported in one line.
+    with ThreadedServer() as server:
+        result = wschan("send", server.url, input=b"\xff\n")
+    assert result.returncode == 2
+    assert "stdin message 1 is not valid UTF-8 (byte 0); send bytes with --binary" in one_line(
+        result
+    )

@@ -1,0 +1,943 @@
+"""``wschan send``: send messages, wait for the replies asked for, close cleanly, and exit with a
+status that says how it went.
+
+Loading this module (for ``wschan send --help``) imports click and the option definitions only;
+asyncio, the channel core (websockets) and the output writers are imported when the command runs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from wschan_cli.options import ConnectionSettings, connection_options
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from wschan_cli.channel import Channel, CloseInfo, Message
+    from wschan_cli.render.diagnostics import Diagnostics
+    from wschan_cli.render.replies import ReplyWriter
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_CONNECT = 3
+EXIT_REJECTED = 4
+EXIT_ABNORMAL = 5
+EXIT_TIMEOUT = 124
+EXIT_INTERRUPTED = 130
+
+#: Default rule: seconds without any reply after which wschan stops waiting for the replies
+#: still missing (the count rule usually ends the wait long before).
+DEFAULT_IDLE = 2.0
+
+#: Close codes a client may put in a Close frame (RFC 6455 7.4; 1004-1006 and 1015 may not).
+SENDABLE_CLOSE_CODES = "1000-1003, 1007-1014 or 3000-4999"
+
+WAIT_RULE = """\
+After the last message is sent, wschan waits, then closes:
+
+\b
+  default       until as many replies have arrived as messages were sent
+                (replies received while sending count), or 2 seconds
+                pass with no reply, or the server closes; every reply
+                that arrives before the close is printed
+  --expect N    until N replies have arrived in all (only N are printed)
+  --until RE    until a reply matches the regular expression RE (Python
+                syntax, searched anywhere; a binary reply is matched as
+                its hex); it is the last one printed
+  --wait S      until S seconds pass with no reply (S=0: close at once);
+                with --expect or --until, S seconds of silence before
+                the goal is a failure (exit 124)
+
+A reply counts from the end of the handshake. Piping N lines into an
+echo server therefore always prints its N replies, in order. --timeout
+bounds the whole run, connecting and closing included (exit 124).
+"""
+
+EPILOG = f"""\
+{WAIT_RULE}
+\b
+Input:
+  Each MESSAGE argument is one message; "-" (or no MESSAGE and no
+  --file) reads stdin, one message per line (a trailing CR is removed),
+  or per --delimiter / -0 (NUL) separator. --file PATH sends the whole
+  file as one message ("--file -": all of stdin). Arguments go first, in
+  order, then files. Stdin is read while the connection opens, so
+  nothing piped or typed before the handshake completes is lost.
+  Arguments and files are checked before connecting: a bad one (not
+  UTF-8, bad --hex or --base64, unreadable file) exits 2 with nothing
+  sent; a bad stdin message stops the run there (exit 2), after the
+  messages before it were sent.
+
+\b
+Output (stdout): each reply as it arrives; text as is (control
+  characters escaped on a terminal), binary as hex. --raw writes text
+  unescaped and binary as bytes (no newline after binary). --json
+  writes JSON Lines: {{"t", "dir": "in", "type": "text"|"binary",
+  "data"}} per reply (binary data in hex), then {{"t", "type": "close",
+  "code", "reason", "by", "clean"}}. Diagnostics go to stderr.
+
+\b
+Exit status:
+  0    done: every message sent and the connection closed normally
+       (1000/1001, or the Close we sent was answered), or every
+       expected reply (--expect/--until) received
+  1    other error (e.g. the server closed normally before all messages
+       were sent or before the expected replies)
+  2    usage error, bad input (malformed URL, bad header, close code...)
+  3    could not connect: DNS, refused, TLS, proxy, open timeout
+  4    handshake rejected (HTTP status other than 101, or no valid 101)
+  5    closed abnormally: close code other than 1000/1001, or no Close
+       frame (dropped, or our Close unanswered within --close-timeout)
+  124  --timeout expired, or --wait silence before the goal
+  130  interrupted (Ctrl-C; a second Ctrl-C quits at once)
+
+\b
+Examples:
+  wschan send ws://127.0.0.1:8765/ hello
+  seq 1000 | wschan send ws://127.0.0.1:8765/ --json
+  wschan send wss://example.test/api '{{"op":"ping"}}' --until pong --pretty
+  wschan send ws://127.0.0.1:8765/ --binary --hex 0001ff --expect 1
+"""
+
+
+class InputError(Exception):
+    """A message that cannot be sent as asked (exit 2)."""
+
+
+# ---------------------------------------------------------------------- the plan
+
+
+@dataclass
+class Plan:
+    """Everything the run needs, validated before any connection is made."""
+
+    url: str
+    connection: ConnectionSettings
+    sources: list[tuple[str, Any]]  # ("message", payload) | ("stdin", None) | ("stdin-whole", None)
+    binary: bool
+    encoding: str  # "utf-8", "hex" or "base64"
+    delimiter: bytes
+    expect: int | None
+    until: re.Pattern[str] | None
+    wait: float | None
+    timeout: float | None
+    close_code: int
+    close_reason: str
+    abrupt: bool
+    fmt: str
+    timestamps: bool
+    pretty: bool
+
+    @property
+    def reads_stdin(self) -> bool:
+        return any(kind != "message" for kind, _ in self.sources)
+
+    @property
+    def has_goal(self) -> bool:
+        return self.expect is not None or self.until is not None
+
+
+def decode_message(raw: bytes, *, binary: bool, encoding: str, where: str) -> str | bytes:
+    """Turn input bytes into the message to send; InputError says what is wrong and where."""
+    if encoding == "hex":
+        try:
+            return bytes.fromhex(raw.decode("ascii"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            detail = str(exc).replace("fromhex() arg", "input")
+            raise InputError(f"{where} is not valid hex: {detail}") from None
+    if encoding == "base64":
+        import base64
+        import binascii
+
+        try:
+            return base64.b64decode(b"".join(raw.split()), validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise InputError(f"{where} is not valid base64: {exc}") from None
+    if binary:
+        return raw
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{where} is not valid UTF-8 (byte {exc.start}); send bytes with --binary"
+        ) from None
+
+
+def parse_delimiter(text: str) -> bytes:
+    r"""``--delimiter`` value: UTF-8, with \n \r \t \0 \\ and \xHH escapes."""
+
+    def unescape(match: re.Match[str]) -> str:
+        token = match.group()
+        simple = {"\\n": "\n", "\\r": "\r", "\\t": "\t", "\\0": "\0", "\\\\": "\\"}
+        if token in simple:
+            return simple[token]
+        return chr(int(token[2:], 16))
+
+    value = re.sub(r"\\x[0-9a-fA-F]{2}|\\[nrt0\\]", unescape, text)
+    if not value:
+        raise click.BadParameter("the delimiter is empty", param_hint="'--delimiter'")
+    return value.encode("utf-8", "surrogateescape")
+
+
+def check_close(code: int, reason: str) -> None:
+    if not (1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999):
+        raise click.BadParameter(
+            f"{code} cannot be sent in a Close frame: use {SENDABLE_CLOSE_CODES}",
+            param_hint="'--close-code'",
+        )
+    if len(reason.encode("utf-8", "surrogateescape")) > 123:
+        raise click.BadParameter("at most 123 bytes of UTF-8", param_hint="'--close-reason'")
+
+
+def check_url(url: str) -> None:
+    from websockets.exceptions import InvalidURI
+    from websockets.uri import parse_uri
+
+    try:
+        parse_uri(url)
+    except InvalidURI as exc:
+        raise click.BadParameter(f"{url!r}: {exc.msg}", param_hint="'URL'") from None
+    except ValueError as exc:
+        raise click.BadParameter(f"{url!r}: {exc}", param_hint="'URL'") from None
+
+
+def make_plan(ctx: click.Context, url: str, messages: tuple[str, ...], **o: Any) -> Plan:
+    """Validate the command line (click.UsageError / BadParameter: exit 2, nothing sent)."""
+    connection: ConnectionSettings = o["connection"]
+    check_url(url)
+    if o["null"] and o["delimiter"] is not None:
+        raise click.UsageError("-0 and --delimiter both set the separator: give one")
+    delimiter = b"\0" if o["null"] else parse_delimiter(o["delimiter"] or "\n")
+    if o["input_hex"] and o["input_base64"]:
+        raise click.UsageError("--hex and --base64 are two input encodings: give one")
+    encoding = "hex" if o["input_hex"] else "base64" if o["input_base64"] else "utf-8"
+    binary = o["binary"] or encoding != "utf-8"
+
+    explicit = {
+        name
+        for name in ("close_code", "close_reason")
+        if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+    }
+    if o["abrupt"] and explicit:
+        raise click.UsageError("--abrupt sends no Close frame: drop --close-code/--close-reason")
+    check_close(o["close_code"], o["close_reason"])
+
+    if o["json_out"] and (o["raw"] or o["pretty"]):
+        raise click.UsageError("--json cannot be combined with --raw or --pretty")
+    if o["raw"] and (o["pretty"] or o["timestamps"]):
+        raise click.UsageError("--raw writes payloads only: drop --pretty/--timestamps")
+    fmt = "json" if o["json_out"] else "raw" if o["raw"] else "plain"
+
+    until = None
+    if o["until"] is not None:
+        try:
+            until = re.compile(o["until"])
+        except re.error as exc:
+            raise click.BadParameter(
+                f"invalid regular expression: {exc}", param_hint="'--until'"
+            ) from None
+
+    sources: list[tuple[str, Any]] = []
+    files: tuple[str, ...] = o["files"]
+    if messages.count("-") > 1:
+        raise click.UsageError("stdin ('-') can be read only once")
+    if "-" in messages and "-" in files:
+        raise click.UsageError("stdin is given both as '-' and as '--file -': give one")
+    if files.count("-") > 1:
+        raise click.UsageError("stdin ('--file -') can be read only once")
+    for n, text in enumerate(messages, 1):
+        if text == "-":
+            sources.append(("stdin", None))
+            continue
+        raw = os.fsencode(text)
+        try:
+            payload = decode_message(raw, binary=binary, encoding=encoding, where=f"message {n}")
+        except InputError as exc:
+            raise click.BadParameter(str(exc), param_hint="'MESSAGE'") from None
+        sources.append(("message", payload))
+    for path in files:
+        if path == "-":
+            sources.append(("stdin-whole", None))
+            continue
+        try:
+            with open(path, "rb") as handle:
+                raw = handle.read()
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise click.BadParameter(
+                f"cannot read {path!r}: {reason}", param_hint="'--file'"
+            ) from None
+        try:
+            payload = decode_message(raw, binary=binary, encoding=encoding, where=repr(path))
+        except InputError as exc:
+            raise click.BadParameter(str(exc), param_hint="'--file'") from None
+        sources.append(("message", payload))
+    if not messages and not files:
+        sources.append(("stdin", None))
+
+    return Plan(
+        url=url,
+        connection=connection,
+        sources=sources,
+        binary=binary,
+        encoding=encoding,
+        delimiter=delimiter,
+        expect=o["expect"],
+        until=until,
+        wait=o["wait"],
+        timeout=o["timeout"],
+        close_code=o["close_code"],
+        close_reason=o["close_reason"],
+        abrupt=o["abrupt"],
+        fmt=fmt,
+        timestamps=o["timestamps"],
+        pretty=o["pretty"],
+    )
+
+
+# ---------------------------------------------------------------------- the command
+
+
+@click.command(
+    "send",
+    epilog=EPILOG,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.argument("url")
+@click.argument("messages", nargs=-1, metavar="[MESSAGE]...")
+@click.option(
+    "--file",
+    "files",
+    multiple=True,
+    metavar="PATH",
+    help="Send the whole file as one message (repeatable; '-' is all of stdin).",
+)
+@click.option(
+    "--delimiter",
+    metavar="SEP",
+    help=r"Split stdin into messages at SEP instead of newlines (escapes \n \r \t \0 \xHH).",
+)
+@click.option("-0", "--null", is_flag=True, help="Split stdin at NUL bytes (like find -print0).")
+@click.option(
+    "--binary",
+    is_flag=True,
+    help="Send binary frames (the input bytes as they are, or decoded by --hex/--base64).",
+)
+@click.option(
+    "--hex", "input_hex", is_flag=True, help="Input messages are hex; send the bytes (binary)."
+)
+@click.option(
+    "--base64",
+    "input_base64",
+    is_flag=True,
+    help="Input messages are base64; send the bytes (binary).",
+)
+@click.option(
+    "--expect",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="After sending, wait for N replies in all (see below).",
+)
+@click.option(
+    "--until", metavar="REGEX", help="After sending, wait for a reply matching REGEX (see below)."
+)
+@click.option(
+    "--wait",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="After sending, wait until SECONDS pass without a reply (see below).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="Bound the whole run; when it expires, abort and exit 124.",
+)
+@click.option(
+    "--close-code",
+    type=int,
+    default=1000,
+    show_default=True,
+    metavar="CODE",
+    help=f"Close code sent at the end ({SENDABLE_CLOSE_CODES}).",
+)
+@click.option(
+    "--close-reason",
+    default="",
+    metavar="TEXT",
+    help="Close reason sent at the end (at most 123 bytes of UTF-8).",
+)
+@click.option(
+    "--abrupt",
+    is_flag=True,
+    help="End the connection without a Close frame (as the C++ deinit does).",
+)
+@click.option("--json", "json_out", is_flag=True, help="Write replies and the close as JSON Lines.")
+@click.option(
+    "--timestamps", is_flag=True, help="Prefix each reply with its arrival time (ISO 8601, UTC)."
+)
+@click.option(
+    "--raw", is_flag=True, help="Write payloads untouched: text unescaped, binary as bytes."
+)
+@click.option(
+    "--pretty",
+    is_flag=True,
+    help="Indent replies that are JSON (highlighted on a colour terminal).",
+)
+@connection_options
+@click.pass_context
+def send(ctx: click.Context, url: str, messages: tuple[str, ...], **options: Any) -> None:
+    """Send messages to URL, wait for the replies asked for, close cleanly.
+
+    URL is ws://HOST[:PORT]/PATH or wss://... Replies go to stdout,
+    diagnostics to stderr; the exit status says how the connection ended.
+    """
+    plan = make_plan(ctx, url, messages, **options)
+    ctx.exit(run(plan))
+
+
+# ---------------------------------------------------------------------- running
+
+
+@dataclass
+class RunState:
+    """What happened so far; the event loop is the only writer."""
+
+    sent: int = 0
+    replies: int = 0
+    all_sent: bool = False
+    goal_done: bool = False
+    close: CloseInfo | None = None
+    closed_by_deinit: bool = False  # the connection was released by our deinit
+    deinit_sent_close: bool = False  # and deinit's own Close frame went out first
+    last_activity: float = 0.0
+    interrupted: bool = False
+    timed_out: bool = False
+    silent_too_long: bool = False
+    broken_pipe: bool = False
+    flush_pending: bool = False
+    input_error: str | None = None
+    send_error: Exception | None = None
+    changed: asyncio.Event | None = None
+    closed: asyncio.Event | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class StdinReader:
+    """Reads stdin in a thread (pipes, files and terminals alike) and hands the loop batches of
+    raw messages, in order. Bounded: the thread blocks when the loop is behind."""
+
+    def __init__(self, delimiter: bytes, whole: bool) -> None:
+        import asyncio
+
+        self.delimiter = delimiter
+        self.whole = whole
+        self.strip_cr = delimiter == b"\n"
+        self.queue: asyncio.Queue[list[bytes] | BaseException | None] = asyncio.Queue(64)
+        self.count = 0
+
+    def start(self) -> None:
+        import asyncio
+        import threading
+
+        loop = asyncio.get_running_loop()
+        thread = threading.Thread(target=self._run, args=(loop,), name="stdin", daemon=True)
+        thread.start()
+
+    def _put(self, loop: asyncio.AbstractEventLoop, item: Any) -> bool:
+        import asyncio
+
+        try:
+            asyncio.run_coroutine_threadsafe(self.queue.put(item), loop).result()
+        except (RuntimeError, asyncio.CancelledError):
+            return False  # the loop is gone: the command is ending
+        return True
+
+    def _run(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            fd = sys.stdin.fileno()
+        except (AttributeError, ValueError, OSError):
+            self._put(loop, None)
+            return
+        pending = b""
+        whole: list[bytes] = []
+        delimiter = self.delimiter
+        try:
+            while True:
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    break
+                if self.whole:
+                    whole.append(chunk)
+                    continue
+                parts = (pending + chunk).split(delimiter)
+                pending = parts.pop()
+                if parts:
+                    if self.strip_cr:
+                        parts = [p[:-1] if p.endswith(b"\r") else p for p in parts]
+                    if not self._put(loop, parts):
+                        return
+            if self.whole:
+                last = [b"".join(whole)]
+            elif pending:
+                last = [pending[:-1] if self.strip_cr and pending.endswith(b"\r") else pending]
+            else:
+                last = []
+            if last and not self._put(loop, last):
+                return
+            self._put(loop, None)
+        except OSError as exc:
+            self._put(loop, exc)
+
+
+def run(plan: Plan) -> int:
+    """Run the plan; returns the exit status. Imports the heavy parts."""
+    import asyncio
+
+    from wschan_cli.render.color import Style, color_enabled, is_tty
+    from wschan_cli.render.diagnostics import Diagnostics
+    from wschan_cli.render.replies import ReplyWriter
+
+    conn = plan.connection
+    diag = Diagnostics(
+        sys.stderr,
+        verbose=conn.verbose,
+        include=conn.include,
+        json_lines=plan.fmt == "json",
+        style=Style(color_enabled(conn.color, sys.stderr)),
+    )
+    stdout_tty = is_tty(sys.stdout)
+    writer = ReplyWriter(
+        sys.stdout.buffer,
+        fmt=plan.fmt,
+        timestamps=plan.timestamps,
+        pretty=plan.pretty,
+        escape=stdout_tty and plan.fmt == "plain",
+        color=plan.pretty and color_enabled(conn.color, sys.stdout),
+    )
+    try:
+        return asyncio.run(_main(plan, diag, writer))
+    except KeyboardInterrupt:  # before the loop's own handler was in place
+        diag.error("interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if conn.debug:
+            import traceback
+
+            traceback.print_exc()
+        diag.error(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
+        return EXIT_ERROR
+
+
+CLOSE_CODE_NAMES = {
+    1000: "normal closure",
+    1001: "going away",
+    1002: "protocol error",
+    1003: "unsupported data",
+    1005: "no status code",
+    1006: "abnormal closure",
+    1007: "invalid data",
+    1008: "policy violation",
+    1009: "message too big",
+    1010: "mandatory extension",
+    1011: "internal error",
+    1012: "service restart",
+    1013: "try again later",
+    1014: "bad gateway",
+    1015: "TLS handshake failure",
+}
+
+
+def close_code_name(code: int) -> str:
+    if code in CLOSE_CODE_NAMES:
+        return CLOSE_CODE_NAMES[code]
+    if 3000 <= code <= 3999:
+        return "registered"
+    if 4000 <= code <= 4999:
+        return "private use"
+    return "unknown"
+
+
+def describe_close(info: CloseInfo, plan: Plan) -> str:
+    """One line for an abnormal end."""
+    from wschan_cli.render.escape import escape_control
+
+    reason = f' "{escape_control(info.reason, one_line=True)}"' if info.reason else ""
+    label = f"{info.code} ({close_code_name(info.code)})"
+    if info.code == 1006:
+        if "close timeout" in info.reason:
+            timeout = plan.connection.close_timeout
+            return (
+                f"the server did not answer the Close frame within {timeout:g}s "
+                "(--close-timeout); connection aborted (1006)"
+            )
+        if info.by == "peer":
+            return "the server dropped the connection without a Close frame (1006)"
+        return f"connection aborted: {escape_control(info.reason, one_line=True)} (1006)"
+    if info.by == "peer":
+        return f"server closed the connection: {label}{reason}"
+    hint = " (raise --max-size)" if info.code == 1009 else ""
+    return f"closed the connection: {label}{reason}{hint}"
+
+
+async def _main(plan: Plan, diag: Diagnostics, writer: ReplyWriter) -> int:
+    import asyncio
+    import contextlib
+    import signal
+    import time
+
+    from wschan_cli.channel import (
+        Channel,
+        ChannelClosed,
+        ChannelError,
+        ConnectError,
+        Event,
+        HandshakeError,
+        OpenTimeout,
+        What,
+        WriteTimeout,
+    )
+
+    loop = asyncio.get_running_loop()
+    conn = plan.connection
+    diag.t0 = loop.time()
+    state = RunState(changed=asyncio.Event(), closed=asyncio.Event())
+    changed, closed = state.changed, state.closed
+    assert changed is not None and closed is not None
+    deadline = loop.time() + plan.timeout if plan.timeout is not None else None
+
+    if not conn.debug:
+        # Ctrl-C or --timeout in the middle of a handshake can leave a future that nobody reads
+        # any more; we are exiting anyway, so asyncio's complaints about it are noise.
+        loop.set_exception_handler(lambda _loop, _context: None)
+
+    # Stdin is read from now on, while the connection opens.
+    stdin: StdinReader | None = None
+    if plan.reads_stdin:
+        whole = any(kind == "stdin-whole" for kind, _ in plan.sources)
+        stdin = StdinReader(plan.delimiter, whole)
+        stdin.start()
+        if sys.stdin.isatty() and sys.stderr.isatty():
+            diag.note("reading messages from the terminal, one per line; end with Ctrl-D")
+
+    def flush() -> None:
+        state.flush_pending = False
+        if state.broken_pipe:
+            return
+        try:
+            writer.flush()
+        except (BrokenPipeError, ValueError):
+            state.broken_pipe = True
+            changed.set()
+
+    def on_message(message: Message) -> None:
+        if state.goal_done or state.broken_pipe:
+            return
+        try:
+            writer.message(message.type, message.data, time.time())
+        except (BrokenPipeError, ValueError):
+            state.broken_pipe = True
+            changed.set()
+            return
+        if not state.flush_pending:
+            state.flush_pending = True
+            loop.call_soon(flush)
+        state.replies += 1
+        state.last_activity = loop.time()
+        if plan.expect is not None and state.replies >= plan.expect:
+            state.goal_done = True
+        if plan.until is not None:
+            data = message.data if isinstance(message.data, str) else message.data.hex()
+            if plan.until.search(data):
+                state.goal_done = True
+        changed.set()
+
+    def on_close(info: CloseInfo) -> None:
+        if state.close is None:
+            state.close = info
+        closed.set()
+        changed.set()
+
+    def watch_deinit(event: Event) -> None:
+        # Who ended the connection, read from the events (on_close itself may be delivered
+        # later than the release, when the party that released the token leaves its step).
+        if event.party.kind != "deinit":
+            return
+        if event.what is What.FRAME_OUT and event.detail.get("opcode") == "close":
+            state.deinit_sent_close = True
+        elif event.what is What.CLOSED:
+            state.closed_by_deinit = True
+
+    # The core's own open timeout, capped by --timeout, so a stalled handshake ends cleanly.
+    open_timeout = conn.open_timeout
+    if plan.timeout is not None and (open_timeout is None or plan.timeout < open_timeout):
+        open_timeout = plan.timeout
+    ch = Channel(
+        plan.url,
+        options=conn.channel_options(open_timeout=open_timeout),
+        process=on_message,
+        on_close=on_close,
+    )
+    if conn.verbose or conn.include:
+        ch.subscribe(diag)
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(plan.url)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        shown = [("Host", parts.netloc.rpartition("@")[2]), *conn.request_headers()]
+        if parts.username is not None:
+            shown.append(("Authorization", "Basic (user information of the URL)"))
+        diag.request(target, shown)
+
+    task = asyncio.current_task()
+    assert task is not None
+
+    def on_sigint() -> None:
+        if state.interrupted:
+            # Second Ctrl-C: quit now.
+            try:
+                writer.flush()
+            finally:
+                diag.error("interrupted")
+                os._exit(EXIT_INTERRUPTED)
+        state.interrupted = True
+        task.cancel()
+
+    # (Not possible off the main thread or on some platforms: Ctrl-C then ends asyncio.run.)
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+
+    exit_code: int | None = None
+    message: str | None = None
+    try:
+        async with asyncio.timeout_at(deadline):
+            await _work(ch, plan, state, stdin)
+    except asyncio.CancelledError:
+        if not state.interrupted:
+            raise
+        task.uncancel()
+    except TimeoutError:
+        state.timed_out = True
+    except InputError as exc:
+        state.input_error = str(exc)
+    except OpenTimeout as exc:
+        if plan.timeout is not None and open_timeout == plan.timeout:
+            state.timed_out = True
+        else:
+            exit_code, message = EXIT_CONNECT, f"{exc} (raise --open-timeout)"
+    except ConnectError as exc:
+        exit_code, message = EXIT_CONNECT, str(exc)
+    except HandshakeError as exc:
+        exit_code, message = EXIT_REJECTED, f"handshake failed: {exc}"
+    except (ChannelClosed, WriteTimeout) as exc:
+        state.send_error = exc  # the close info says the rest
+    except ChannelError as exc:
+        exit_code, message = EXIT_ERROR, str(exc)
+
+    # Close: gracefully unless --abrupt or the run timed out.
+    ch.subscribe(watch_deinit)
+    abrupt = plan.abrupt or state.timed_out
+    close_code, close_reason = plan.close_code, plan.close_reason
+    if state.broken_pipe:
+        close_code, close_reason = 1001, "stdout closed"
+    closing = asyncio.ensure_future(ch.deinit(close_code, close_reason, abrupt=abrupt))
+    limit = None
+    if deadline is not None and not state.timed_out:
+        limit = max(deadline - loop.time(), 0.0)
+    elif state.timed_out:
+        limit = 1.0  # an abrupt close is immediate; do not let it hold the exit
+    try:
+        done, _ = await asyncio.wait({closing}, timeout=limit)
+    except asyncio.CancelledError:
+        done = set()  # a Ctrl-C during the close
+        task.uncancel()
+    if closing not in done:
+        state.timed_out = state.timed_out or not state.interrupted
+        code = EXIT_INTERRUPTED if state.interrupted else EXIT_TIMEOUT
+        diag.error(
+            "interrupted while closing"
+            if state.interrupted
+            else f"timed out after {plan.timeout:g}s (--timeout) while closing"
+        )
+        _final_flush(writer, state)
+        os._exit(code)  # the close is stuck in the network: leave it to the kernel
+
+    if state.close is not None and exit_code is None:
+        info = state.close
+        if plan.abrupt and state.closed_by_deinit:
+            writer.close(
+                code=1006,
+                reason="closed without a Close frame (--abrupt)",
+                by="local",
+                clean=False,
+                when=time.time(),
+            )
+        else:
+            writer.close(
+                code=info.code, reason=info.reason, by=info.by, clean=info.clean, when=time.time()
+            )
+    _final_flush(writer, state)
+
+    if exit_code is not None:
+        assert message is not None
+        diag.error(message)
+        return exit_code
+    code, message = _outcome(plan, state)
+    if code != EXIT_OK and message:
+        diag.error(message)
+    return code
+
+
+def _final_flush(writer: ReplyWriter, state: RunState) -> None:
+    if state.broken_pipe:
+        return
+    try:
+        writer.flush()
+    except (BrokenPipeError, ValueError):
+        state.broken_pipe = True
+    if state.broken_pipe:
+        # Keep Python from complaining again when it flushes stdout at exit.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+
+
+async def _work(ch: Channel, plan: Plan, state: RunState, stdin: StdinReader | None) -> None:
+    """Open, send every message in order, then wait as the plan says."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    closed = state.closed
+    assert closed is not None
+    await ch.open()
+    state.last_activity = loop.time()
+    async for message in _messages(plan, state, stdin):
+        if state.broken_pipe:
+            return
+        await ch.send(message)
+        state.sent += 1
+        state.last_activity = loop.time()
+    state.all_sent = True
+    await _wait_for_replies(plan, state)
+
+
+async def _messages(plan: Plan, state: RunState, stdin: StdinReader | None) -> Any:
+    """The messages in input order, decoded; stdin's as they are read."""
+    import asyncio
+
+    closed = state.closed
+    assert closed is not None
+    for kind, payload in plan.sources:
+        if kind == "message":
+            yield payload
+            continue
+        assert stdin is not None
+        while True:
+            if stdin.queue.empty():
+                # Nothing buffered: wait for stdin, but stop if the connection ends meanwhile.
+                getter = asyncio.ensure_future(stdin.queue.get())
+                ender = asyncio.ensure_future(closed.wait())
+                try:
+                    await asyncio.wait({getter, ender}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    ender.cancel()
+                if not getter.done():
+                    getter.cancel()
+                    return
+                batch = getter.result()
+            else:
+                batch = stdin.queue.get_nowait()
+            if batch is None:
+                break
+            if isinstance(batch, BaseException):
+                raise InputError(f"cannot read stdin: {batch}")
+            for raw in batch:
+                stdin.count += 1
+                where = "stdin" if kind == "stdin-whole" else f"stdin message {stdin.count}"
+                yield decode_message(raw, binary=plan.binary, encoding=plan.encoding, where=where)
+
+
+async def _wait_for_replies(plan: Plan, state: RunState) -> None:
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    changed = state.changed
+    assert changed is not None
+    if plan.wait is not None:
+        silence: float | None = plan.wait
+    else:
+        silence = None if plan.has_goal else DEFAULT_IDLE
+    while True:
+        changed.clear()
+        if state.close is not None or state.goal_done or state.broken_pipe:
+            return
+        if not plan.has_goal and plan.wait is None and state.replies >= state.sent:
+            return
+        if silence is None:
+            await changed.wait()
+            continue
+        remaining = state.last_activity + silence - loop.time()
+        if remaining <= 0:
+            if plan.has_goal:
+                state.silent_too_long = True
+            return
+        try:
+            async with asyncio.timeout(remaining):
+                await changed.wait()
+        except TimeoutError:
+            continue
+
+
+def _outcome(plan: Plan, state: RunState) -> tuple[int, str | None]:
+    """The exit status and its one-line message, once the connection is closed."""
+    got = f"{state.replies} {'reply' if state.replies == 1 else 'replies'}"
+    if state.input_error is not None:
+        return EXIT_USAGE, f"{state.input_error}; nothing after it was sent"
+    if state.interrupted:
+        return EXIT_INTERRUPTED, f"interrupted after {state.sent} sent, {got} received"
+    if state.timed_out:
+        return EXIT_TIMEOUT, (
+            f"timed out after {plan.timeout:g}s (--timeout): {state.sent} sent, {got} received"
+        )
+    if state.silent_too_long:
+        return EXIT_TIMEOUT, f"no reply for {plan.wait:g}s (--wait): {_goal_progress(plan, state)}"
+    if state.broken_pipe:
+        return EXIT_ERROR, "stdout was closed (broken pipe); closed the connection with 1001"
+    if state.goal_done:
+        return EXIT_OK, None
+    info = state.close
+    if info is None:
+        return EXIT_ERROR, "the connection ended without a close status"
+    # Our own Close went first and the server answered it (whatever code it echoed).
+    answered = state.closed_by_deinit and state.deinit_sent_close and info.code != 1006
+    abrupt_ok = plan.abrupt and state.closed_by_deinit
+    if not (info.clean or answered or abrupt_ok):
+        return EXIT_ABNORMAL, describe_close(info, plan)
+    label = f"{info.code} {close_code_name(info.code)}"
+    if not state.all_sent:
+        return EXIT_ERROR, (
+            f"the server closed the connection ({label}) before all messages were sent: "
+            f"{state.sent} sent"
+        )
+    if plan.has_goal:
+        return EXIT_ERROR, (
+            f"the server closed the connection ({label}) {_goal_progress(plan, state)}"
+        )
+    return EXIT_OK, None
+
+
+def _goal_progress(plan: Plan, state: RunState) -> str:
+    if plan.expect is not None:
+        return f"after {state.replies} of {plan.expect} expected replies"
+    assert plan.until is not None
+    return f"before a reply matched --until {plan.until.pattern!r} ({state.replies} received)"

@@ -1,0 +1,420 @@
+"""Connection options shared by every client command (``send``, ``connect``, ``trace-shutdown``).
+
+One definition: ``@connection_options`` adds the options to a click command and hands the
+command a single ``connection: ConnectionSettings`` argument; ``ConnectionSettings`` turns the
+values into a ``ChannelOptions`` for the core (``channel_options()``) and keeps what the core
+does not need (``include``, ``verbose``, ``color``, ``debug``).
+
+Cheap to import: click only. The channel (and with it websockets) is imported when
+``channel_options()`` is called, that is when the command runs, never for ``--help``.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from wschan_cli.channel.options import ChannelOptions
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_OPEN_TIMEOUT = 10.0
+DEFAULT_CLOSE_TIMEOUT = 10.0
+DEFAULT_PING_INTERVAL = 20.0
+DEFAULT_PING_TIMEOUT = 20.0
+DEFAULT_MAX_SIZE = 1024 * 1024
+
+# RFC 7230 token characters: what a header name may contain.
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_SIZE = re.compile(r"^\s*(\d+)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+
+
+# ---------------------------------------------------------------------- value parsing
+
+
+def parse_header(text: str) -> tuple[str, str]:
+    """``"Name: value"`` -> ``("Name", "value")``; ValueError says what is wrong."""
+    if ":" not in text:
+        raise ValueError(f"{text!r} has no colon: write it as 'Name: value'")
+    name, value = text.split(":", 1)
+    name, value = name.strip(), value.strip()
+    if not name:
+        raise ValueError(f"{text!r} has an empty header name")
+    if not _TOKEN.match(name):
+        raise ValueError(f"{name!r} is not a valid header name")
+    if any(c in value for c in "\r\n\x00"):
+        raise ValueError(f"the value of {name} contains a line break or NUL")
+    return name, value
+
+
+def parse_size(text: str) -> int | None:
+    """``"1048576"``, ``"64k"``, ``"16MiB"``, ``"1g"`` -> bytes; ``"0"`` -> None (no limit)."""
+    match = _SIZE.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a size (bytes, or a number with k, M or G)")
+    unit = (match.group(2) or "").lower()[:1]
+    size = int(match.group(1)) * _UNITS[unit]
+    return size or None
+
+
+def check_proxy_url(url: str) -> str:
+    """Validate a proxy URL's shape (scheme, host, port) without importing the core."""
+    from urllib.parse import urlsplit
+
+    full = url if "://" in url else "http://" + url
+    parts = urlsplit(full)
+    scheme = parts.scheme.lower()
+    if scheme not in PROXY_SCHEMES:
+        raise ValueError(
+            f"unsupported proxy scheme {scheme!r}: use "
+            + ", ".join(f"{s}://" for s in PROXY_SCHEMES)
+        )
+    if not parts.hostname:
+        raise ValueError("the proxy URL has no host")
+    try:
+        parts.port  # noqa: B018 - parsing it is the check
+    except ValueError:
+        raise ValueError("the proxy URL has an invalid port") from None
+    return full
+
+
+def _seconds_or_none(value: float) -> float | None:
+    return value if value > 0 else None
+
+
+# ---------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """The parsed connection options of a client command."""
+
+    headers: tuple[tuple[str, str], ...] = ()
+    origin: str | None = None
+    subprotocols: tuple[str, ...] = ()
+    cacert: str | None = None
+    cert: str | None = None
+    key: str | None = None
+    insecure: bool = False
+    proxy: str | None = None  # explicit --proxy (validated)
+    no_proxy: bool = False
+    unix_socket: str | None = None
+    open_timeout: float | None = DEFAULT_OPEN_TIMEOUT
+    close_timeout: float | None = DEFAULT_CLOSE_TIMEOUT
+    ping_interval: float | None = DEFAULT_PING_INTERVAL
+    ping_timeout: float | None = DEFAULT_PING_TIMEOUT
+    max_size: int | None = DEFAULT_MAX_SIZE
+    compression: bool = True
+    include: bool = False
+    verbose: bool = False
+    color: str = "auto"
+    debug: bool = False
+
+    @classmethod
+    def from_values(
+        cls,
+        *,
+        header: tuple[str, ...] = (),
+        origin: str | None = None,
+        subprotocol: tuple[str, ...] = (),
+        auth: str | None = None,
+        bearer: str | None = None,
+        cacert: str | None = None,
+        cert: str | None = None,
+        key: str | None = None,
+        insecure: bool = False,
+        proxy: str | None = None,
+        no_proxy: bool = False,
+        unix_socket: str | None = None,
+        open_timeout: float = DEFAULT_OPEN_TIMEOUT,
+        close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
+        ping_interval: float = DEFAULT_PING_INTERVAL,
+        ping_timeout: float = DEFAULT_PING_TIMEOUT,
+        max_size: str | int | None = DEFAULT_MAX_SIZE,
+        no_compression: bool = False,
+        include: bool = False,
+        verbose: bool = False,
+        color: str = "auto",
+        debug: bool = False,
+    ) -> ConnectionSettings:
+        """Build settings from the values click parsed; raises click.UsageError /
+        click.BadParameter (exit 2) for a bad value or combination."""
+        headers: list[tuple[str, str]] = []
+        for text in header:
+            try:
+                headers.append(parse_header(text))
+            except ValueError as exc:
+                raise click.BadParameter(str(exc), param_hint="'-H' / '--header'") from None
+        has_authorization = any(name.lower() == "authorization" for name, _ in headers)
+        if auth is not None and bearer is not None:
+            raise click.UsageError("--auth and --bearer both set Authorization: give one")
+        if (auth is not None or bearer is not None) and has_authorization:
+            raise click.UsageError(
+                "an Authorization header is given with -H and with --auth/--bearer: give one"
+            )
+        if auth is not None:
+            if ":" not in auth:
+                raise click.BadParameter("write it as USER:PASSWORD", param_hint="'--auth'")
+            token = base64.b64encode(auth.encode()).decode()
+            headers.append(("Authorization", f"Basic {token}"))
+        if bearer is not None:
+            if not bearer or any(c in bearer for c in "\r\n\x00 "):
+                raise click.BadParameter(
+                    "the token must be non-empty, without spaces or line breaks",
+                    param_hint="'--bearer'",
+                )
+            headers.append(("Authorization", f"Bearer {bearer}"))
+        if key is not None and cert is None:
+            raise click.UsageError("--key needs --cert (the client certificate it belongs to)")
+        if proxy is not None and no_proxy:
+            raise click.UsageError("--proxy and --no-proxy contradict each other")
+        if proxy is not None:
+            try:
+                proxy = check_proxy_url(proxy)
+            except ValueError as exc:
+                raise click.BadParameter(str(exc), param_hint="'--proxy'") from None
+        if unix_socket is not None and proxy is not None:
+            raise click.UsageError("--unix-socket and --proxy cannot be combined")
+        if isinstance(max_size, str):
+            try:
+                max_size = parse_size(max_size)
+            except ValueError as exc:
+                raise click.BadParameter(str(exc), param_hint="'--max-size'") from None
+        return cls(
+            headers=tuple(headers),
+            origin=origin,
+            subprotocols=tuple(subprotocol),
+            cacert=cacert,
+            cert=cert,
+            key=key,
+            insecure=insecure,
+            proxy=proxy,
+            no_proxy=no_proxy,
+            unix_socket=unix_socket,
+            open_timeout=_seconds_or_none(open_timeout),
+            close_timeout=_seconds_or_none(close_timeout),
+            ping_interval=_seconds_or_none(ping_interval),
+            ping_timeout=_seconds_or_none(ping_timeout),
+            max_size=max_size or None,
+            compression=not no_compression,
+            include=include,
+            verbose=verbose,
+            color=color,
+            debug=debug,
+        )
+
+    def channel_options(self, **changes: Any) -> ChannelOptions:
+        """The core's options for these settings (``changes`` override fields)."""
+        from wschan_cli.channel.options import ChannelOptions
+
+        values: dict[str, Any] = {
+            "headers": self.headers,
+            "subprotocols": self.subprotocols,
+            "origin": self.origin,
+            "open_timeout": self.open_timeout,
+            "close_timeout": self.close_timeout,
+            "ping_interval": self.ping_interval,
+            "ping_timeout": self.ping_timeout,
+            "max_size": self.max_size,
+            "compression": self.compression,
+            "cafile": self.cacert,
+            "certfile": self.cert,
+            "keyfile": self.key,
+            "insecure": self.insecure,
+            "proxy": self.proxy,
+            "trust_env": not self.no_proxy,
+            "unix_socket": self.unix_socket,
+        }
+        values.update(changes)
+        return ChannelOptions(**values)
+
+    def request_headers(self) -> list[tuple[str, str]]:
+        """The headers wschan adds to the upgrade request (unmasked: mask before showing)."""
+        shown = list(self.headers)
+        if self.origin:
+            shown.append(("Origin", self.origin))
+        if self.subprotocols:
+            shown.append(("Sec-WebSocket-Protocol", ", ".join(self.subprotocols)))
+        return shown
+
+
+# ---------------------------------------------------------------------- the click options
+
+_OPTIONS: list[Callable[[F], F]] = [
+    click.option(
+        "-H",
+        "--header",
+        multiple=True,
+        metavar="'NAME: VALUE'",
+        help="Add a header to the upgrade request (repeatable).",
+    ),
+    click.option("--origin", metavar="URL", help="Send this Origin header."),
+    click.option(
+        "--subprotocol",
+        multiple=True,
+        metavar="NAME",
+        help="Offer this subprotocol (repeatable, in order of preference).",
+    ),
+    click.option(
+        "--auth", metavar="USER:PASSWORD", help="HTTP Basic authentication (Authorization)."
+    ),
+    click.option("--bearer", metavar="TOKEN", help="Send 'Authorization: Bearer TOKEN'."),
+    click.option(
+        "--cacert",
+        type=click.Path(exists=True, dir_okay=False),
+        metavar="FILE",
+        help="Trust the CA certificates in FILE (PEM) instead of the system's.",
+    ),
+    click.option(
+        "--cert",
+        type=click.Path(exists=True, dir_okay=False),
+        metavar="FILE",
+        help="Client certificate (PEM), with its key unless --key is given.",
+    ),
+    click.option(
+        "--key",
+        type=click.Path(exists=True, dir_okay=False),
+        metavar="FILE",
+        help="Private key of the client certificate (PEM).",
+    ),
+    click.option(
+        "-k",
+        "--insecure",
+        is_flag=True,
+        help="Do not verify the server's TLS certificate or host name.",
+    ),
+    click.option(
+        "--proxy",
+        metavar="URL",
+        help="Connect through this proxy: http://, https:// (HTTP CONNECT), socks5:// (names "
+        "resolved here) or socks5h:// (resolved by the proxy), with optional user:password@. "
+        "Default: the environment (ws_proxy/http_proxy for ws://, wss_proxy/https_proxy "
+        "for wss://, then all_proxy; no_proxy lists hosts to reach directly).",
+    ),
+    click.option("--no-proxy", is_flag=True, help="Ignore the proxy environment variables."),
+    click.option(
+        "--unix-socket",
+        metavar="PATH",
+        help="Connect to this Unix socket instead of the URL's host and port (the URL still "
+        "gives Host, the path and, for wss://, the TLS server name).",
+    ),
+    click.option(
+        "--open-timeout",
+        type=click.FloatRange(min=0),
+        default=DEFAULT_OPEN_TIMEOUT,
+        show_default=True,
+        metavar="SECONDS",
+        help="Limit on connecting, TLS, proxy and upgrade together (0: none).",
+    ),
+    click.option(
+        "--close-timeout",
+        type=click.FloatRange(min=0),
+        default=DEFAULT_CLOSE_TIMEOUT,
+        show_default=True,
+        metavar="SECONDS",
+        help="How long to wait for the server to answer a Close frame (0: forever).",
+    ),
+    click.option(
+        "--ping-interval",
+        type=click.FloatRange(min=0),
+        default=DEFAULT_PING_INTERVAL,
+        show_default=True,
+        metavar="SECONDS",
+        help="Send a keepalive Ping this often (0: never).",
+    ),
+    click.option(
+        "--ping-timeout",
+        type=click.FloatRange(min=0),
+        default=DEFAULT_PING_TIMEOUT,
+        show_default=True,
+        metavar="SECONDS",
+        help="Close with 1011 when a keepalive Pong is this late (0: wait forever).",
+    ),
+    click.option(
+        "--max-size",
+        default="1MiB",
+        show_default=True,
+        metavar="BYTES",
+        help="Largest message accepted; bigger closes with 1009. Suffixes k, M, G; 0: no limit.",
+    ),
+    click.option(
+        "--no-compression", is_flag=True, help="Do not offer permessage-deflate compression."
+    ),
+    click.option(
+        "-i",
+        "--include",
+        is_flag=True,
+        help="Print the handshake response status and headers on stderr.",
+    ),
+    click.option(
+        "-v",
+        "--verbose",
+        is_flag=True,
+        help="Print every frame in and out and every sending / established transition on "
+        "stderr. Secrets (Authorization, cookies, passwords in URLs) are masked.",
+    ),
+    click.option(
+        "--color",
+        type=click.Choice(["auto", "always", "never"]),
+        default="auto",
+        show_default=True,
+        help="Colour output: auto colours terminals only and honours NO_COLOR, FORCE_COLOR "
+        "and TERM=dumb.",
+    ),
+    click.option("--debug", is_flag=True, help="Show a traceback when something fails."),
+]
+
+#: Names of the parameters ``connection_options`` adds (and collects into ``connection``).
+PARAM_NAMES = (
+    "header",
+    "origin",
+    "subprotocol",
+    "auth",
+    "bearer",
+    "cacert",
+    "cert",
+    "key",
+    "insecure",
+    "proxy",
+    "no_proxy",
+    "unix_socket",
+    "open_timeout",
+    "close_timeout",
+    "ping_interval",
+    "ping_timeout",
+    "max_size",
+    "no_compression",
+    "include",
+    "verbose",
+    "color",
+    "debug",
+)
+
+
+def connection_options(command: F) -> F:
+    """Add the shared connection options to a click command function.
+
+    The function receives ``connection: ConnectionSettings`` instead of the separate values;
+    bad values and combinations end the command with a usage error (exit 2) before it runs.
+    """
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        values = {name: kwargs.pop(name) for name in PARAM_NAMES}
+        kwargs["connection"] = ConnectionSettings.from_values(**values)
+        return command(*args, **kwargs)
+
+    decorated: Any = wrapper
+    for option in reversed(_OPTIONS):
+        decorated = option(decorated)
+    return decorated  # type: ignore[no-any-return]

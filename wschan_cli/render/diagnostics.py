@@ -1,0 +1,156 @@
+"""What the client commands say on stderr: -i (the handshake response), -v (every frame and
+every transition of the channel), notes and the one-line error.
+
+Reads channel events only. Secrets are masked (``secrets``); server text (frame previews, close
+reasons, header values) is escaped onto one line (``escape``). With ``json`` each event is one
+JSON object per line instead, masked the same way.
+"""
+
+from __future__ import annotations
+
+import http
+import json
+from collections.abc import Iterable
+from typing import Any, TextIO
+
+from .color import Style
+from .escape import escape_control
+from .secrets import mask_header, mask_url
+
+_PREVIEW = 80
+
+
+def _shown(value: Any) -> Any:
+    if isinstance(value, str):
+        return escape_control(mask_url(value), one_line=True)
+    return value
+
+
+def _masked_headers(headers: Iterable[Any]) -> list[tuple[str, str]]:
+    return [(str(name), mask_header(str(name), str(value))) for name, value in headers]
+
+
+def preview(data: bytes, opcode: str) -> str:
+    if opcode in ("binary", "ping", "pong") or opcode == "close":
+        if opcode == "close" and len(data) >= 2:
+            code = int.from_bytes(data[:2], "big")
+            reason = data[2:].decode(errors="replace")
+            return f"{code}" + (f' "{escape_control(reason, one_line=True)}"' if reason else "")
+        shown = data[: _PREVIEW // 2].hex()
+        return shown + ("..." if len(data) > _PREVIEW // 2 else "")
+    text = data[: _PREVIEW * 4].decode(errors="replace")
+    cut = len(text) > _PREVIEW or len(data) > _PREVIEW * 4
+    return '"' + escape_control(text[:_PREVIEW], one_line=True) + ('..."' if cut else '"')
+
+
+class Diagnostics:
+    """Writes -i / -v output and notes to ``err`` (a text stream, normally stderr)."""
+
+    def __init__(
+        self,
+        err: TextIO,
+        *,
+        verbose: bool = False,
+        include: bool = False,
+        json_lines: bool = False,
+        style: Style | None = None,
+        t0: float = 0.0,
+    ) -> None:
+        self.err = err
+        self.verbose = verbose
+        self.include = include
+        self.json_lines = json_lines
+        self.style = style or Style(False)
+        self.t0 = t0
+
+    # ------------------------------------------------------------------ free text
+
+    def write(self, line: str) -> None:
+        self.err.write(line + "\n")
+        self.err.flush()
+
+    def note(self, text: str) -> None:
+        self.write(self.style.dim(f"wschan: {escape_control(mask_url(text), one_line=True)}"))
+
+    def error(self, text: str) -> None:
+        prefix = self.style.red(self.style.bold("wschan:"))
+        self.write(f"{prefix} {escape_control(mask_url(text), one_line=True)}")
+
+    def request(self, target: str, headers: Iterable[tuple[str, str]]) -> None:
+        """-v: the request line and the headers wschan adds to the upgrade request (masked).
+
+        websockets adds Host, Upgrade, Connection, Sec-WebSocket-Key/-Version/-Extensions.
+        """
+        if not self.verbose:
+            return
+        masked = _masked_headers(headers)
+        if self.json_lines:
+            record = {"type": "request", "target": mask_url(target), "headers": masked}
+            self.write(json.dumps(record))
+            return
+        self.write(self.style.cyan(f"> GET {_shown(target)}"))
+        for name, value in masked:
+            self.write(self.style.cyan(f"> {_shown(name)}: {_shown(value)}"))
+
+    # ------------------------------------------------------------------ events
+
+    def __call__(self, event: Any) -> None:
+        """A channel event (``wschan_cli.channel.Event``)."""
+        what = event.what.value
+        if what == "upgraded" and (self.include or self.verbose):
+            self._response(event)
+            return
+        if not self.verbose:
+            return
+        if self.json_lines:
+            record = event.to_json()
+            if "headers" in record:
+                record["headers"] = _masked_headers(record["headers"])
+            for key, value in record.items():
+                if isinstance(value, str):
+                    record[key] = mask_url(value)
+            self.write(json.dumps(record, ensure_ascii=False, default=str))
+            return
+        self.write(self._line(event))
+
+    def _response(self, event: Any) -> None:
+        status = int(event.detail.get("status", 0))
+        headers = _masked_headers(event.detail.get("headers", []))
+        if self.json_lines:
+            self.write(json.dumps({"type": "response", "status": status, "headers": headers}))
+            return
+        try:
+            phrase = http.HTTPStatus(status).phrase
+        except ValueError:
+            phrase = ""
+        self.write(self.style.green(f"< HTTP/1.1 {status} {phrase}".rstrip()))
+        for name, value in headers:
+            self.write(self.style.green(f"< {_shown(name)}: {_shown(value)}"))
+        self.write("<")
+
+    def _line(self, event: Any) -> str:
+        d = event.detail
+        what = event.what.value
+        stamp = self.style.dim(f"[{event.time - self.t0:8.3f}]")
+        party = str(event.party)
+        if what == "frame_out":
+            text = f"> {d.get('opcode')} frame, {d.get('size')} bytes on the wire"
+            return f"{stamp} {self.style.cyan(text)} ({party})"
+        if what == "frame_in":
+            opcode = str(d.get("opcode"))
+            data = d.get("data", b"")
+            fin = "" if d.get("fin", True) else ", not final"
+            text = f"< {opcode} frame, {d.get('size')} bytes{fin}: {preview(data, opcode)}"
+            return f"{stamp} {self.style.green(text)}"
+        if what == "established":
+            change = f"established {d.get('before')} -> {event.established}"
+            return f"{stamp} * {party} {self.style.yellow(change)}"
+        if what == "state":
+            error = f" ({_shown(d['error'])})" if d.get("error") else ""
+            return f"{stamp} * {party} {self.style.yellow('state -> ' + event.state)}{error}"
+        if what in ("take", "release"):
+            flag = "sending -> true" if what == "take" else "sending -> false"
+            return f"{stamp} * {party} {what}: {self.style.yellow(flag)}"
+        extra = " ".join(f"{k}={_shown(v)}" for k, v in d.items() if k != "data")
+        values = f"(sending={str(event.sending).lower()} established={event.established})"
+        return f"{stamp} * {party} {what}{(' ' + extra) if extra else ''} {self.style.dim(values)}"
