@@ -83,6 +83,23 @@ class CloseInfo:
         return ChannelClosed(self.code, self.reason, self.by)
 
 
+@dataclass(frozen=True, slots=True)
+class _Frames:
+    """One outgoing data message: its fragments, and whether it is text."""
+
+    pieces: list[bytes]
+    text: bool
+
+    @staticmethod
+    def of(data: bytes, text: bool, fragment_size: int | None) -> _Frames:
+        if fragment_size is not None and fragment_size <= 0:
+            raise ValueError("fragment_size must be positive")
+        if fragment_size is None or len(data) <= fragment_size:
+            return _Frames([data], text)  # the common case: no slicing, no copy
+        step = range(0, len(data), fragment_size)
+        return _Frames([data[i : i + fragment_size] for i in step], text)
+
+
 @dataclass(eq=False)
 class _Connection:
     """One kernel connection: from the connector's TCP connect to its release."""
@@ -200,63 +217,30 @@ class Channel:
     async def send(self, message: str | bytes, *, fragment_size: int | None = None) -> None:
         """Send a text (str) or binary (bytes) message, fragmented if ``fragment_size`` is set."""
         if isinstance(message, str):
-            await self.send_text(message, fragment_size=fragment_size)
+            await self._out_task("send", _Frames.of(message.encode(), True, fragment_size))
         else:
-            await self.send_binary(message, fragment_size=fragment_size)
+            await self._out_task("send", _Frames.of(bytes(message), False, fragment_size))
 
     async def send_text(self, text: str, *, fragment_size: int | None = None) -> None:
-        await self._send_data(text.encode(), text=True, fragment_size=fragment_size)
+        await self._out_task("send", _Frames.of(text.encode(), True, fragment_size))
 
     async def send_binary(self, data: bytes, *, fragment_size: int | None = None) -> None:
-        await self._send_data(bytes(data), text=False, fragment_size=fragment_size)
+        await self._out_task("send", _Frames.of(bytes(data), False, fragment_size))
 
     async def ping(self, data: bytes | None = None) -> float:
         """Send a Ping and return the round-trip time in seconds once its Pong arrives."""
         return await self._ping(data, keepalive=None)
 
-    async def _send_data(self, data: bytes, *, text: bool, fragment_size: int | None) -> None:
-        if fragment_size is not None and fragment_size <= 0:
-            raise ValueError("fragment_size must be positive")
-        if fragment_size is None or len(data) <= fragment_size:
-            pieces = [data]  # the common case: no slicing, no copy
-        else:
-            pieces = [data[i : i + fragment_size] for i in range(0, len(data), fragment_size)]
-
-        async def write(party: Party, conn: _Connection) -> None:
-            # The whole message goes out under one holding of the token, so another party's
-            # frame can never land between two fragments even though each fragment drains.
-            for i, piece in enumerate(pieces):
-                fin = i == len(pieces) - 1
-                if i > 0:
-                    conn.proto.send_continuation(piece, fin=fin)
-                elif text:
-                    conn.proto.send_text(piece, fin=fin)
-                else:
-                    conn.proto.send_binary(piece, fin=fin)
-                await self._write(party, conn)
-
-        await self._out_task("send", write)
-
     async def _ping(self, data: bytes | None, *, keepalive: _Connection | None) -> float:
         payload = data if data is not None else os.urandom(4)
-        loop = asyncio.get_running_loop()
-        pong: asyncio.Future[float] = loop.create_future()
-        ping_conn: list[_Connection] = []
-
-        async def write(party: Party, conn: _Connection) -> None:
-            if payload in conn.pings:
-                raise ValueError("a ping with this payload is already in flight")
-            conn.pings[payload] = (pong, self._clock.now())
-            ping_conn.append(conn)
-            conn.proto.send_ping(payload)
-            await self._write(party, conn)
-
-        await self._out_task("keepalive" if keepalive else "ping", write, only=keepalive)
+        pong: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        kind = "keepalive" if keepalive else "ping"
+        conn = await self._out_task(kind, ping=(payload, pong), only=keepalive)
         try:
             async with self._clock.timeout(self.options.ping_timeout):
                 return await pong
         except TimeoutError:
-            ping_conn[0].pings.pop(payload, None)
+            conn.pings.pop(payload, None)
             raise PingTimeout(
                 f"no Pong from {self.uri.host}:{self.uri.port} within {self.options.ping_timeout}s"
             ) from None
@@ -264,11 +248,13 @@ class Channel:
     async def _out_task(
         self,
         kind: str,
-        write: Callable[[Party, _Connection], Awaitable[None]] | None,
+        frames: _Frames | None = None,
         *,
+        ping: tuple[bytes, asyncio.Future[float]] | None = None,
         only: _Connection | None = None,
-    ) -> None:
-        """Take the token, make sure a connection is ready (connecting if need be), write.
+    ) -> _Connection:
+        """Take the token, make sure a connection is ready (connecting if need be), write
+        ``frames`` or ``ping`` (or nothing: ``open``), release. Returns the connection used.
 
         ``only`` pins the task to one connection (keepalive): it never connects.
         """
@@ -281,27 +267,48 @@ class Channel:
         try:
             await self._token.take(party)
             try:
-                conn = await self._ready(party, seen, connect=only is None)
-                if write is not None:
-                    try:
-                        await write(party, conn)
-                    except InvalidState:
-                        # The peer's Close arrived between two of our fragments.
-                        raise self._closed_error(conn) from None
+                # D3: re-read the channel now that we hold the token.
+                if seen is not None and seen.usable:
+                    conn = seen
+                else:
+                    conn = await self._ready(party, seen, connect=only is None)
+                try:
+                    if frames is not None:
+                        # The whole message goes out under one holding of the token, so no
+                        # other frame can land between two fragments, though each drains.
+                        last = len(frames.pieces) - 1
+                        for i, piece in enumerate(frames.pieces):
+                            if i:
+                                conn.proto.send_continuation(piece, fin=i == last)
+                            elif frames.text:
+                                conn.proto.send_text(piece, fin=i == last)
+                            else:
+                                conn.proto.send_binary(piece, fin=i == last)
+                            await self._write(party, conn)
+                    elif ping is not None:
+                        payload, pong = ping
+                        if payload in conn.pings:
+                            raise ValueError("a ping with this payload is already in flight")
+                        conn.pings[payload] = (pong, self._clock.now())
+                        conn.proto.send_ping(payload)
+                        await self._write(party, conn)
+                except InvalidState:
+                    # The peer's Close arrived between two of our fragments.
+                    raise self._closed_error(conn) from None
             except BaseException as exc:
                 self._emit(party, What.FAIL, error=str(exc), error_type=type(exc).__name__)
                 raise
             finally:
                 self._token.release(party)
             self._emit(party, What.DONE)
+            return conn
         finally:
             self._leave()
 
     async def _ready(self, party: Party, seen: _Connection | None, *, connect: bool) -> _Connection:
-        """Re-read the channel under the token (D3) and return a connection to write on."""
+        """The channel re-read under the token (D3), when ``seen`` is not simply still usable:
+        a connection to write on, made if need be, or the error that says why there is none."""
         if seen is not None:
-            if seen.usable:
-                return seen
             # The connection this task was waiting for closed meanwhile.
             raise self._closed_error(seen)
         conn = self._conn
@@ -424,7 +431,7 @@ class Channel:
         Only the token holder writes. A write that fails or cannot drain in time kills the
         connection (D8), unless a shutdown is already under way, which then finishes the job.
         """
-        if self._token.holder != party:
+        if self._token.holder is not party and self._token.holder != party:
             raise AssertionError(f"{party} wrote without holding the token")
         if chunks is None:
             chunks = [chunk for chunk in conn.proto.data_to_send() if chunk]
@@ -434,8 +441,11 @@ class Channel:
                 opcode = "http" if handshake else _OPCODE_NAMES.get(chunk[0] & 0x0F, "?")
                 self._emit(party, What.FRAME_OUT, opcode=opcode, size=len(chunk))
         try:
-            async with self._clock.timeout(self.options.write_timeout):
-                await conn.transport.drain()
+            if conn.transport.writing_paused:
+                async with self._clock.timeout(self.options.write_timeout):
+                    await conn.transport.drain()
+            else:
+                await conn.transport.drain()  # returns at once: no timer to arm
         except TimeoutError:
             # D8: a frame may be half written; the connection must not carry anything else.
             conn.local_close = conn.local_close or CloseInfo(
@@ -469,9 +479,11 @@ class Channel:
         try:
             while True:
                 try:
-                    # Once a Close was exchanged the server should end TCP; don't wait forever.
-                    limit = self.options.close_timeout if proto.close_expected() else None
-                    async with self._clock.timeout(limit):
+                    if proto.close_expected():
+                        # A Close was exchanged: the server should end TCP; don't wait forever.
+                        async with self._clock.timeout(self.options.close_timeout):
+                            data = await conn.transport.read()
+                    else:
                         data = await conn.transport.read()
                 except TimeoutError:
                     reason = "close timeout"

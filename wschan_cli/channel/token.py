@@ -81,11 +81,13 @@ class Token:
         self._emit(party, What.TAKE)
 
     def release(self, party: Party) -> None:
-        if self.holder != party:
+        # Identity first: it is the common case and far cheaper than dataclass equality.
+        if self.holder is not party and self.holder != party:
             raise TokenMisuse(f"{party} released the token held by {self.holder}")
         self.holder = None
         self._emit(party, What.RELEASE)
-        self._signal(party)
+        if self.waiters:
+            self._signal(party)
 
     def _signal(self, party: Party) -> None:
         woken = self.waiters.signal_one()

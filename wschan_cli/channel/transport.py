@@ -29,6 +29,11 @@ from .options import ChannelOptions
 class Transport(Protocol):
     def write(self, data: bytes) -> None: ...
 
+    @property
+    def writing_paused(self) -> bool:
+        """True when ``drain`` may suspend; the channel bounds only such drains by its write
+        timeout (arming a timer for a drain that returns at once costs a fifth of a send)."""
+
     async def drain(self) -> None:
         """Return when the write buffer is below its high-water mark."""
 
@@ -78,6 +83,10 @@ class StreamTransport(asyncio.Protocol):
         self._wake_reader()
         if self._drain_waiter is not None and not self._drain_waiter.done():
             self._drain_waiter.set_exception(ConnectionResetError("connection lost"))
+
+    @property
+    def writing_paused(self) -> bool:
+        return self._paused
 
     def pause_writing(self) -> None:
         self._paused = True

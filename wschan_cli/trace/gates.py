@@ -56,6 +56,10 @@ class GatedTransport:
     def write(self, data: bytes) -> None:
         self.inner.write(data)
 
+    @property
+    def writing_paused(self) -> bool:
+        return True  # the gate may hold any drain: keep the write timeout armed
+
     async def drain(self) -> None:
         await self.inner.drain()
         self.draining.set()
