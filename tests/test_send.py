@@ -388,3 +388,50 @@ def test_answers_the_servers_ping() -> None:
         assert result.returncode == 0, err_line(result)
         server.wait_until(lambda srv: bool(srv.pongs))
         assert server.pongs == [b"are you there"]
+
+
+# ---------------------------------------------------------------------- start-up cost
+
+
+def test_help_imports_neither_asyncio_nor_websockets_nor_rich() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from wschan_cli.cli import cli\n"
+        "try:\n"
+        "    cli(['send', '--help'], prog_name='wschan')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('asyncio', 'websockets', 'rich'))\n"
+        "print(heavy, file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=20, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "--close-code" in result.stdout
+    assert result.stderr.strip() == "[]"
+
+
+def test_a_plain_run_does_not_import_rich(echo: ThreadedServer) -> None:
+    import subprocess
+    import sys
+
+    from .send_helpers import clean_env
+
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "wschan_cli", "send", echo.url, "x", "-v"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        env=clean_env(),
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    imported = [line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()]
+    assert "wschan_cli.channel" in imported  # the run did import the core...
+    assert not [m for m in imported if m.split(".")[0] == "rich"]  # ...and not rich

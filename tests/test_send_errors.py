@@ -266,3 +266,68 @@ def test_internal_failure_shows_no_traceback_without_debug(tmp_path: Path) -> No
     assert "stdin message 1 is not valid UTF-8 (byte 0); send bytes with --binary" in one_line(
         result
     )
+
+
+# ---------------------------------------------------------------------- signals and pipes
+
+
+def test_ctrl_c_closes_gracefully_and_exits_130() -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from .send_helpers import clean_env
+
+    with ThreadedServer() as server:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "wschan_cli", "send", server.url],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=clean_env(),
+        )
+        assert process.stdin is not None and process.stdout is not None
+        try:
+            process.stdin.write(b"first\n")
+            process.stdin.flush()
+            assert process.stdout.readline() == b"first\n"  # connected, sent, echoed
+            process.send_signal(signal.SIGINT)
+            _, err = process.communicate(timeout=15)
+        finally:
+            process.kill()
+        assert process.returncode == 130
+        assert err.decode().strip() == "wschan: interrupted after 1 sent, 1 reply received"
+        server.wait_ended(1)
+        assert server.close_codes == [1000]
+
+
+def test_a_closed_stdout_ends_the_run_with_1001_and_exit_1() -> None:
+    import subprocess
+    import sys
+
+    from .send_helpers import clean_env
+
+    with ThreadedServer() as server:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "wschan_cli", "send", server.url],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=clean_env(),
+        )
+        assert process.stdin is not None and process.stdout is not None
+        try:
+            process.stdin.write(b"x\n" * 50_000)
+            process.stdin.close()
+            assert process.stdout.readline() == b"x\n"
+            process.stdout.close()  # like `| head -1`
+            assert process.stderr is not None
+            err = process.stderr.read()
+            process.wait(timeout=15)
+        finally:
+            process.kill()
+        assert process.returncode == 1
+        assert b"stdout was closed (broken pipe); closed the connection with 1001" in err
+        assert b"Traceback" not in err
+        server.wait_ended(1)
+        assert server.close_codes == [1001]

@@ -455,10 +455,16 @@ class StdinReader:
     def _put(self, loop: asyncio.AbstractEventLoop, item: Any) -> bool:
         import asyncio
 
+        put = self.queue.put(item)
         try:
-            asyncio.run_coroutine_threadsafe(self.queue.put(item), loop).result()
+            future = asyncio.run_coroutine_threadsafe(put, loop)
+        except RuntimeError:  # the loop is closed: the command is ending
+            put.close()
+            return False
+        try:
+            future.result()
         except (RuntimeError, asyncio.CancelledError):
-            return False  # the loop is gone: the command is ending
+            return False  # the loop stopped first
         return True
 
     def _run(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -615,8 +621,8 @@ async def _main(plan: Plan, diag: Diagnostics, writer: ReplyWriter) -> int:
     deadline = loop.time() + plan.timeout if plan.timeout is not None else None
 
     if not conn.debug:
-        # Ctrl-C or --timeout in the middle of a handshake can leave a future that nobody reads
-        # any more; we are exiting anyway, so asyncio's complaints about it are noise.
+        # asyncio reports stray errors of tasks and callbacks with a traceback; wschan's rule is
+        # one line on stderr, tracebacks only with --debug (which keeps asyncio's handler).
         loop.set_exception_handler(lambda _loop, _context: None)
 
     # Stdin is read from now on, while the connection opens.
