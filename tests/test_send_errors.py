@@ -331,3 +331,15 @@ def test_a_closed_stdout_ends_the_run_with_1001_and_exit_1() -> None:
         assert b"Traceback" not in err
         server.wait_ended(1)
         assert server.close_codes == [1001]
+
+
+def test_debug_adds_the_traceback_before_the_one_line() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = wschan("send", f"ws://127.0.0.1:{port}/", "x", "--debug")
+    assert result.returncode == 3
+    err = err_line(result)
+    assert err.startswith("Traceback (most recent call last):")
+    assert "ConnectionRefused" in err
+    assert err.splitlines()[-1].startswith("wschan: connection refused by 127.0.0.1:")

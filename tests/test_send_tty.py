@@ -84,3 +84,9 @@ def test_no_color_turns_highlighting_off(echo: ThreadedServer) -> None:
     status, shown = on_a_terminal("send", echo.url, '{"a": 1}', "--pretty", NO_COLOR="1")
     assert status == 0
     assert shown == '{\n  "a": 1\n}\n'
+
+
+def test_color_never_turns_highlighting_off_on_a_terminal(echo: ThreadedServer) -> None:
+    status, shown = on_a_terminal("send", echo.url, '{"a": 1}', "--pretty", "--color", "never")
+    assert status == 0
+    assert shown == '{\n  "a": 1\n}\n'

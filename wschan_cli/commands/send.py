@@ -724,8 +724,15 @@ async def _main(plan: Plan, diag: Diagnostics, writer: ReplyWriter) -> int:
     exit_code: int | None = None
     message: str | None = None
     try:
-        async with asyncio.timeout_at(deadline):
-            await _work(ch, plan, state, stdin)
+        try:
+            async with asyncio.timeout_at(deadline):
+                await _work(ch, plan, state, stdin)
+        except Exception:
+            if conn.debug:  # the one line still follows; --debug shows where it came from
+                import traceback
+
+                traceback.print_exc()
+            raise
     except asyncio.CancelledError:
         if not state.interrupted:
             raise
