@@ -224,6 +224,21 @@ def test_d5_abrupt_deinit_sends_no_close_frame() -> None:
     run(main())
 
 
+def test_d5_an_abrupt_deinit_is_reported_as_a_local_close() -> None:
+    async def main() -> None:
+        async with EmbeddedServer() as srv:
+            closes: list[CloseInfo] = []
+            ch = Channel(srv.url, options=QUIET, on_close=closes.append)
+            await ch.send("hi")
+            await ch.deinit(abrupt=True)
+            await srv.wait_ended(1)
+            assert closes == [
+                CloseInfo(1006, "closed without a Close frame (abrupt deinit)", "local", False)
+            ]
+
+    run(main())
+
+
 def test_d5_deinit_gives_up_on_a_peer_that_never_answers_the_close() -> None:
     async def main() -> None:
         async with EmbeddedServer(Behaviour(ignore_close=True)) as srv:

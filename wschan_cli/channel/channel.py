@@ -784,6 +784,12 @@ class Channel:
                 if conn is None or conn.released:
                     self._emit(party, What.LEAVE)  # established == 0: nothing to shut down
                 else:
+                    if abrupt and not conn.reader_done.is_set():
+                        # We end it, with no Close frame: whatever the reader sees next (EOF)
+                        # is the echo of our own close, not the peer's doing.
+                        conn.local_close = CloseInfo(
+                            1006, "closed without a Close frame (abrupt deinit)", "local", False
+                        )
                     await self._shutdown(
                         party, conn, graceful=None if abrupt else (code, reason), abort=False
                     )

@@ -785,18 +785,9 @@ async def _main(plan: Plan, diag: Diagnostics, writer: ReplyWriter) -> int:
 
     if state.close is not None and exit_code is None:
         info = state.close
-        if plan.abrupt and state.closed_by_deinit:
-            writer.close(
-                code=1006,
-                reason="closed without a Close frame (--abrupt)",
-                by="local",
-                clean=False,
-                when=time.time(),
-            )
-        else:
-            writer.close(
-                code=info.code, reason=info.reason, by=info.by, clean=info.clean, when=time.time()
-            )
+        writer.close(
+            code=info.code, reason=info.reason, by=info.by, clean=info.clean, when=time.time()
+        )
     _final_flush(writer, state)
 
     if exit_code is not None:
