@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib
 import platform
 import sys
-from importlib.metadata import PackageNotFoundError, version
 
 import click
 
@@ -56,6 +55,9 @@ class LazyGroup(click.Group):
 
 
 def _version_text() -> str:
+    # Imported here: importlib.metadata costs ~18 ms, which every other command would pay.
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         ws_version = version("websockets")
     except PackageNotFoundError:  # pragma: no cover - websockets is a hard dependency
