@@ -7,20 +7,18 @@ is never parsed as markup and its control characters are escaped.
 
 from __future__ import annotations
 
-import re
-
 from rich import box
 from rich.table import Table
 from rich.text import Text
 
 from wschan_cli.channel import Event, What
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+from .escape import escape_control
 
 
 def inert(text: str) -> str:
-    """Escape control characters (ANSI escapes included) so text shows as data."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    """Server text (a close reason) on one line, its control characters shown escaped."""
+    return escape_control(text, one_line=True)
 
 
 def lane_of(event: Event) -> str:
