@@ -62,7 +62,7 @@ class ProtocolState(StrEnum):
     ERROR = "error"  # an error close or a failed connect: terminal until a new channel
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Message:
     """One inbound message, delivered to ``process``."""
 
