@@ -24,14 +24,16 @@ if TYPE_CHECKING:
     from wschan_cli.render.diagnostics import Diagnostics
     from wschan_cli.render.replies import ReplyWriter
 
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_CONNECT = 3
-EXIT_REJECTED = 4
-EXIT_ABNORMAL = 5
-EXIT_TIMEOUT = 124
-EXIT_INTERRUPTED = 130
+from wschan_cli.exitcodes import (
+    EXIT_ABNORMAL,
+    EXIT_CONNECT,
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_REJECTED,
+    EXIT_TIMEOUT,
+    EXIT_USAGE,
+)
 
 #: Default rule: seconds without any reply after which wschan stops waiting for the replies
 #: still missing (the count rule usually ends the wait long before).

@@ -22,9 +22,7 @@ if TYPE_CHECKING:
 
     from wschan_cli.server import Behaviour
 
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
+from wschan_cli.exitcodes import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
 
 EPILOG = """\b
 Examples:

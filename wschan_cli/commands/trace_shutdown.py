@@ -6,9 +6,12 @@ Heavy imports (asyncio, websockets, rich) happen inside the command, so ``--help
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 import click
+
+from wschan_cli.exitcodes import EXIT_INTERRUPTED, EXIT_OK, EXIT_VIOLATION, status_for
 
 EPILOG = """\b
 Scenarios (channel-model.md section 3):
@@ -72,64 +75,53 @@ def trace_shutdown(
     import asyncio
 
     from wschan_cli.channel import ChannelError, ChannelOptions
+    from wschan_cli.trace.scenarios import SCENARIOS
 
-    options = ChannelOptions(insecure=insecure)
+    plan = _Plan(
+        scenarios=list(SCENARIOS) if scenario == "all" else [scenario],
+        senders=senders,
+        abrupt=abrupt,
+        as_json=as_json,
+        timeout=timeout,
+        options=ChannelOptions(insecure=insecure),
+    )
     try:
-        failed = asyncio.run(_main(url, scenario, senders, abrupt, as_json, timeout, options))
+        failed = asyncio.run(_main(url, plan))
     except ChannelError as exc:
         if debug:
             raise
         click.echo(f"wschan: {exc}", err=True)
-        sys.exit(_exit_status(exc))
+        sys.exit(status_for(exc))
     except KeyboardInterrupt:
         click.echo("wschan: interrupted", err=True)
-        sys.exit(130)
-    sys.exit(6 if failed else 0)
+        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(EXIT_VIOLATION if failed else EXIT_OK)
 
 
-def _exit_status(exc: Exception) -> int:
-    from wschan_cli.channel import ConnectError, HandshakeError, InvalidURL
-
-    if isinstance(exc, InvalidURL):
-        return 2
-    if isinstance(exc, ConnectError):
-        return 3
-    if isinstance(exc, HandshakeError):
-        return 4
-    return 1
+@dataclass(frozen=True)
+class _Plan:
+    scenarios: list[str]
+    senders: int
+    abrupt: bool
+    as_json: bool
+    timeout: float
+    options: Any  # ChannelOptions, imported lazily
 
 
-async def _main(
-    url: str | None,
-    scenario: str,
-    senders: int,
-    abrupt: bool,
-    as_json: bool,
-    timeout: float,
-    options: Any,
-) -> bool:
-    from wschan_cli.channel import Channel
-    from wschan_cli.trace.scenarios import SCENARIOS
-
-    scenarios = list(SCENARIOS) if scenario == "all" else [scenario]
+async def _main(url: str | None, plan: _Plan) -> bool:
+    """Run the plan against ``url``, or against the embedded server when there is none."""
     if url is not None:
+        from wschan_cli.channel import Channel
+
         Channel(url)  # a bad URL is a usage error before anything runs
-        return await _run_all(url, scenarios, senders, abrupt, as_json, timeout, options)
+        return await _run_all(url, plan)
     from wschan_cli.server import EmbeddedServer
 
     async with EmbeddedServer() as srv:
-        return await _run_all(srv.url, scenarios, senders, abrupt, as_json, timeout, options)
+        return await _run_all(srv.url, plan)
 
 
-async def _run_all(
-    url: str,
-    scenarios: list[str],
-    senders: int,
-    abrupt: bool,
-    as_json: bool,
-    timeout: float,
-    options: Any,
-) -> bool:
+async def _run_all(url: str, plan: _Plan) -> bool:
     """Run each scenario, render it, print its verdicts; True if any verdict failed."""
     import contextlib
     import json
@@ -143,20 +135,20 @@ async def _run_all(
 
     console = Console()
     failed = False
-    for name in scenarios:
-        mode = "abrupt" if abrupt else "graceful"
-        timeline = Timeline(f"{name}: {senders} pending sends, {mode} deinit, {url}")
+    for name in plan.scenarios:
+        mode = "abrupt" if plan.abrupt else "graceful"
+        timeline = Timeline(f"{name}: {plan.senders} pending sends, {mode} deinit, {url}")
         # Live on a terminal; off one, a plain table once the run is over (cli.md).
         live = (
             None
-            if as_json or not console.is_terminal
+            if plan.as_json or not console.is_terminal
             else Live(timeline, console=console, auto_refresh=False)
         )
 
         def on_event(
             event: Any, name: str = name, timeline: Timeline = timeline, live: Live | None = live
         ) -> None:
-            if as_json:
+            if plan.as_json:
                 print(json.dumps({"scenario": name, **event.to_json()}), flush=True)
                 return
             timeline.add(event)
@@ -167,28 +159,24 @@ async def _run_all(
             run = await run_scenario(
                 url,
                 name,
-                senders=senders,
-                abrupt=abrupt,
-                options=options,
+                senders=plan.senders,
+                abrupt=plan.abrupt,
+                options=plan.options,
                 on_event=on_event,
-                timeout=timeout,
+                timeout=plan.timeout,
             )
         verdicts = check(run)
         failed = failed or not all(v.ok for v in verdicts)
-        if as_json:
+        if plan.as_json:
             for v in verdicts:
-                print(
-                    json.dumps(
-                        {
-                            "scenario": name,
-                            "invariant": v.invariant,
-                            "claim": v.claim,
-                            "ok": v.ok,
-                            "evidence": v.evidence,
-                        }
-                    ),
-                    flush=True,
-                )
+                record = {
+                    "scenario": name,
+                    "invariant": v.invariant,
+                    "claim": v.claim,
+                    "ok": v.ok,
+                    "evidence": v.evidence,
+                }
+                print(json.dumps(record), flush=True)
             continue
         if live is None:
             console.print(timeline.compact())
