@@ -522,3 +522,24 @@ def test_keepalive_without_pong_closes_with_1011() -> None:
             await ch.deinit()
 
     run(main())
+
+
+def test_end_reading_runs_handle_terminate_as_a_peer_close_would() -> None:
+    async def main() -> None:
+        async with EmbeddedServer() as srv:
+            rec = Recorder()
+            closes: list[CloseInfo] = []
+            ch = Channel(srv.url, options=QUIET, on_close=closes.append)
+            ch.subscribe(rec)
+            assert ch.end_reading() is False  # nothing to end yet
+            await ch.open()
+            assert ch.end_reading() is True
+            await rec.wait_for(is_(What.ESTABLISHED))
+            while not closes:
+                await asyncio.sleep(0.01)
+            falls = [e for e in rec.of(What.ESTABLISHED) if e.established == 0]
+            assert [str(e.party) for e in falls] == ["terminate#1"]
+            assert closes[0].code == 1006
+            await ch.deinit()
+
+    run(main())

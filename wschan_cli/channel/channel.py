@@ -201,6 +201,18 @@ class Channel:
         self._subscribers.append(subscriber)
         return lambda: self._subscribers.remove(subscriber)
 
+    def end_reading(self) -> bool:
+        """End the read side of the live connection locally: after what is already received,
+        the reader sees end of stream and ``handle_terminate()`` runs exactly as when the peer
+        ends TCP. A local simulation, for ``/terminate`` and traces. False when there is no
+        live connection or its transport cannot do it."""
+        conn = self._conn
+        feed_eof = getattr(conn.transport, "feed_eof", None) if conn is not None else None
+        if feed_eof is None or conn is None or conn.released:
+            return False
+        feed_eof()
+        return True
+
     async def __aenter__(self) -> Channel:
         await self.open()
         return self
