@@ -19,6 +19,7 @@ from wschan_cli.channel import (
     WriteTimeout,
 )
 from wschan_cli.server import Behaviour, EmbeddedServer
+from wschan_cli.trace import gates
 
 from .helpers import (
     QUIET,
@@ -541,5 +542,30 @@ def test_end_reading_runs_handle_terminate_as_a_peer_close_would() -> None:
             assert [str(e.party) for e in falls] == ["terminate#1"]
             assert closes[0].code == 1006
             await ch.deinit()
+
+    run(main())
+
+
+def test_d5_deinit_ends_even_when_the_transport_close_never_completes() -> None:
+    """asyncio's close() waits for the write buffer to flush; against a peer that stopped
+    reading it never completes. deinit must still end, by aborting after the close timeout."""
+
+    class StuckClose(GatedTransport):
+        def close(self) -> None:
+            pass  # as if the buffer could never be flushed
+
+    async def main() -> None:
+        made: list[GatedTransport] = []
+        async with EmbeddedServer() as srv:
+            closes: list[CloseInfo] = []
+            ch = Channel(
+                srv.url,
+                options=opts(close_timeout=0.2),
+                transport_factory=gates.gated_factory(made, StuckClose),
+                on_close=closes.append,
+            )
+            await ch.open()
+            await ch.deinit(abrupt=True)
+            assert ch.disposed and len(closes) == 1
 
     run(main())

@@ -722,7 +722,15 @@ class Channel:
             conn.transport.abort()
         else:
             conn.transport.close()
-        await conn.reader_done.wait()  # the reader ends promptly once the transport is closed
+        if not conn.reader_done.is_set():
+            # close() flushes what is buffered first: a peer that stopped reading would keep
+            # the reader (and us) waiting forever, so that wait is bounded too.
+            try:
+                async with self._clock.timeout(self.options.close_timeout):
+                    await conn.reader_done.wait()
+            except TimeoutError:
+                conn.transport.abort()
+                await conn.reader_done.wait()  # abort ends the reader at once
         self._release(party, conn)
 
     def _release(self, party: Party, conn: _Connection) -> None:
