@@ -16,6 +16,11 @@ from wschan_cli import __version__
 
 # name -> (module, attribute, one-line help shown in ``wschan --help``)
 COMMANDS: dict[str, tuple[str, str, str]] = {
+    "connect": (
+        "wschan_cli.commands.connect",
+        "connect",
+        "Interactive session with the channel's state in view (a line bridge off a terminal).",
+    ),
     "send": (
         "wschan_cli.commands.send",
         "send",

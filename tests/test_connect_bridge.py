@@ -1,0 +1,121 @@
+"""``wschan connect`` off a terminal: a line bridge. Lines in, messages out, in order, nothing
+lost; the exit status says how the connection ended. The real executable against the embedded
+server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from wschan_cli.server import Behaviour, ThreadedServer
+
+from .send_helpers import err_line, wschan
+
+
+@pytest.fixture(scope="module")
+def echo() -> Iterator[ThreadedServer]:
+    with ThreadedServer() as server:
+        yield server
+
+
+@pytest.mark.timeout(180)
+def test_2000_lines_in_give_2000_replies_out_in_order_20_times(echo: ThreadedServer) -> None:
+    lines = [f"line {i} ✓" for i in range(2000)]
+    data = "".join(f"{line}\n" for line in lines)
+    for run in range(20):
+        result = wschan("connect", echo.url, "--wait", "0.2", input=data, timeout=60)
+        assert result.returncode == 0, (run, err_line(result))
+        assert result.stdout.decode().splitlines() == lines, run
+        assert result.stderr == b""
+    assert echo.close_codes[-20:] == [1000] * 20
+
+
+def test_the_bridge_waits_for_silence_before_closing() -> None:
+    # The server greets after the handshake: with no input at all the greeting still arrives.
+    with ThreadedServer(Behaviour(greeting="hello there")) as srv:
+        result = wschan("connect", srv.url, "--wait", "0.5", input=b"")
+    assert result.returncode == 0, err_line(result)
+    assert result.stdout == b"hello there\n"
+
+
+def test_binary_replies_are_hex_and_non_utf8_lines_go_as_binary(echo: ThreadedServer) -> None:
+    result = wschan("connect", echo.url, "--wait", "0.2", input=b"\xff\x00\x01\ntext\r\n")
+    assert result.returncode == 0, err_line(result)
+    assert result.stdout == b"ff0001\ntext\n"
+
+
+def test_a_clean_server_close_exits_0() -> None:
+    with ThreadedServer(Behaviour(close_after=2)) as srv:
+        result = wschan("connect", srv.url, input="a\nb\nc\n")
+    assert result.returncode == 0, err_line(result)
+    assert result.stdout == b"a\nb\n"
+
+
+def test_a_close_code_other_than_1000_exits_5_and_says_how() -> None:
+    with ThreadedServer(Behaviour(close_after=1, close_code=4001, close_reason="go away")) as srv:
+        result = wschan("connect", srv.url, input="a\nb\n")
+    assert result.returncode == 5
+    assert err_line(result) == (
+        'wschan: the server closed the connection: 4001 (private use) "go away"'
+    )
+
+
+def test_a_dropped_connection_exits_5() -> None:
+    with ThreadedServer(Behaviour(drop_after=1)) as srv:
+        result = wschan("connect", srv.url, input="a\nb\n")
+    assert result.returncode == 5
+    assert "dropped the connection without a Close frame" in err_line(result)
+
+
+def test_a_refused_connection_exits_3() -> None:
+    with ThreadedServer() as srv:
+        url = srv.url
+    result = wschan("connect", url, input="a\n")
+    assert result.returncode == 3
+    assert "refused" in err_line(result)
+
+
+def test_a_rejected_handshake_exits_4() -> None:
+    with ThreadedServer(Behaviour(reject_status=403)) as srv:
+        result = wschan("connect", srv.url, input="a\n")
+    assert result.returncode == 4
+    assert "403" in err_line(result)
+
+
+def test_a_malformed_url_is_a_usage_error() -> None:
+    result = wschan("connect", "http://nope", input="")
+    assert result.returncode == 2
+
+
+def test_init_messages_go_first_then_the_lines(echo: ThreadedServer) -> None:
+    result = wschan(
+        "connect", echo.url, "--init", "first", "--init", "second", "--wait", "0.2", input="x\n"
+    )
+    assert result.returncode == 0, err_line(result)
+    assert result.stdout == b"first\nsecond\nx\n"
+
+
+def test_reconnect_resends_init_with_growing_delays_then_gives_up() -> None:
+    with ThreadedServer(Behaviour(drop_after=1)) as srv:
+        result = wschan(
+            "connect",
+            srv.url,
+            "--init",
+            "hello",
+            "--reconnect",
+            "--reconnect-delay",
+            "0.05",
+            "--reconnect-tries",
+            "2",
+            input="",
+        )
+        received = srv.received
+    assert result.returncode == 5
+    assert received == ["hello"] * 3  # the first connection and two reconnects
+    assert result.stdout == b"hello\n" * 3
+    err = err_line(result).splitlines()
+    assert "attempt 1/2" in err[0] and "attempt 2/2" in err[1]
+    delays = [float(line.split("reconnecting in ")[1].split("s")[0]) for line in err[:2]]
+    assert delays[0] < delays[1]
+    assert "gave up after 2 reconnect attempts" in err[2]

@@ -1,0 +1,173 @@
+"""``wschan connect``: an interactive session with the channel's state in view on a terminal,
+a line bridge when stdin or stdout is not a terminal.
+
+Loading this module (for ``wschan connect --help``) imports click and the option definitions
+only; the channel, prompt_toolkit and the views are imported when the command runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from wschan_cli.options import ConnectionSettings, connection_options
+
+#: Seconds of silence (no message in or out) after the end of input before the bridge closes.
+DEFAULT_BRIDGE_WAIT = 1.0
+DEFAULT_RECONNECT_DELAY = 1.0
+DEFAULT_RECONNECT_MAX_DELAY = 30.0
+DEFAULT_RECONNECT_TRIES = 10
+
+EPILOG = f"""\
+\b
+On a terminal: a prompt with line editing and persistent history
+($XDG_STATE_HOME/wschan/history, or ~/.local/state/wschan/history).
+Each line is one message; a paste of any size, newlines included, is
+one message. Incoming messages are printed above the prompt ("<"),
+sent ones are marked ">". The bottom toolbar shows the channel's state
+live: established, sending (and who holds it), waiters, protocol state,
+messages in and out, last ping round-trip time, reconnect status.
+
+\b
+Commands:
+  /ping [TEXT]          send a Ping, print the round-trip time
+  /close [CODE] [REASON] close with a Close frame (default 1000), exit
+  /binary HEX           send a binary message given in hex
+  /base64 DATA          send a binary message given in base64
+  /file PATH            send a file as one message (text if UTF-8)
+  /pretty               toggle JSON pretty-printing
+  /deinit [--abrupt]    tear the client down (as the C++ client.deinit()),
+                        showing each transition; /quit leaves afterwards
+  /terminate            end the read side locally so handle_terminate()
+                        runs as when the peer ends TCP (a local simulation)
+  /state                print the full channel state
+  /help                 list the commands
+  /quit                 close (1000) and exit; so does Ctrl-D
+  //TEXT                send "/TEXT" (a line starting with a slash)
+Ctrl-C clears the line; a second Ctrl-C in a row exits (130).
+
+\b
+Off a terminal (stdin or stdout is a pipe or a file): a bridge. Each
+stdin line is a message, each message received is a line on stdout
+(binary as hex); no prompt, colour or toolbar. At end of input every
+line has been sent, and the session closes (1000) once --wait seconds
+(default {DEFAULT_BRIDGE_WAIT:g}) pass with no message in or out.
+
+\b
+--reconnect: after an abnormal close or a failed connect, connect again
+after a delay that doubles each time (from --reconnect-delay up to
+--reconnect-max-delay, plus a random jitter of at most one first delay),
+at most --reconnect-tries times in a row; a connection that stays up 10s
+resets the count. The --init messages are sent after every connect.
+
+\b
+Exit status:
+  0    the session ended normally (Ctrl-D, /quit, /close answered, the
+       server closed with 1000/1001, end of input in the bridge)
+  1    other error
+  2    usage error
+  3    could not connect: DNS, refused, TLS, proxy, open timeout
+  4    handshake rejected (HTTP status other than 101)
+  5    closed abnormally: close code other than 1000/1001, or no Close
+       frame (dropped, /terminate, our Close unanswered)
+  130  interrupted (Ctrl-C twice)
+
+\b
+Examples:
+  wschan connect ws://127.0.0.1:8765/
+  wschan connect wss://example.test/feed --init '{{"op":"subscribe"}}' --reconnect
+  seq 100 | wschan connect ws://127.0.0.1:8765/ > replies.txt
+"""
+
+
+@click.command(
+    "connect",
+    epilog=EPILOG,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.argument("url")
+@click.option(
+    "--init",
+    "init",
+    multiple=True,
+    metavar="MESSAGE",
+    help="Send MESSAGE after every connect and reconnect (repeatable, in order).",
+)
+@click.option(
+    "--reconnect",
+    is_flag=True,
+    help="After an abnormal close or a failed connect, connect again (see below).",
+)
+@click.option(
+    "--reconnect-delay",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_RECONNECT_DELAY,
+    show_default=True,
+    metavar="SECONDS",
+    help="Delay before the first reconnect; it doubles with each attempt in a row.",
+)
+@click.option(
+    "--reconnect-max-delay",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_RECONNECT_MAX_DELAY,
+    show_default=True,
+    metavar="SECONDS",
+    help="Longest delay between two reconnect attempts.",
+)
+@click.option(
+    "--reconnect-tries",
+    type=click.IntRange(min=0),
+    default=DEFAULT_RECONNECT_TRIES,
+    show_default=True,
+    metavar="N",
+    help="Give up after N reconnect attempts in a row (0: never give up).",
+)
+@click.option(
+    "--wait",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_BRIDGE_WAIT,
+    show_default=True,
+    metavar="SECONDS",
+    help="Bridge: after the end of input, close once SECONDS pass with no message in or out.",
+)
+@click.option(
+    "--timestamps", is_flag=True, help="Prefix each message with its time (ISO 8601, UTC)."
+)
+@click.option("--pretty", is_flag=True, help="Indent messages that are JSON (toggle: /pretty).")
+@connection_options
+@click.pass_context
+def connect(ctx: click.Context, url: str, **options: Any) -> None:
+    """Open an interactive session with URL, the channel's state in view.
+
+    URL is ws://HOST[:PORT]/PATH or wss://... On a terminal: a prompt,
+    messages above it, a live toolbar. Off a terminal: a line bridge.
+    """
+    import sys
+
+    from wschan_cli.commands.send import check_url
+    from wschan_cli.interactive.link import LinkConfig
+    from wschan_cli.render.color import is_tty
+
+    check_url(url)
+    connection: ConnectionSettings = options["connection"]
+    cfg = LinkConfig(
+        url=url,
+        connection=connection,
+        init=tuple(options["init"]),
+        reconnect=options["reconnect"],
+        reconnect_delay=options["reconnect_delay"],
+        reconnect_max_delay=max(options["reconnect_max_delay"], options["reconnect_delay"]),
+        reconnect_tries=options["reconnect_tries"],
+    )
+    if is_tty(sys.stdin) and is_tty(sys.stdout):
+        from wschan_cli.interactive.repl import run_repl
+
+        ctx.exit(run_repl(cfg, timestamps=options["timestamps"], pretty=options["pretty"]))
+    from wschan_cli.interactive.bridge import run_bridge
+
+    ctx.exit(
+        run_bridge(
+            cfg, wait=options["wait"], timestamps=options["timestamps"], pretty=options["pretty"]
+        )
+    )

@@ -1,0 +1,133 @@
+"""Off a terminal: a line bridge, as websocat's default mode.
+
+Each stdin line is one message (a trailing CR removed; text, or binary when the line is not
+UTF-8), each message received is one line on stdout (binary as hex), in arrival order. No
+prompt, no colour, no toolbar. At end of input every line has been sent; the session then closes
+gracefully (1000) once ``--wait`` seconds pass without any message in or out, so replies still
+on their way are printed. Stdin is read while the connection opens: nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import time
+
+from wschan_cli.channel import Message
+from wschan_cli.commands.send import StdinReader
+from wschan_cli.exitcodes import EXIT_ERROR, EXIT_INTERRUPTED
+from wschan_cli.render.color import Style, color_enabled, is_tty
+from wschan_cli.render.diagnostics import Diagnostics
+from wschan_cli.render.replies import ReplyWriter
+
+from .link import Link, LinkConfig
+
+
+def run_bridge(cfg: LinkConfig, *, wait: float, timestamps: bool, pretty: bool) -> int:
+    conn = cfg.connection
+    diag = Diagnostics(
+        sys.stderr,
+        verbose=conn.verbose,
+        include=conn.include,
+        style=Style(color_enabled(conn.color, sys.stderr)),
+    )
+    writer = ReplyWriter(
+        sys.stdout.buffer,
+        timestamps=timestamps,
+        pretty=pretty,
+        escape=is_tty(sys.stdout),
+        color=False,
+    )
+    try:
+        return asyncio.run(_bridge(cfg, diag, writer, wait))
+    except KeyboardInterrupt:
+        diag.error("interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if conn.debug:
+            import traceback
+
+            traceback.print_exc()
+        diag.error(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
+        return EXIT_ERROR
+
+
+async def _bridge(cfg: LinkConfig, diag: Diagnostics, writer: ReplyWriter, wait: float) -> int:
+    loop = asyncio.get_running_loop()
+    if not cfg.connection.debug:
+        loop.set_exception_handler(lambda _loop, _context: None)
+    diag.t0 = loop.time()
+    last_activity = loop.time()
+    broken_pipe = False
+    flush_pending = False
+
+    def flush() -> None:
+        nonlocal flush_pending, broken_pipe
+        flush_pending = False
+        try:
+            writer.flush()
+        except (BrokenPipeError, ValueError):
+            broken_pipe = True
+
+    def on_message(message: Message) -> None:
+        nonlocal last_activity, flush_pending, broken_pipe
+        last_activity = loop.time()
+        if broken_pipe:
+            return
+        try:
+            writer.message(message.type, message.data, time.time())
+        except (BrokenPipeError, ValueError):
+            broken_pipe = True
+            return
+        if not flush_pending:
+            flush_pending = True
+            loop.call_soon(flush)
+
+    observers = [diag] if cfg.connection.verbose or cfg.connection.include else []
+    link = Link(cfg, process=on_message, notify=diag.note, observers=list(observers))
+    supervisor = asyncio.ensure_future(link.run())
+
+    async def pump() -> None:
+        nonlocal last_activity
+        stdin = StdinReader(b"\n", whole=False)
+        stdin.start()
+        while True:
+            batch = await stdin.queue.get()
+            if batch is None:
+                return
+            if isinstance(batch, BaseException):
+                diag.error(f"cannot read stdin: {batch}")
+                return
+            for raw in batch:
+                try:
+                    data: str | bytes = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    data = raw
+                if not await link.send(data):
+                    return
+                last_activity = loop.time()
+
+    pumping = asyncio.ensure_future(pump())
+    await asyncio.wait({pumping, supervisor}, return_when=asyncio.FIRST_COMPLETED)
+    if not supervisor.done():
+        # End of input: every line is sent. Close once the connection has been silent for
+        # --wait seconds (replies to the last lines are still on their way).
+        while not supervisor.done() and not broken_pipe:
+            remaining = last_activity + wait - loop.time()
+            if remaining <= 0:
+                break
+            await asyncio.wait({supervisor}, timeout=remaining)
+        if not supervisor.done():
+            await link.close(1001 if broken_pipe else 1000, "stdout closed" if broken_pipe else "")
+    pumping.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await pumping
+    status = await supervisor
+    flush()
+    if status != 0 and link.final_message:
+        diag.error(link.final_message)
+    if broken_pipe:
+        diag.error("stdout was closed (broken pipe); closed the connection with 1001")
+        return EXIT_ERROR
+    return status

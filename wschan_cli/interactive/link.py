@@ -1,0 +1,266 @@
+"""One connection after another: the session's current ``Channel``, the ``--init`` messages
+sent after every (re)connect, and ``--reconnect``.
+
+A ``Channel`` is terminal after an error close (its state stays ERROR), so reconnecting means a
+new ``Channel``; every observer (toolbar, -v) is subscribed to each new one. ``run()`` is the
+supervisor: it returns the exit status once the link is over, that is when the user ended it
+(``close``), the server closed cleanly, or a close/failed connect happened without
+``--reconnect`` (or with its tries used up).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from wschan_cli.channel import (
+    Channel,
+    ChannelClosed,
+    ChannelDisposed,
+    ChannelError,
+    CloseInfo,
+    ConnectError,
+    HandshakeError,
+    Message,
+    Subscriber,
+)
+from wschan_cli.exitcodes import EXIT_ABNORMAL, EXIT_OK, status_for
+from wschan_cli.options import ConnectionSettings
+
+from .backoff import Backoff
+
+#: A connection that stayed up this long resets the backoff (delays and tries start over).
+STABLE_AFTER = 10.0
+
+CLOSE_CODE_NAMES = {
+    1000: "normal closure",
+    1001: "going away",
+    1002: "protocol error",
+    1003: "unsupported data",
+    1006: "abnormal closure",
+    1007: "invalid data",
+    1008: "policy violation",
+    1009: "message too big",
+    1010: "mandatory extension",
+    1011: "internal error",
+    1012: "service restart",
+    1013: "try again later",
+    1014: "bad gateway",
+}
+
+
+def close_code_name(code: int) -> str:
+    if code in CLOSE_CODE_NAMES:
+        return CLOSE_CODE_NAMES[code]
+    return "private use" if 4000 <= code <= 4999 else "registered" if code >= 3000 else "unknown"
+
+
+def describe_close(info: CloseInfo) -> str:
+    """How a connection ended, in one line: code, reason, who closed."""
+    from wschan_cli.render.escape import escape_control
+
+    reason = f' "{escape_control(info.reason, one_line=True)}"' if info.reason else ""
+    if info.code == 1006:
+        if info.by == "peer":
+            return "the server dropped the connection without a Close frame (1006)"
+        return f"connection aborted: {escape_control(info.reason, one_line=True)} (1006)"
+    who = "the server closed" if info.by == "peer" else "wschan closed"
+    return f"{who} the connection: {info.code} ({close_code_name(info.code)}){reason}"
+
+
+@dataclass
+class LinkConfig:
+    url: str
+    connection: ConnectionSettings
+    init: tuple[str, ...] = ()
+    reconnect: bool = False
+    reconnect_delay: float = 1.0
+    reconnect_max_delay: float = 30.0
+    reconnect_tries: int = 10
+
+
+@dataclass
+class Link:
+    """The supervisor of the session's connections (see the module docstring)."""
+
+    config: LinkConfig
+    process: Callable[[Message], None]
+    notify: Callable[[str], None]  # one line for the user (stderr / above the prompt)
+    observers: list[Subscriber] = field(default_factory=list)
+    on_change: Callable[[], None] = lambda: None  # the reconnect status changed (toolbar)
+
+    ch: Channel | None = None
+    connections: int = 0  # connections that were opened (init sent)
+    status_line: str = ""  # reconnect status for the toolbar ("" when connected)
+    final_message: str | None = None
+    stopping: bool = False
+    _ready: asyncio.Event = field(default_factory=asyncio.Event)
+    _ended: asyncio.Event = field(default_factory=asyncio.Event)
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _stop_done: asyncio.Event = field(default_factory=asyncio.Event)
+    _closed: asyncio.Future[CloseInfo] | None = None
+    _stop_status: int | None = None
+
+    # ------------------------------------------------------------------ supervisor
+
+    async def run(self) -> int:
+        """Connect, reconnect as configured; the exit status when the link is over."""
+        cfg = self.config
+        loop = asyncio.get_running_loop()
+        backoff = Backoff(cfg.reconnect_delay, cfg.reconnect_max_delay, cfg.reconnect_tries)
+        try:
+            while True:
+                if self.stopping:
+                    return self._stop_status or EXIT_OK
+                closed: asyncio.Future[CloseInfo] = loop.create_future()
+                self._closed = closed
+
+                def on_close(info: CloseInfo, closed: asyncio.Future[CloseInfo] = closed) -> None:
+                    if not closed.done():
+                        closed.set_result(info)
+
+                ch = Channel(
+                    cfg.url,
+                    options=cfg.connection.channel_options(),
+                    process=self.process,
+                    on_close=on_close,
+                )
+                for observer in self.observers:
+                    ch.subscribe(observer)
+                self.ch = ch
+                try:
+                    await ch.open()
+                    for message in cfg.init:
+                        await ch.send(message)
+                except (ConnectError, HandshakeError) as exc:
+                    await self._dispose(ch)
+                    if self.stopping:
+                        return self._stop_status or EXIT_OK
+                    if not cfg.reconnect or backoff.exhausted:
+                        return self._end(status_for(exc), str(exc), cfg.reconnect)
+                    await self._pause(backoff, str(exc))
+                    continue
+                except (ChannelClosed, ChannelDisposed):
+                    pass  # closed while sending --init: the close below says how
+                opened_at = loop.time()
+                self.connections += 1
+                self.status_line = ""
+                self.on_change()
+                if not closed.done():
+                    self._ready.set()
+                info = await closed
+                self._ready.clear()
+                if self.stopping:
+                    await self._stop_done.wait()
+                    await self._dispose(ch)
+                    return self._stop_status if self._stop_status is not None else EXIT_OK
+                if info.clean:
+                    await self._dispose(ch)
+                    return self._end(EXIT_OK, describe_close(info))
+                if loop.time() - opened_at >= STABLE_AFTER:
+                    backoff.reset()
+                await self._dispose(ch)
+                if not cfg.reconnect or backoff.exhausted:
+                    return self._end(EXIT_ABNORMAL, describe_close(info), cfg.reconnect)
+                await self._pause(backoff, describe_close(info))
+        finally:
+            self._ready.clear()
+            self._ended.set()
+            self.on_change()
+
+    def _end(self, status: int, message: str, gave_up: bool = False) -> int:
+        if gave_up:
+            message += f" (gave up after {self.config.reconnect_tries} reconnect attempts)"
+        self.final_message = message
+        return status
+
+    async def _pause(self, backoff: Backoff, why: str) -> None:
+        delay = backoff.next_delay()
+        tries = f"/{backoff.tries}" if backoff.tries else ""
+        self.status_line = f"reconnect {backoff.attempt}{tries} in {delay:.2f}s"
+        self.notify(f"{why}; reconnecting in {delay:.2f}s (attempt {backoff.attempt}{tries})")
+        self.on_change()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await self._stop.wait()  # a /quit or Ctrl-D while waiting ends the wait
+        self.status_line = f"reconnecting (attempt {backoff.attempt}{tries})"
+        self.on_change()
+
+    @staticmethod
+    async def _dispose(ch: Channel) -> None:
+        with contextlib.suppress(ChannelError):
+            await ch.deinit(abrupt=True)
+
+    # ------------------------------------------------------------------ used by the views
+
+    @property
+    def ended(self) -> bool:
+        return self._ended.is_set()
+
+    async def wait_ended(self) -> None:
+        await self._ended.wait()
+
+    async def ready(self) -> Channel | None:
+        """The channel once a connection is up, or None if the link ended first."""
+        if not self._ready.is_set():
+            waiter = asyncio.ensure_future(self._ready.wait())
+            ender = asyncio.ensure_future(self._ended.wait())
+            try:
+                await asyncio.wait({waiter, ender}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiter.cancel()
+                ender.cancel()
+            if not self._ready.is_set():
+                return None
+        return self.ch
+
+    async def send(self, data: str | bytes) -> bool:
+        """Send one message on the live connection, waiting for a (re)connect if need be.
+
+        A message that could not be written because the connection closed under it is sent
+        again on the next connection (with ``--reconnect``). False if the link ended first."""
+        while True:
+            ch = await self.ready()
+            if ch is None:
+                return False
+            try:
+                await ch.send(data)
+                return True
+            except (ChannelClosed, ChannelDisposed):
+                self._ready.clear()
+                if self.stopping or self.ended:
+                    return False
+                await asyncio.sleep(0)  # let the supervisor see the close
+
+    async def close(self, code: int = 1000, reason: str = "", *, abrupt: bool = False) -> int:
+        """The user ends the session: close (gracefully unless ``abrupt``), no reconnect.
+        Returns the exit status: 0 when the close went as asked."""
+        self.stopping = True
+        self._stop.set()
+        ch = self.ch
+        status = EXIT_OK
+        if ch is not None and self._closed is not None:
+            closed = self._closed
+            with contextlib.suppress(ChannelError):
+                await ch.deinit(code, reason, abrupt=abrupt)
+            if closed.done() and not abrupt:
+                info = closed.result()
+                if info.code == 1006:  # our Close went unanswered, or the link died
+                    status = EXIT_ABNORMAL
+                    self.final_message = describe_close(info)
+        self._stop_status = status
+        self._stop_done.set()
+        if self._closed is not None and not self._closed.done():
+            # No connection was up (connecting, or waiting to reconnect): end the supervisor.
+            self._closed.set_result(CloseInfo(1000, "", "local", True))
+        return status
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "url": self.config.url,
+            "connections": self.connections,
+            "reconnect": self.status_line or ("on" if self.config.reconnect else "off"),
+        }
