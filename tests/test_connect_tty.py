@@ -12,6 +12,9 @@ import pytest
 
 from wschan_cli.server import Behaviour, ThreadedServer
 
+pytest.importorskip("pyte", reason="the terminal tests read the screen with pyte")
+pytest.importorskip("pexpect", reason="the terminal tests drive a pseudo-terminal with pexpect")
+
 from .connect_helpers import PushServer, Terminal, state_env
 
 pytestmark = [
@@ -247,6 +250,7 @@ def test_verbose_prints_transitions_and_timestamps_prefix_messages(
 
 
 def test_reconnect_resends_init_with_growing_delays(env: dict[str, str]) -> None:
+    pytest.importorskip("tenacity", reason="--reconnect's backoff comes from tenacity")
     # Each connection echoes the --init message, then the server drops it.
     with ThreadedServer(Behaviour(drop_after=1)) as srv:
         args = ("--init", "hello", "--reconnect", "--reconnect-delay", "0.1")
@@ -260,3 +264,29 @@ def test_reconnect_resends_init_with_growing_delays(env: dict[str, str]) -> None
     assert shown.count("< hello") == 3
     delays = [float(d) for d in re.findall(r"reconnecting in ([\d.]+)s", shown)]
     assert len(delays) == 2 and delays[0] < delays[1]
+
+
+def test_a_refused_connect_exits_3_and_a_rejected_one_4(env: dict[str, str]) -> None:
+    with ThreadedServer() as srv:
+        url = srv.url
+    with Terminal("connect", url, env=env) as term:
+        assert term.wait_exit() == 3
+        assert "connection refused" in term.text()
+    with (
+        ThreadedServer(Behaviour(reject_status=403)) as srv,
+        Terminal("connect", srv.url, env=env) as term,
+    ):
+        assert term.wait_exit() == 4
+        assert "HTTP 403" in term.text()
+
+
+def test_reconnect_attempts_show_in_the_toolbar_and_ctrl_d_stops_them(env: dict[str, str]) -> None:
+    pytest.importorskip("tenacity", reason="--reconnect's backoff comes from tenacity")
+    with ThreadedServer() as srv:
+        url = srv.url
+    args = ("--reconnect", "--reconnect-delay", "0.2", "--reconnect-tries", "0")
+    with Terminal("connect", url, *args, env=env) as term:
+        term.wait_for(r"reconnect 2 in [\d.]+s", where="toolbar")
+        term.wait_for(r"connection refused .*; reconnecting in [\d.]+s \(attempt 2\)")
+        term.send("\x04")
+        assert term.wait_exit() == 0

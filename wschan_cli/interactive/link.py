@@ -131,6 +131,9 @@ class Link:
                 for observer in self.observers:
                     ch.subscribe(observer)
                 self.ch = ch
+                if backoff.attempt == 0:
+                    self.status_line = "connecting"
+                    self.on_change()
                 try:
                     await ch.open()
                     for message in cfg.init:

@@ -113,10 +113,13 @@ class Repl:
         sys.stdout.flush()
 
     def note(self, text: str) -> None:
-        self.say(self.style.dim(f"wschan: {escape_control(text, one_line=True)}"))
+        """A diagnostic line (stderr; above the prompt too, as stdout and stderr are patched)."""
+        sys.stderr.write(self.style.dim(f"wschan: {escape_control(text, one_line=True)}") + "\n")
+        sys.stderr.flush()
 
     def error(self, text: str) -> None:
-        self.say(f"{self.style.red('wschan:')} {escape_control(text, one_line=True)}")
+        sys.stderr.write(f"{self.style.red('wschan:')} {escape_control(text, one_line=True)}\n")
+        sys.stderr.flush()
 
     def _marked(self, mark: str, body: str) -> str:
         stamp = f"{iso_time(time.time())} " if self.timestamps else ""
@@ -271,10 +274,11 @@ class Repl:
         with contextlib.suppress(asyncio.TimeoutError):
             # What was typed before Ctrl-D goes out first (unless the link is stuck).
             await asyncio.wait_for(self.outbox.join(), timeout=self.cfg.connection.open_timeout)
+        was_up = self.view.established == 1
         status = await self.link.close(code, reason)
         if self.link.final_message and status != EXIT_OK:
             self.error(self.link.final_message)
-        else:
+        elif was_up:
             self.note(f"closed the connection: {code}")
         return status
 
