@@ -24,6 +24,12 @@ With --senders N, N sends are pending when the race starts: the first holds the 
 (parked in its drain), the others queue. Terminate is triggered by ending the read side
 locally, exactly as when the peer ends TCP; with no URL the embedded server is used.
 
+With --explore, no server is used: the same Channel code runs over a simulated transport
+and peer under a deterministic scheduler, which enumerates every order of the parties'
+steps (sends, deinit, the peer ending TCP, with --with-ping a ping) and checks every
+invariant after every step. --model workflow explores a small model of the C++ ordering
+instead, which has use-after-delete schedules (R1, R2 of channel-model.md).
+
 \b
 Exit status: 0 every invariant held, 6 an invariant was violated, 2 usage error,
 3 could not connect, 4 handshake rejected, 1 other error.
@@ -56,6 +62,45 @@ Exit status: 0 every invariant held, 6 an invariant was violated, 2 usage error,
     help="Seconds a scenario may take before it counts as a hang.",
 )
 @click.option("-k", "--insecure", is_flag=True, help="Do not verify the server's TLS certificate.")
+@click.option(
+    "--explore",
+    is_flag=True,
+    help="Enumerate every schedule under a deterministic scheduler (no network).",
+)
+@click.option(
+    "--model",
+    type=click.Choice(["wschan", "workflow"]),
+    default="wschan",
+    show_default=True,
+    help="With --explore: wschan's own channel, or a model of the C++ ordering.",
+)
+@click.option("--with-ping", is_flag=True, help="With --explore: a ping joins the race.")
+@click.option(
+    "--random",
+    "random_runs",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="K",
+    help="With --explore: sample K random schedules instead of enumerating them all.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed of --random (same seed, same runs).",
+)
+@click.option(
+    "--max-schedules",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --explore: stop after this many schedules.",
+)
+@click.option(
+    "--no-reduce",
+    is_flag=True,
+    help="With --explore: do not prune states explored before (counts every interleaving).",
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def trace_shutdown(
     url: str | None,
@@ -65,13 +110,41 @@ def trace_shutdown(
     as_json: bool,
     timeout: float,
     insecure: bool,
+    explore: bool,
+    model: str,
+    with_ping: bool,
+    random_runs: int | None,
+    seed: int,
+    max_schedules: int | None,
+    no_reduce: bool,
     debug: bool,
 ) -> None:
     """Run the client.deinit() / handle_terminate() race and render every transition.
 
     Each run shows one row per event, a lane per party, and the values of `sending` and
     `established` after each event; then a verdict for each invariant of the channel model.
+    With --explore, every schedule of the race is enumerated instead, on the same channel code.
     """
+    if explore:
+        if url is not None:
+            raise click.UsageError("--explore runs without a network: give no URL")
+        sys.exit(
+            _explore(
+                model,
+                senders,
+                with_ping,
+                abrupt,
+                random_runs,
+                seed,
+                max_schedules,
+                not no_reduce,
+                as_json,
+            )
+        )
+    if model != "wschan" or with_ping or random_runs is not None or max_schedules or no_reduce:
+        raise click.UsageError(
+            "--model, --with-ping, --random, --max-schedules and --no-reduce need --explore"
+        )
     import asyncio
 
     from wschan_cli.channel import ChannelError, ChannelOptions
@@ -96,6 +169,30 @@ def trace_shutdown(
         click.echo("wschan: interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(EXIT_VIOLATION if failed else EXIT_OK)
+
+
+def _explore(
+    model: str,
+    senders: int,
+    with_ping: bool,
+    abrupt: bool,
+    random_runs: int | None,
+    seed: int,
+    max_schedules: int | None,
+    reduce: bool,
+    as_json: bool,
+) -> int:
+    from rich.console import Console
+
+    from wschan_cli.explore.report import Config, print_report, run
+
+    if senders > 6:
+        raise click.UsageError("--explore takes at most 6 senders (the space grows too fast)")
+    config = Config(model, senders, with_ping, abrupt, random_runs, seed, max_schedules, reduce)
+    report = run(config)
+    console = Console()
+    print_report(config, report, console, as_json=as_json, lanes=console.is_terminal)
+    return EXIT_OK if report.ok else EXIT_VIOLATION
 
 
 @dataclass(frozen=True)

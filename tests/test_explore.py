@@ -1,0 +1,127 @@
+"""The explorer: the real channel under the deterministic scheduler, and the workflow model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from wschan_cli.explore.engine import explore, sample
+from wschan_cli.explore.report import Config, run
+from wschan_cli.explore.scenario import Schedule, Setup
+from wschan_cli.explore.workflow import R1, R2, WorkflowSchedule
+
+
+def wschan(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "wschan_cli", "trace-shutdown", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    ("senders", "schedules", "complete", "states"),
+    [(0, 11, 9, 9), (1, 71, 50, 55), (2, 640, 389, 473)],
+)
+def test_exhaustive_counts_are_stable_and_wschan_has_no_violation(
+    senders: int, schedules: int, complete: int, states: int
+) -> None:
+    for _ in range(2):  # the same configuration explores the same space every time
+        report = explore(lambda choose: Schedule(Setup(senders=senders), choose))
+        assert report.exhausted and report.ok, report.found
+        assert (report.schedules, report.complete, report.states) == (schedules, complete, states)
+
+
+@pytest.mark.timeout(30)
+def test_without_reduction_every_interleaving_runs_and_all_pass() -> None:
+    reduced = explore(lambda choose: Schedule(Setup(senders=1), choose))
+    full = explore(lambda choose: Schedule(Setup(senders=1), choose), reduce=False)
+    assert full.ok and full.exhausted and full.pruned == 0
+    assert full.complete > reduced.complete
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("setup", [Setup(1, with_ping=True), Setup(2, abrupt=True)])
+def test_ping_and_abrupt_deinit_explored_without_violation(setup: Setup) -> None:
+    report = explore(lambda choose: Schedule(setup, choose))
+    assert report.exhausted and report.ok, report.found
+    assert report.schedules > 10
+
+
+@pytest.mark.timeout(30)
+def test_random_sampling_is_reproducible_by_seed() -> None:
+    def once(seed: int) -> list[tuple[str, ...]]:
+        runs: list[tuple[str, ...]] = []
+
+        class Recording(Schedule):
+            def run(self):  # type: ignore[no-untyped-def]
+                result = super().run()
+                runs.append(tuple(result.choices))
+                return result
+
+        report = sample(lambda choose: Recording(Setup(senders=2), choose), 20, seed)
+        assert report.ok and report.schedules == 20
+        return runs
+
+    assert once(3) == once(3)
+    assert once(3) != once(4)
+
+
+@pytest.mark.timeout(30)
+def test_max_schedules_bounds_the_search() -> None:
+    report = run(Config(senders=2, max_schedules=10))
+    assert report.schedules == 10 and not report.exhausted
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("senders", [0, 1])
+def test_the_workflow_model_has_r1_and_r2(senders: int) -> None:
+    report = explore(lambda choose: WorkflowSchedule(Setup(senders=senders), choose))
+    assert report.exhausted
+    messages = {f.violation.message.split(" (#")[0] for f in report.found.values()}
+    assert R1 in messages and R2 in messages
+    r1 = next(f for f in report.found.values() if f.violation.message.startswith("R1"))
+    whats = [(str(e.party), e.what.value) for e in r1.events]
+    # deinit holds, terminate queues, deinit signals it, deletes, then terminate touches.
+    assert whats.index(("terminate#1", "wait")) < whats.index(("deinit", "signal"))
+    assert whats.index(("deinit", "dispose")) < whats.index(("terminate#1", "fail"))
+
+
+@pytest.mark.timeout(60)
+def test_cli_explore_exit_codes_and_text() -> None:
+    ok = wschan("--explore", "--senders", "1")
+    assert ok.returncode == 0, ok.stderr
+    assert "schedules: 71" in ok.stdout and "distinct states: 55" in ok.stdout
+    assert "no violation" in ok.stdout
+    bad = wschan("--explore", "--model", "workflow", "--senders", "0")
+    assert bad.returncode == 6, bad.stderr
+    assert "R1:" in bad.stdout and "R2:" in bad.stdout
+    assert "shortest schedule" in bad.stdout and "dispose" in bad.stdout
+
+
+@pytest.mark.timeout(60)
+def test_cli_explore_json() -> None:
+    result = wschan("--explore", "--model", "workflow", "--senders", "0", "--json")
+    assert result.returncode == 6
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    head = records[0]["explore"]
+    assert head["model"] == "workflow" and head["ok"] is False and head["violations"] == 2
+    assert {"schedules", "states", "seconds", "schedules_per_second"} <= head.keys()
+    for record in records[1:]:
+        assert record["invariant"] == "7" and record["schedule"]
+        assert record["events"][-1]["what"] == "fail"
+    sampled = wschan("--explore", "--senders", "2", "--random", "5", "--seed", "1", "--json")
+    assert sampled.returncode == 0
+    assert json.loads(sampled.stdout.splitlines()[0])["explore"]["schedules"] == 5
+
+
+@pytest.mark.timeout(30)
+def test_cli_explore_usage_errors() -> None:
+    assert wschan("--explore", "ws://127.0.0.1:1/").returncode == 2
+    assert wschan("--model", "workflow").returncode == 2

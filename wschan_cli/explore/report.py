@@ -1,0 +1,144 @@
+"""``trace-shutdown --explore``: run the explorer for a configuration and print what it found."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console
+
+from .engine import Found, Report, explore, sample
+from .scenario import Schedule, Setup
+from .workflow import WorkflowSchedule
+
+MODELS = ("wschan", "workflow")
+
+
+@dataclass(frozen=True)
+class Config:
+    model: str = "wschan"
+    senders: int = 2
+    with_ping: bool = False
+    abrupt: bool = False
+    random: int | None = None  # sample this many schedules instead of enumerating
+    seed: int = 0
+    max_schedules: int | None = None
+    reduce: bool = True
+
+
+def factory_for(config: Config, setup: Setup | None = None) -> Any:
+    setup = setup or Setup(config.senders, config.with_ping, config.abrupt)
+    cls = WorkflowSchedule if config.model == "workflow" else Schedule
+    return lambda choose: cls(setup, choose)
+
+
+def run(config: Config, setup: Setup | None = None) -> Report:
+    factory = factory_for(config, setup)
+    if config.random is not None:
+        return sample(factory, config.random, config.seed)
+    return explore(factory, reduce=config.reduce, max_schedules=config.max_schedules)
+
+
+def title(config: Config) -> str:
+    model = (
+        "MODEL of the C++ ordering (sogou/workflow, websocket branch tip)"
+        if config.model == "workflow"
+        else "wschan's Channel (the real code) over a simulated transport"
+    )
+    parties = [f"{config.senders} sends", "deinit" + (" (abrupt)" if config.abrupt else "")]
+    parties.append("terminate (the peer ends TCP)")
+    if config.with_ping and config.model == "wschan":
+        parties.append("a ping")
+    return f"{model}: {', '.join(parties)}"
+
+
+def summary(config: Config, report: Report) -> dict[str, Any]:
+    mode = (
+        f"random {config.random} (seed {config.seed})"
+        if config.random is not None
+        else ("exhaustive" if report.exhausted else "bounded by --max-schedules")
+    )
+    return {
+        "model": config.model,
+        "senders": config.senders,
+        "with_ping": config.with_ping,
+        "abrupt": config.abrupt,
+        "mode": mode,
+        "reduced": config.reduce and config.random is None,
+        "schedules": report.schedules,
+        "complete": report.complete,
+        "pruned": report.pruned,
+        "states": report.states,
+        "choice_points": report.choice_points,
+        "seconds": round(report.seconds, 3),
+        "schedules_per_second": round(report.rate, 1),
+        "violations": len(report.found),
+        "ok": report.ok,
+    }
+
+
+def _distinct(report: Report) -> list[tuple[str, Found]]:
+    """Each kind of violation with its shortest schedule, shortest first."""
+    return sorted(report.found.items(), key=lambda kv: (len(kv[1].events), kv[0]))
+
+
+def print_report(
+    config: Config, report: Report, console: Console, *, as_json: bool, lanes: bool
+) -> None:
+    from wschan_cli.render.timeline import Timeline
+
+    if as_json:
+        print(json.dumps({"explore": summary(config, report)}), flush=True)
+        for kind, found in _distinct(report):
+            record = {
+                "violation": kind,
+                "invariant": found.violation.invariant,
+                "message": found.violation.message,
+                "schedule": found.choices,
+                "events": [e.to_json() for e in found.events],
+            }
+            print(json.dumps(record), flush=True)
+        return
+    s = summary(config, report)
+    console.print(title(config), markup=False, highlight=False, soft_wrap=True)
+    how = (
+        f"{s['complete']} complete, {s['pruned']} stopped at a state explored before"
+        if s["reduced"]
+        else s["mode"]
+    )
+    console.print(
+        f"schedules: {s['schedules']} ({how}); distinct states: {s['states']}; "
+        f"time: {s['seconds']:.2f} s ({s['schedules_per_second']:.0f} schedules/s); "
+        f"{s['mode']}",
+        markup=False,
+        soft_wrap=True,
+        highlight=False,
+    )
+    if report.ok:
+        console.print(
+            "no violation: every invariant of channel-model.md section 5 held after every step "
+            "of every schedule",
+            markup=False,
+            soft_wrap=True,
+        )
+        return
+    console.print(f"{len(report.found)} kind(s) of violation:", markup=False, soft_wrap=True)
+    for kind, _found in _distinct(report):
+        console.print(f"  §{kind}", markup=False, highlight=False, soft_wrap=True)
+    for _kind, found in _distinct(report):
+        v = found.violation
+        console.print()
+        console.print(
+            f"shortest schedule showing §{v.invariant}: {v.message}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        console.print(
+            "choices: " + " -> ".join(found.choices), markup=False, highlight=False, soft_wrap=True
+        )
+        timeline = Timeline(f"{config.model}: schedule {found.schedule_no}")
+        for event in found.events:
+            timeline.add(event)
+        console.print(timeline if lanes else timeline.compact())

@@ -1,0 +1,294 @@
+"""A MODEL of the C++ ordering in sogou/workflow (branch ``websocket`` tip), for comparison.
+
+This is not the C++ and not wschan: it is a few dozen lines that keep only what decides the
+shutdown race (channel-model.md sections 1 and 3), run under the same scheduler and checked by
+the same monitor as the real channel:
+
+- the token ``sending`` under the channel mutex, a FIFO condition of waiters;
+- a woken waiter's continuation is *deferred to a later turn* (the 0-length timer): signalling
+  wakes it, it resumes one scheduler step later, then re-reads the channel;
+- ``done()`` releases and signals, and the woken party may run (on another thread, in the C++)
+  before ``done()`` has returned: one more step, then ``done()`` touches the channel again;
+- shutdown: ``established`` 1 -> 0 once the reader has ended and a holder asked for it;
+- the channel is deleted in the callback of deinit's series, which does not wait for anyone.
+
+Any touch of the channel after the delete is a use after delete. The explorer finds the two the
+notes name: R1 (a woken waiter's deferred continuation reads the deleted channel) and R2 (the
+holder is still inside ``done()`` when the woken deinit's series deletes the channel).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from wschan_cli.channel import CloseInfo, Event, Party, What
+from wschan_cli.trace.scenarios import Run
+from wschan_cli.trace.verdicts import check
+
+from .loop import Prune, ScheduleLoop, StepLimit
+from .monitor import Monitor
+from .scenario import Result, Setup, _task_state
+
+DEINIT, TERMINATE, READER = Party("deinit"), Party("terminate", 1), Party("reader", 1)
+
+R1 = "R1: a woken waiter's deferred continuation read the channel after deinit's series deleted it"
+R2 = "R2: deinit's series deleted the channel while the releasing party was still inside done()"
+
+
+class UseAfterDelete(Exception):
+    pass
+
+
+class ModelChannel:
+    """The state the C++ channel keeps for the race, and a check on every touch."""
+
+    def __init__(self, emit: Callable[..., None]) -> None:
+        self.sending = False
+        self.holder: Party | None = None
+        self.established = 1
+        self.waiters: deque[tuple[Party, asyncio.Future[None]]] = deque()
+        self.reader_ended = asyncio.Event()
+        self.shutdown_requested = False
+        self.deleted = False
+        self.emit = emit
+
+    def touch(self, party: Party, what: str, kind: str = "") -> None:
+        if self.deleted:
+            self.on_use_after_delete(party, what, kind)
+            self.emit(party, What.FAIL, error_type="use after delete", error=what)
+            raise UseAfterDelete(f"{party}: {what} on the deleted channel")
+
+    def on_use_after_delete(self, party: Party, what: str, kind: str) -> None:
+        pass  # the schedule records the violation
+
+    async def take(self, party: Party) -> None:
+        self.touch(party, "lock the channel mutex")
+        while self.sending:
+            future = asyncio.get_running_loop().create_future()
+            self.waiters.append((party, future))
+            self.emit(party, What.WAIT)
+            await future  # the condition's waiter fires
+            await asyncio.sleep(0)  # MODEL: its continuation runs in a later turn (0 ms timer)
+            self.touch(party, "the woken waiter re-reads sending", "R1")
+            self.emit(party, What.WAKE)
+        self.sending, self.holder = True, party
+        self.emit(party, What.TAKE)
+
+    async def done(self, party: Party, final: What | None) -> None:
+        """Release, signal one waiter, and only then return from done()."""
+        self.touch(party, "done(): lock the channel mutex")
+        self.sending, self.holder = False, None
+        self.emit(party, What.RELEASE)
+        if self.waiters:
+            woken, future = self.waiters.popleft()
+            future.set_result(None)
+            self.emit(party, What.SIGNAL, woken=str(woken))
+        await asyncio.sleep(0)  # MODEL: the woken party may run now (another thread)
+        self.touch(party, "done() returns: unlock the channel mutex", "R2")
+        if final is not None:
+            self.emit(party, final)
+
+    async def shutdown(self, party: Party) -> None:
+        self.touch(party, "dispatch: established == 1, shut down")
+        self.shutdown_requested = True
+        self.emit(party, What.SHUTDOWN, graceful=False, abort=False)
+        await asyncio.sleep(0)  # the kernel closes the connection
+        await self.reader_ended.wait()  # the last reference goes when the reader has ended
+        self.touch(party, "shutdown completes: established = 0")
+        self.established = 0
+        self.emit(party, What.ESTABLISHED, before=1)
+        self.emit(party, What.CLOSED, code=1006, reason="", by="peer", clean=False)
+
+
+class WorkflowSchedule:
+    """One schedule of the model: same interface as ``scenario.Schedule``."""
+
+    def __init__(self, setup: Setup, choose: Callable[[Any, list[str]], int]) -> None:
+        self.setup = setup
+        self._choose = choose
+        self.monitor = Monitor()
+        self.outcomes: dict[str, str] = {}
+        self.closes: list[CloseInfo] = []
+        self.choices: list[str] = []
+        self.loop: ScheduleLoop | None = None
+        self.ch: ModelChannel | None = None
+        self._seq = 0
+        self.crashed = False
+
+    def chooser(self, labels: list[str]) -> int:
+        index = self._choose(self, labels)
+        self.choices.append(labels[index])
+        return index
+
+    def _emit(self, party: Party, what: What, **detail: Any) -> None:
+        ch = self.ch
+        assert ch is not None and self.loop is not None
+        self._seq += 1
+        self.monitor.feed(
+            Event(
+                self._seq,
+                self.loop.time(),
+                party,
+                what,
+                ch.sending,
+                ch.established,
+                "model",
+                ch.holder,
+                len(ch.waiters),
+                detail,
+            )
+        )
+
+    def run(self) -> Result:
+        loop = ScheduleLoop(self.chooser)
+        self.loop = loop
+        loop.after_step = self.monitor.end_step
+        result = Result()
+        asyncio.set_event_loop(loop)
+        try:
+            try:
+                loop.run_until_complete(self._main(loop))
+                result.complete = True
+            except RuntimeError:
+                if not self.crashed:
+                    if not loop.hung:
+                        raise
+                    self.monitor.violate("7", "hang: no party can make progress")
+                result.complete = True
+            except StepLimit as exc:
+                self.monitor.violate("7", f"hang: {exc}")
+                result.complete = True
+            except Prune:
+                pass
+            if result.complete and not self.monitor.violations:
+                run = Run("workflow", len(self.outcomes), True)
+                run.events, run.outcomes, run.closes = (
+                    self.monitor.events,
+                    self.outcomes,
+                    self.closes,
+                )
+                for verdict in check(run):
+                    if not verdict.ok:
+                        self.monitor.violate(
+                            verdict.invariant, f"{verdict.claim}: {verdict.evidence}"
+                        )
+        finally:
+            self.monitor.finished = True
+            for task in loop.tasks:
+                if not task.done():
+                    task._log_destroy_pending = False  # type: ignore[attr-defined]
+                    with contextlib.suppress(BaseException):
+                        task.get_coro().close()  # type: ignore[union-attr]
+            loop._ready.clear()  # type: ignore[attr-defined]
+            loop.close()
+            asyncio.set_event_loop(None)
+        result.choices, result.events = self.choices, self.monitor.events
+        result.violations, result.steps = self.monitor.violations, loop.steps
+        return result
+
+    async def _main(self, loop: ScheduleLoop) -> None:
+        self.ch = ModelChannel(self._emit)
+        self.ch.on_use_after_delete = self._use_after_delete  # type: ignore[method-assign]
+        loop.exploring = True
+        parties = [
+            loop.create_task(self._guard(self._send, i), name=f"send#{i}")
+            for i in range(1, self.setup.senders + 1)
+        ]
+        parties.append(loop.create_task(self._guard(self._deinit), name="deinit"))
+        parties.append(loop.create_task(self._guard(self._terminate), name="peer"))
+        await asyncio.gather(*parties)
+        loop.exploring = False
+
+    async def _guard(self, party: Callable[..., Any], *args: Any) -> None:
+        try:
+            await party(*args)
+        except UseAfterDelete:
+            self.crashed = True  # the C++ would crash here: the schedule ends
+            asyncio.get_running_loop().stop()
+
+    def _use_after_delete(self, party: Party, what: str, kind: str) -> None:
+        text = R1 if kind == "R1" else R2 if kind == "R2" else "use after delete"
+        self.monitor.violate("7", f"{text} (#{self._seq + 1}: {party}: {what})")
+
+    async def _send(self, i: int) -> None:
+        ch = self.ch
+        assert ch is not None
+        party = Party("send", i)
+        if ch.deleted:
+            return  # issued after deinit: the user's error, not the race's (wschan refuses it)
+        await ch.take(party)
+        ch.touch(party, "the out task reads established")
+        if ch.established == 0 or ch.shutdown_requested:
+            self.emit_fail(party)
+            await ch.done(party, None)
+            return
+        self.emit_write(party)
+        await asyncio.sleep(0)  # the write completes
+        await ch.done(party, What.DONE)
+        self.outcomes[str(party)] = "sent"
+
+    def emit_fail(self, party: Party) -> None:
+        self._emit(party, What.FAIL, error_type="ChannelClosed", error="closed")
+        self.outcomes[str(party)] = "ChannelClosed: closed"
+
+    def emit_write(self, party: Party) -> None:
+        self._emit(party, What.FRAME_OUT, opcode="text", size=1)
+
+    async def _deinit(self) -> None:
+        ch = self.ch
+        assert ch is not None
+        await ch.take(DEINIT)
+        ch.touch(DEINIT, "deinit reads established")
+        if ch.established == 0:
+            self._emit(DEINIT, What.LEAVE)
+            await ch.done(DEINIT, None)
+        else:
+            await ch.shutdown(DEINIT)
+            await ch.done(DEINIT, None)
+            self._on_close(DEINIT)
+        await asyncio.sleep(0)  # deinit's series ends: its callback runs
+        ch.deleted = True
+        self._emit(DEINIT, What.DISPOSE)
+
+    async def _terminate(self) -> None:
+        ch = self.ch
+        assert ch is not None
+        ch.touch(READER, "the reader sees the peer close")
+        ch.reader_ended.set()
+        self._emit(READER, What.READER_END, reason="eof")
+        await ch.take(TERMINATE)
+        ch.touch(TERMINATE, "handle_terminate reads established", "R1")
+        if ch.established == 0:
+            self._emit(TERMINATE, What.LEAVE)
+            await ch.done(TERMINATE, None)
+        else:
+            await ch.shutdown(TERMINATE)
+            await ch.done(TERMINATE, None)
+            self._on_close(TERMINATE)
+
+    def _on_close(self, party: Party) -> None:
+        info = CloseInfo(1006, "", "peer", False)
+        self.closes.append(info)
+        self._emit(party, What.ON_CLOSE, code=1006, reason="", by="peer")
+
+    def signature(self) -> Hashable:
+        ch, loop = self.ch, self.loop
+        assert ch is not None and loop is not None
+        return (
+            ch.sending,
+            str(ch.holder),
+            ch.established,
+            tuple(str(p) for p, _ in ch.waiters),
+            ch.reader_ended.is_set(),
+            ch.shutdown_requested,
+            ch.deleted,
+            tuple(_task_state(t) for t in loop.tasks),
+            tuple(sorted(loop.label(h) for h in loop._ready)),  # type: ignore[attr-defined]
+            frozenset(self.monitor.counts.items()),
+            tuple(sorted(self.outcomes.items())),
+            len(self.closes),
+        )
