@@ -101,6 +101,21 @@ Exit status: 0 every invariant held, 6 an invariant was violated, 2 usage error,
     is_flag=True,
     help="With --explore: do not prune states explored before (counts every interleaving).",
 )
+@click.option(
+    "--broken",
+    type=click.Choice(
+        [
+            "release-without-signal",
+            "signal-before-release",
+            "waiter-after-yield",
+            "dispose-before-waiters-drained",
+            "send-without-token",
+            "on-close-twice",
+        ]
+    ),
+    default=None,
+    help="With --explore: explore a deliberately broken variant of the core (a check must bite).",
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def trace_shutdown(
     url: str | None,
@@ -117,6 +132,7 @@ def trace_shutdown(
     seed: int,
     max_schedules: int | None,
     no_reduce: bool,
+    broken: str | None,
     debug: bool,
 ) -> None:
     """Run the client.deinit() / handle_terminate() race and render every transition.
@@ -128,8 +144,11 @@ def trace_shutdown(
     if explore:
         if url is not None:
             raise click.UsageError("--explore runs without a network: give no URL")
+        if broken is not None and model != "wschan":
+            raise click.UsageError("--broken applies to --model wschan")
         sys.exit(
             _explore(
+                broken,
                 model,
                 senders,
                 with_ping,
@@ -141,9 +160,17 @@ def trace_shutdown(
                 as_json,
             )
         )
-    if model != "wschan" or with_ping or random_runs is not None or max_schedules or no_reduce:
+    if (
+        model != "wschan"
+        or with_ping
+        or random_runs is not None
+        or max_schedules
+        or no_reduce
+        or broken
+    ):
         raise click.UsageError(
-            "--model, --with-ping, --random, --max-schedules and --no-reduce need --explore"
+            "--model, --with-ping, --random, --max-schedules, --no-reduce and --broken "
+            "need --explore"
         )
     import asyncio
 
@@ -172,6 +199,7 @@ def trace_shutdown(
 
 
 def _explore(
+    broken: str | None,
     model: str,
     senders: int,
     with_ping: bool,
@@ -188,8 +216,16 @@ def _explore(
 
     if senders > 6:
         raise click.UsageError("--explore takes at most 6 senders (the space grows too fast)")
-    config = Config(model, senders, with_ping, abrupt, random_runs, seed, max_schedules, reduce)
-    report = run(config)
+    config = Config(
+        model, senders, with_ping, abrupt, random_runs, seed, max_schedules, reduce, broken
+    )
+    setup = None
+    if broken is not None:
+        from wschan_cli.explore.broken import VARIANTS
+        from wschan_cli.explore.scenario import Setup
+
+        setup = Setup(senders, with_ping, abrupt, channel_cls=VARIANTS[broken])
+    report = run(config, setup)
     console = Console()
     print_report(config, report, console, as_json=as_json, lanes=console.is_terminal)
     return EXIT_OK if report.ok else EXIT_VIOLATION

@@ -25,6 +25,7 @@ class Config:
     seed: int = 0
     max_schedules: int | None = None
     reduce: bool = True
+    broken: str | None = None  # a deliberately broken variant of the core (broken.py)
 
 
 def factory_for(config: Config, setup: Setup | None = None) -> Any:
@@ -46,6 +47,8 @@ def title(config: Config) -> str:
         if config.model == "workflow"
         else "wschan's Channel (the real code) over a simulated transport"
     )
+    if config.broken:
+        model = f"BROKEN variant {config.broken!r} of wschan's Channel"
     parties = [f"{config.senders} sends", "deinit" + (" (abrupt)" if config.abrupt else "")]
     parties.append("terminate (the peer ends TCP)")
     if config.with_ping and config.model == "wschan":
@@ -64,6 +67,7 @@ def summary(config: Config, report: Report) -> dict[str, Any]:
         "senders": config.senders,
         "with_ping": config.with_ping,
         "abrupt": config.abrupt,
+        "broken": config.broken,
         "mode": mode,
         "reduced": config.reduce and config.random is None,
         "schedules": report.schedules,
