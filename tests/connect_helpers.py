@@ -114,6 +114,7 @@ class PushServer:
 
         async def handler(ws: Any) -> None:
             self.connections.add(ws)
+            self._connected.set()
             try:
                 async for message in ws:
                     self.received.append(message)
@@ -124,6 +125,7 @@ class PushServer:
                 self.connections.discard(ws)
 
         async def start() -> None:
+            self._connected = asyncio.Event()
             self._server = await serve(handler, "127.0.0.1", 0)
             port = self._server.sockets[0].getsockname()[1]
             self.url = f"ws://127.0.0.1:{port}/"
@@ -142,7 +144,11 @@ class PushServer:
         self.thread.join(5)
 
     def push(self, text: str) -> None:
+        """Send ``text`` to every client (waiting, briefly, for one to be connected)."""
+
         async def send() -> None:
+            async with asyncio.timeout(10):
+                await self._connected.wait()
             for ws in list(self.connections):
                 await ws.send(text)
 

@@ -36,7 +36,8 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 def session(url: str, env: dict[str, str], *args: str) -> Terminal:
     term = Terminal("connect", url, *args, env=env)
-    term.wait_for("established 1", where="toolbar")
+    # established is 1 from the TCP connect on; the state is success once upgraded.
+    term.wait_for("established 1 .*state success", where="toolbar")
     return term
 
 
