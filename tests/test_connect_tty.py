@@ -84,7 +84,9 @@ def test_history_survives_a_restart(echo: ThreadedServer, env: dict[str, str]) -
         term.wait_for("< remember me")
         term.send("/quit\r")
         assert term.wait_exit() == 0
-    assert "remember me" in (Path(env["XDG_STATE_HOME"]) / "wschan" / "history").read_text()
+    history = Path(env["XDG_STATE_HOME"]) / "wschan" / "history"
+    assert "remember me" in history.read_text()
+    assert history.stat().st_mode & 0o777 == 0o600  # what is typed may include tokens
     before = len(echo.received)
     with session(echo.url, env) as term:
         term.send("\x1b[A")  # Up: the previous session's last line

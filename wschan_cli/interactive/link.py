@@ -233,7 +233,8 @@ class Link:
                 await ch.send(data)
                 return True
             except (ChannelClosed, ChannelDisposed):
-                self._ready.clear()
+                if self.ch is ch:
+                    self._ready.clear()  # this connection is over; the supervisor will see it
                 if self.stopping or self.ended:
                     return False
                 await asyncio.sleep(0)  # let the supervisor see the close

@@ -160,7 +160,9 @@ class Repl:
         history: Any
         try:
             path = history_path()
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # What is typed may include tokens: the history is readable by its owner only.
+            path.touch(mode=0o600, exist_ok=True)
             history = FileHistory(str(path))
         except OSError:
             history = InMemoryHistory()
