@@ -31,20 +31,20 @@ messages in and out, last ping round-trip time, reconnect status.
 
 \b
 Commands:
-  /ping [TEXT]          send a Ping, print the round-trip time
-  /close [CODE] [REASON] close with a Close frame (default 1000), exit
-  /binary HEX           send a binary message given in hex
-  /base64 DATA          send a binary message given in base64
-  /file PATH            send a file as one message (text if UTF-8)
-  /pretty               toggle JSON pretty-printing
-  /deinit [--abrupt]    tear the client down (as the C++ client.deinit()),
-                        showing each transition; /quit leaves afterwards
-  /terminate            end the read side locally so handle_terminate()
-                        runs as when the peer ends TCP (a local simulation)
-  /state                print the full channel state
-  /help                 list the commands
-  /quit                 close (1000) and exit; so does Ctrl-D
-  //TEXT                send "/TEXT" (a line starting with a slash)
+  /ping [TEXT]            send a Ping, print the round-trip time
+  /close [CODE] [REASON]  close with a Close frame (default 1000), exit
+  /binary HEX             send a binary message given in hex
+  /base64 DATA            send a binary message given in base64
+  /file PATH              send a file as one message (text if UTF-8)
+  /pretty                 toggle JSON pretty-printing
+  /deinit [--abrupt]      tear the client down (as the C++ client.deinit()),
+                          showing each transition; /quit leaves afterwards
+  /terminate              end the read side locally so handle_terminate()
+                          runs as when the peer ends TCP (a local simulation)
+  /state                  print the full channel state
+  /help                   list the commands
+  /quit                   close (1000) and exit; so does Ctrl-D
+  //TEXT                  send "/TEXT" (a line starting with a slash)
 Ctrl-C clears the line; a second Ctrl-C in a row exits (130).
 
 \b
