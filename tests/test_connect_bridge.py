@@ -120,3 +120,30 @@ def test_reconnect_resends_init_with_growing_delays_then_gives_up() -> None:
     delays = [float(line.split("reconnecting in ")[1].split("s")[0]) for line in err[:2]]
     assert delays[0] < delays[1]
     assert "gave up after 2 reconnect attempts" in err[2]
+
+
+def test_ctrl_c_in_the_bridge_exits_130(echo: ThreadedServer) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from .send_helpers import clean_env
+
+    before = echo.connections
+    process = subprocess.Popen(
+        [sys.executable, "-m", "wschan_cli", "connect", echo.url],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=clean_env(),
+    )
+    try:
+        echo.wait_connections(before + 1, timeout=10)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 130
+    assert err.decode().strip() == "wschan: interrupted"
