@@ -77,3 +77,14 @@ def test_cli_broken_variant_exits_6(name: str) -> None:
     )
     assert result.returncode == 6, result.stderr
     assert "BROKEN variant" in result.stdout and "shortest schedule" in result.stdout
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_pruning_finds_what_the_full_enumeration_finds(name: str) -> None:
+    def make(choose):  # type: ignore[no-untyped-def]
+        return Schedule(Setup(senders=1, channel_cls=VARIANTS[name]), choose)
+
+    pruned, full = explore(make), explore(make, reduce=False)
+    assert full.pruned == 0 and pruned.schedules < full.schedules
+    assert set(pruned.found) == set(full.found)

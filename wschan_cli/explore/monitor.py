@@ -115,6 +115,28 @@ class Monitor:
                 "and woke nobody",
             )
 
+    def summary(self) -> tuple[object, ...]:
+        """What the end-of-schedule checks read of the history, and nothing more: waits not yet
+        woken, each party's completions, on_close and dispose counts, falls, and whether the
+        reader ended and a shutdown was asked. The order-dependent checks ran already."""
+        c = self.counts
+        ends = tuple(sorted((p, n) for (p, w), n in c.items() if w in ("done", "fail") and n))
+        waits = sum(n for (_, w), n in c.items() if w == "wait")
+        wakes = sum(n for (_, w), n in c.items() if w == "wake")
+        on_close = sum(n for (_, w), n in c.items() if w == "on_close")
+        disposes = sum(n for (_, w), n in c.items() if w == "dispose")
+        return (
+            waits - wakes,
+            ends,
+            on_close,
+            disposes,
+            self._falls,
+            self._reader_ended,
+            self._shutdown,
+            str(self._holder),
+            self._disposed is not None,
+        )
+
     @property
     def holder(self) -> Party | None:
         return self._holder

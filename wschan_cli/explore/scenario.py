@@ -263,7 +263,7 @@ class Schedule:
             tasks,
             ready,
             timers,
-            frozenset(self.monitor.counts.items()),
+            self.monitor.summary(),
             tuple(sorted(self.outcomes.items())),
             len(self.closes),
             self.ping_outcome,

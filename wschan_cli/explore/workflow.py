@@ -288,7 +288,7 @@ class WorkflowSchedule:
             ch.deleted,
             tuple(_task_state(t) for t in loop.tasks),
             tuple(sorted(loop.label(h) for h in loop._ready)),  # type: ignore[attr-defined]
-            frozenset(self.monitor.counts.items()),
+            self.monitor.summary(),
             tuple(sorted(self.outcomes.items())),
             len(self.closes),
         )
