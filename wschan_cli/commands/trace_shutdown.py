@@ -61,6 +61,22 @@ Exit status: 0 every invariant held, 6 an invariant was violated, 2 usage error,
     show_default=True,
     help="Seconds a scenario may take before it counts as a hang.",
 )
+@click.option(
+    "--repeat",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    metavar="K",
+    help="Run each scenario K times and count how often each ordering occurred.",
+)
+@click.option(
+    "--export",
+    "export",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    metavar="FILE",
+    help="Also write the timelines and verdicts to FILE: .svg, .html or .md.",
+)
 @click.option("-k", "--insecure", is_flag=True, help="Do not verify the server's TLS certificate.")
 @click.option(
     "--explore",
@@ -124,6 +140,8 @@ def trace_shutdown(
     abrupt: bool,
     as_json: bool,
     timeout: float,
+    repeat: int,
+    export: str | None,
     insecure: bool,
     explore: bool,
     model: str,
@@ -144,6 +162,8 @@ def trace_shutdown(
     if explore:
         if url is not None:
             raise click.UsageError("--explore runs without a network: give no URL")
+        if repeat != 1 or export is not None:
+            raise click.UsageError("--repeat and --export apply to live traces, not --explore")
         if broken is not None and model != "wschan":
             raise click.UsageError("--broken applies to --model wschan")
         sys.exit(
@@ -160,6 +180,8 @@ def trace_shutdown(
                 as_json,
             )
         )
+    if export is not None and not export.lower().endswith((".svg", ".html", ".htm", ".md")):
+        raise click.UsageError("--export FILE must end in .svg, .html or .md")
     if (
         model != "wschan"
         or with_ping
@@ -184,6 +206,8 @@ def trace_shutdown(
         as_json=as_json,
         timeout=timeout,
         options=ChannelOptions(insecure=insecure),
+        repeat=repeat,
+        export=export,
     )
     try:
         failed = asyncio.run(_main(url, plan))
@@ -239,6 +263,8 @@ class _Plan:
     as_json: bool
     timeout: float
     options: Any  # ChannelOptions, imported lazily
+    repeat: int = 1
+    export: str | None = None
 
 
 async def _main(url: str | None, plan: _Plan) -> bool:
@@ -255,66 +281,139 @@ async def _main(url: str | None, plan: _Plan) -> bool:
 
 
 async def _run_all(url: str, plan: _Plan) -> bool:
-    """Run each scenario, render it, print its verdicts; True if any verdict failed."""
+    """Run each scenario (``repeat`` times), render it, print its verdicts and, when repeated,
+    how often each ordering occurred; True if any verdict failed."""
     import contextlib
     import json
+    from collections import Counter
 
     from rich.console import Console
     from rich.live import Live
 
-    from wschan_cli.render.timeline import Timeline, verdict_table
+    from wschan_cli.render.timeline import Timeline, markdown, ordering, verdict_table
     from wschan_cli.trace.scenarios import run_scenario
     from wschan_cli.trace.verdicts import check
 
     console = Console()
     failed = False
+    exported: list[tuple[Timeline, list[Any]]] = []
     for name in plan.scenarios:
         mode = "abrupt" if plan.abrupt else "graceful"
-        timeline = Timeline(f"{name}: {plan.senders} pending sends, {mode} deinit, {url}")
-        # Live on a terminal; off one, a plain table once the run is over (cli.md).
-        live = (
-            None
-            if plan.as_json or not console.is_terminal
-            else Live(timeline, console=console, auto_refresh=False)
-        )
-
-        def on_event(
-            event: Any, name: str = name, timeline: Timeline = timeline, live: Live | None = live
-        ) -> None:
-            if plan.as_json:
-                print(json.dumps({"scenario": name, **event.to_json()}), flush=True)
-                return
-            timeline.add(event)
-            if live is not None:
-                live.refresh()
-
-        with live or contextlib.nullcontext():
-            run = await run_scenario(
-                url,
-                name,
-                senders=plan.senders,
-                abrupt=plan.abrupt,
-                options=plan.options,
-                on_event=on_event,
-                timeout=plan.timeout,
+        orderings: Counter[str] = Counter()
+        for i in range(1, plan.repeat + 1):
+            shown = i == 1  # repeated runs are checked and counted, the first one is drawn
+            label = f" (run {i} of {plan.repeat})" if plan.repeat > 1 else ""
+            timeline = Timeline(
+                f"{name}: {plan.senders} pending sends, {mode} deinit, {url}{label}"
             )
-        verdicts = check(run)
-        failed = failed or not all(v.ok for v in verdicts)
-        if plan.as_json:
-            for v in verdicts:
-                record = {
-                    "scenario": name,
-                    "invariant": v.invariant,
-                    "claim": v.claim,
-                    "ok": v.ok,
-                    "evidence": v.evidence,
-                }
-                print(json.dumps(record), flush=True)
-            continue
-        if live is None:
-            console.print(timeline.compact())
-        console.print(verdict_table(f"{name}: verdicts", verdicts))
-        for party, outcome in run.outcomes.items():
-            console.print(f"  {party}: {outcome}", markup=False, highlight=False)
-        console.print()
+            # Live on a terminal; off one, a plain table once the run is over (cli.md).
+            live = (
+                None
+                if plan.as_json or not console.is_terminal or not shown
+                else Live(timeline, console=console, auto_refresh=False)
+            )
+
+            def on_event(
+                event: Any,
+                name: str = name,
+                timeline: Timeline = timeline,
+                live: Live | None = live,
+                i: int = i,
+            ) -> None:
+                if plan.as_json:
+                    run_no = {"run": i} if plan.repeat > 1 else {}
+                    print(json.dumps({"scenario": name, **run_no, **event.to_json()}), flush=True)
+                    return
+                timeline.add(event)
+                if live is not None:
+                    live.refresh()
+
+            with live or contextlib.nullcontext():
+                run = await run_scenario(
+                    url,
+                    name,
+                    senders=plan.senders,
+                    abrupt=plan.abrupt,
+                    options=plan.options,
+                    on_event=on_event,
+                    timeout=plan.timeout,
+                )
+            verdicts = check(run)
+            orderings[ordering(run.events)] += 1
+            failed = failed or not all(v.ok for v in verdicts)
+            if shown and plan.export is not None:
+                if plan.as_json:
+                    for event in run.events:
+                        timeline.add(event)
+                exported.append((timeline, verdicts))
+            if plan.as_json:
+                for v in verdicts:
+                    record = {
+                        "scenario": name,
+                        "invariant": v.invariant,
+                        "claim": v.claim,
+                        "ok": v.ok,
+                        "evidence": v.evidence,
+                    }
+                    if plan.repeat > 1:
+                        record["run"] = i
+                    print(json.dumps(record), flush=True)
+                continue
+            if not shown:
+                if not all(v.ok for v in verdicts):
+                    console.print(verdict_table(f"{name}: verdicts, run {i}", verdicts))
+                continue
+            if live is None:
+                console.print(timeline.compact())
+            console.print(verdict_table(f"{name}: verdicts", verdicts))
+            for party, outcome in run.outcomes.items():
+                console.print(f"  {party}: {outcome}", markup=False, highlight=False)
+            console.print()
+        if plan.repeat > 1:
+            _print_orderings(console, name, orderings, plan.as_json)
+    if plan.export is not None:
+        _export(plan.export, exported, markdown)
     return failed
+
+
+def _print_orderings(console: Any, name: str, orderings: Any, as_json: bool) -> None:
+    import json
+
+    from rich.table import Table
+
+    total = sum(orderings.values())
+    if as_json:
+        for shape, count in orderings.most_common():
+            print(json.dumps({"scenario": name, "ordering": shape, "count": count}), flush=True)
+        return
+    table = Table(title=f"{name}: orderings over {total} runs", title_justify="left")
+    table.add_column("runs", justify="right")
+    table.add_column("ordering (token takes, shutdown, leaves, failed sends)", overflow="fold")
+    for shape, count in orderings.most_common():
+        table.add_row(str(count), shape or "(none)")
+    console.print(table)
+    console.print()
+
+
+def _export(path: str, exported: list[tuple[Any, list[Any]]], markdown: Any) -> None:
+    """Write the first run of each scenario: SVG or HTML through rich, Markdown by hand."""
+    import io
+
+    from rich.console import Console
+
+    from wschan_cli.render.timeline import verdict_table
+
+    if path.lower().endswith(".md"):
+        text = "\n".join(markdown(timeline, verdicts) for timeline, verdicts in exported)
+        with open(path, "w", encoding="utf-8") as out:
+            out.write(text)
+        return
+    record = Console(record=True, width=160, file=io.StringIO(), force_terminal=True)
+    for timeline, verdicts in exported:
+        record.print(timeline)
+        record.print(verdict_table(f"{timeline.title.split(':')[0]}: verdicts", verdicts))
+        record.print()
+    if path.lower().endswith(".svg"):
+        record.save_svg(path, title="wschan trace-shutdown")
+    else:
+        record.save_html(path)

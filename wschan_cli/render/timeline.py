@@ -182,3 +182,56 @@ def verdict_table(title: str, verdicts: list) -> Table:  # list[Verdict]
             Text(inert(v.evidence)),
         )
     return table
+
+
+def _md_cell(text: str) -> str:
+    return inert(text).replace("|", "\\|")
+
+
+def markdown(timeline: Timeline, verdicts: list | None = None) -> str:  # list[Verdict]
+    """The timeline (a column per lane) and its verdicts as Markdown tables, for documentation."""
+    lanes = timeline.lanes()
+    lines = [f"**{_md_cell(timeline.title)}**", ""]
+    lines.append("| # | ms | " + " | ".join(lanes) + " | sending | established |")
+    lines.append("|---:|---:|" + "---|" * len(lanes) + ":---:|:---:|")
+    start = timeline.events[0].time if timeline.events else 0.0
+    before: Event | None = None
+    for event in timeline.events:
+        cells = [""] * len(lanes)
+        cells[lanes.index(lane_of(event))] = _md_cell(describe(event))
+        sending = str(event.sending).lower()
+        established = str(event.established)
+        if before is None or before.sending != event.sending:
+            sending = f"**{sending}**"
+        if before is None or before.established != event.established:
+            established = f"**{established}**"
+        lines.append(
+            f"| {event.seq} | {(event.time - start) * 1000:.2f} | "
+            + " | ".join(cells)
+            + f" | {sending} | {established} |"
+        )
+        before = event
+    if verdicts:
+        lines += ["", "| §5 | invariant | result | evidence |", "|---|---|---|---|"]
+        for v in verdicts:
+            result = "pass" if v.ok else "**FAIL**"
+            lines.append(
+                f"| {v.invariant} | {_md_cell(v.claim)} | {result} | {_md_cell(v.evidence)} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def ordering(events: list[Event]) -> str:
+    """The shape of one run, to count how often each ordering occurs: who took the token in
+    turn, who shut down, who found established == 0 and left."""
+    steps = []
+    for e in events:
+        if e.what is What.TAKE and e.party.kind in ("deinit", "terminate", "send"):
+            steps.append(f"{lane_of(e)} takes")
+        elif e.what is What.SHUTDOWN:
+            steps.append(f"{lane_of(e)} shuts down")
+        elif e.what is What.LEAVE:
+            steps.append(f"{lane_of(e)} leaves")
+        elif e.what is What.FAIL and e.party.kind == "send":
+            steps.append(f"{lane_of(e)} fails")
+    return " -> ".join(steps)

@@ -1,0 +1,61 @@
+"""trace-shutdown --repeat and --export against the embedded server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def wschan(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "wschan_cli", "trace-shutdown", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.mark.timeout(60)
+def test_repeat_counts_orderings(tmp_path: Path) -> None:
+    result = wschan("--scenario", "deinit-first", "--repeat", "3", "--senders", "1")
+    assert result.returncode == 0, result.stderr
+    assert "deinit-first: orderings over 3 runs" in result.stdout
+    assert result.stdout.count("deinit-first: verdicts") == 1  # only the first run is drawn
+
+
+@pytest.mark.timeout(60)
+def test_repeat_json_has_run_numbers_and_ordering_counts() -> None:
+    result = wschan("--scenario", "race", "--repeat", "2", "--senders", "1", "--json")
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert {r["run"] for r in records if "what" in r} == {1, 2}
+    counts = [r for r in records if "ordering" in r]
+    assert counts and sum(r["count"] for r in counts) == 2
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("suffix", ["md", "svg", "html"])
+def test_export_writes_the_timeline(tmp_path: Path, suffix: str) -> None:
+    out = tmp_path / f"trace.{suffix}"
+    result = wschan("--scenario", "terminate-first", "--senders", "1", "--export", str(out))
+    assert result.returncode == 0, result.stderr
+    text = out.read_text()
+    assert "handle_terminate()" in text and "established" in text
+    if suffix == "md":
+        assert "| # | ms | client.deinit() | handle_terminate() |" in text
+        assert "| 7 | no hang; disposed last" in text
+    elif suffix == "svg":
+        assert text.lstrip().startswith("<svg")
+    else:
+        assert "<html" in text.lower()
+
+
+@pytest.mark.timeout(30)
+def test_export_needs_a_known_extension_and_live_mode() -> None:
+    assert wschan("--export", "trace.txt").returncode == 2
+    assert wschan("--explore", "--repeat", "2").returncode == 2
