@@ -293,3 +293,18 @@ def test_reconnect_attempts_show_in_the_toolbar_and_ctrl_d_stops_them(env: dict[
         term.wait_for(r"connection refused .*; reconnecting in [\d.]+s \(attempt 2\)")
         term.send("\x04")
         assert term.wait_exit() == 0
+
+
+def test_ctrl_c_interrupts_a_command_that_waits(env: dict[str, str]) -> None:
+    from .send_helpers import LoopThread, SilentServer
+
+    with LoopThread() as thread:
+        srv = thread.call(SilentServer().start())  # never answers a Ping
+        with session(srv.url, env, "-v") as term:
+            term.send("/ping\r")
+            term.wait_for(r"ping#1 release: sending -> false")  # written: now awaiting the Pong
+            term.send("\x03")
+            term.wait_for(r"interrupted \(Ctrl-C again to quit\)")
+            term.wait_for("Ctrl-C again to quit", where="toolbar")
+            term.send("\x03")
+            assert term.wait_exit() == 130

@@ -15,8 +15,10 @@ import binascii
 import contextlib
 import io
 import os
+import signal
 import sys
 import time
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -190,7 +192,7 @@ class Repl:
         def disarm(_buffer: Any) -> None:
             self.armed = False
 
-        session.default_buffer.on_text_changed += disarm
+        session.default_buffer.on_text_insert += disarm  # typing disarms; a reset does not
 
         with patch_stdout(raw=True):
             conn = self.cfg.connection
@@ -253,14 +255,46 @@ class Repl:
             try:
                 line = prompt.result()
             except EOFError:
-                return await self._quit()
+                status = await self._interruptible(self._quit())
+                if status is None:
+                    continue  # Ctrl-C while closing: back to the prompt
+                return status
             except KeyboardInterrupt:
                 await self.link.close(1001, "interrupted", abrupt=False)
                 self.error("interrupted")
                 return EXIT_INTERRUPTED
-            result = await self._line(line)
+            result = await self._interruptible(self._line(line))
             if result is not None:
                 return result
+
+    async def _interruptible(self, work: Coroutine[Any, Any, int | None]) -> int | None:
+        """Run a command; Ctrl-C (a SIGINT: the prompt is not reading keys now) cancels it and
+        arms the quit, as at the prompt; a second Ctrl-C before it ends exits at once (130)."""
+        loop = asyncio.get_running_loop()
+        task = asyncio.ensure_future(work)
+
+        def on_sigint() -> None:
+            if self.armed:
+                sys.stderr.write("wschan: interrupted\n")
+                sys.stderr.flush()
+                os._exit(EXIT_INTERRUPTED)
+            self.armed = True
+            task.cancel()
+
+        installed = False
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGINT, on_sigint)
+            installed = True
+        try:
+            return await task
+        except asyncio.CancelledError:
+            if not task.cancelled():
+                raise
+            self.error("interrupted (Ctrl-C again to quit)")
+            return None
+        finally:
+            if installed:
+                loop.remove_signal_handler(signal.SIGINT)
 
     def _finish(self) -> int:
         """The link ended by itself (server close, or reconnect gave up): say how."""
@@ -287,6 +321,9 @@ class Repl:
     # ------------------------------------------------------------------ one line
 
     async def _line(self, line: str) -> int | None:
+        self.armed = False
+        if not line:
+            return None  # Enter on an empty line sends nothing
         parsed = slash.parse(line)
         name, args = parsed.command, parsed.text
         if not name:
