@@ -45,7 +45,8 @@ Commands:
   /help                   list the commands
   /quit                   close (1000) and exit; so does Ctrl-D
   //TEXT                  send "/TEXT" (a line starting with a slash)
-Ctrl-C clears the line; a second Ctrl-C in a row exits (130).
+Ctrl-C clears the line or interrupts a command that waits; a second
+Ctrl-C in a row exits (130). An empty line sends nothing.
 
 \b
 Off a terminal (stdin or stdout is a pipe or a file): a bridge. Each
