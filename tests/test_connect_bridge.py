@@ -97,7 +97,6 @@ def test_init_messages_go_first_then_the_lines(echo: ThreadedServer) -> None:
 
 
 def test_reconnect_resends_init_with_growing_delays_then_gives_up() -> None:
-    pytest.importorskip("tenacity", reason="--reconnect's backoff comes from tenacity")
     with ThreadedServer(Behaviour(drop_after=1)) as srv:
         result = wschan(
             "connect",

@@ -12,9 +12,6 @@ import pytest
 
 from wschan_cli.server import Behaviour, ThreadedServer
 
-pytest.importorskip("pyte", reason="the terminal tests read the screen with pyte")
-pytest.importorskip("pexpect", reason="the terminal tests drive a pseudo-terminal with pexpect")
-
 from .connect_helpers import PushServer, Terminal, state_env
 
 pytestmark = [
@@ -253,7 +250,6 @@ def test_verbose_prints_transitions_and_timestamps_prefix_messages(
 
 
 def test_reconnect_resends_init_with_growing_delays(env: dict[str, str]) -> None:
-    pytest.importorskip("tenacity", reason="--reconnect's backoff comes from tenacity")
     # Each connection echoes the --init message, then the server drops it.
     with ThreadedServer(Behaviour(drop_after=1)) as srv:
         args = ("--init", "hello", "--reconnect", "--reconnect-delay", "0.1")
@@ -284,7 +280,6 @@ def test_a_refused_connect_exits_3_and_a_rejected_one_4(env: dict[str, str]) -> 
 
 
 def test_reconnect_attempts_show_in_the_toolbar_and_ctrl_d_stops_them(env: dict[str, str]) -> None:
-    pytest.importorskip("tenacity", reason="--reconnect's backoff comes from tenacity")
     with ThreadedServer() as srv:
         url = srv.url
     args = ("--reconnect", "--reconnect-delay", "0.2", "--reconnect-tries", "0")

@@ -32,7 +32,6 @@ def test_close_arguments() -> None:
 
 
 def test_reconnect_delays_grow_with_jitter_up_to_the_cap_and_tries_run_out() -> None:
-    pytest.importorskip("tenacity", reason="--reconnect's backoff comes from tenacity")
     from wschan_cli.interactive.backoff import Backoff
 
     for _ in range(50):

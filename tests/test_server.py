@@ -442,7 +442,8 @@ def test_on_connect_order() -> None:
 
 
 def test_wss_echo() -> None:
-    trustme = pytest.importorskip("trustme")
+    import trustme
+
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1", "localhost")
     server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
