@@ -109,10 +109,11 @@ def print_report(
     how = (
         f"{s['complete']} complete, {s['pruned']} stopped at a state explored before"
         if s["reduced"]
-        else s["mode"]
+        else "every interleaving"
     )
+    states = "distinct schedules drawn" if config.random is not None else "distinct states"
     console.print(
-        f"schedules: {s['schedules']} ({how}); distinct states: {s['states']}; "
+        f"schedules: {s['schedules']} ({how}); {states}: {s['states']}; "
         f"time: {s['seconds']:.2f} s ({s['schedules_per_second']:.0f} schedules/s); "
         f"{s['mode']}",
         markup=False,
