@@ -135,3 +135,42 @@ def test_pruning_finds_what_the_full_enumeration_finds_in_the_model() -> None:
     pruned, full = explore(make), explore(make, reduce=False)
     assert pruned.schedules < full.schedules
     assert set(pruned.found) == set(full.found)
+
+
+@pytest.mark.timeout(30)
+def test_peer_close_explores_auto_reply_and_reconnect_without_violation() -> None:
+    from wschan_cli.channel import What
+
+    reconnects = 0
+    shapes: set[str] = set()
+
+    def look(result):  # type: ignore[no-untyped-def]
+        nonlocal reconnects
+        if not result.complete:
+            return
+        holder = None
+        for e in result.events:
+            if e.what is What.TAKE:
+                holder = e.party.kind
+            elif e.what is What.RELEASE:
+                holder = None
+            elif e.what is What.WAIT:
+                shapes.add(f"{e.party.kind} waits on {holder}")
+        rises = [e for e in result.events if e.what is What.ESTABLISHED and e.established == 1]
+        reconnects += len(rises) > 1
+
+    setup = Setup(senders=1, peer_close=True)
+    report = explore(lambda choose: Schedule(setup, choose), on_result=look)
+    assert report.exhausted and report.ok, report.found
+    assert (report.schedules, report.states) == (169, 135)
+    assert reconnects  # a send pending over a clean close reconnects, and deinit closes that too
+    assert {"terminate waits on deinit", "deinit waits on auto_reply"} <= shapes
+
+
+@pytest.mark.timeout(60)
+def test_cli_peer_close() -> None:
+    result = wschan("--explore", "--peer", "close", "--senders", "1", "--json")
+    assert result.returncode == 0, result.stderr
+    head = json.loads(result.stdout.splitlines()[0])["explore"]
+    assert head["peer"] == "close" and head["schedules"] == 169
+    assert wschan("--peer", "close").returncode == 2

@@ -109,3 +109,34 @@ def test_use_after_dispose_or_a_hang_fails_invariant_7() -> None:
     late = (*GOOD, (T, What.TAKE, True, 0, 0))
     assert "7" in failing(make_run(late))
     assert "7" in failing(make_run(GOOD, hung=True))
+
+
+def test_established_falls_once_per_connection_when_a_send_reconnects() -> None:
+    from wschan_cli.trace.verdicts import _established_falls_once
+
+    C = Party("send", 3)
+    steps = (
+        (R, What.READER_END, False, 1, 0),
+        (T, What.TAKE, True, 1, 0),
+        (T, What.SHUTDOWN, True, 1, 0),
+        (T, What.ESTABLISHED, True, 0, 0),
+        (T, What.RELEASE, False, 0, 0),
+        (T, What.ON_CLOSE, False, 0, 0),
+        (C, What.TAKE, True, 0, 0),
+        (C, What.ESTABLISHED, True, 1, 0),
+        (C, What.RELEASE, False, 1, 0),
+        (D, What.TAKE, True, 1, 0),
+        (D, What.SHUTDOWN, True, 1, 0),
+        (Party("reader", 2), What.READER_END, True, 1, 0),
+        (D, What.ESTABLISHED, True, 0, 0),
+        (D, What.RELEASE, False, 0, 0),
+        (D, What.ON_CLOSE, False, 0, 0),
+    )
+    events = history(*steps)
+    run = Run("x", 0, False, events=events, closes=[CloseInfo(1001, "", "peer", True)] * 2)
+    assert _established_falls_once(run).ok
+    run.closes = run.closes[:1]
+    assert not _established_falls_once(run).ok
+    # A second fall with no new connection is still a violation.
+    twice = history(*steps[:6], *steps[9:])
+    assert not _established_falls_once(Run("x", 0, False, events=twice, closes=run.closes * 2)).ok

@@ -92,6 +92,13 @@ Exit status: 0 every invariant held, 6 an invariant was violated, 2 usage error,
 )
 @click.option("--with-ping", is_flag=True, help="With --explore: a ping joins the race.")
 @click.option(
+    "--peer",
+    type=click.Choice(["eof", "close"]),
+    default="eof",
+    show_default=True,
+    help="With --explore: how the peer ends: TCP only, or a Close frame first.",
+)
+@click.option(
     "--random",
     "random_runs",
     type=click.IntRange(min=1),
@@ -146,6 +153,7 @@ def trace_shutdown(
     explore: bool,
     model: str,
     with_ping: bool,
+    peer: str,
     random_runs: int | None,
     seed: int,
     max_schedules: int | None,
@@ -178,6 +186,7 @@ def trace_shutdown(
                 max_schedules,
                 not no_reduce,
                 as_json,
+                peer == "close",
             )
         )
     if export is not None and not export.lower().endswith((".svg", ".html", ".htm", ".md")):
@@ -189,10 +198,11 @@ def trace_shutdown(
         or max_schedules
         or no_reduce
         or broken
+        or peer != "eof"
     ):
         raise click.UsageError(
-            "--model, --with-ping, --random, --max-schedules, --no-reduce and --broken "
-            "need --explore"
+            "--model, --with-ping, --peer, --random, --max-schedules, --no-reduce and "
+            "--broken need --explore"
         )
     import asyncio
 
@@ -233,6 +243,7 @@ def _explore(
     max_schedules: int | None,
     reduce: bool,
     as_json: bool,
+    peer_close: bool,
 ) -> int:
     from rich.console import Console
 
@@ -241,14 +252,25 @@ def _explore(
     if senders > 6:
         raise click.UsageError("--explore takes at most 6 senders (the space grows too fast)")
     config = Config(
-        model, senders, with_ping, abrupt, random_runs, seed, max_schedules, reduce, broken
+        model,
+        senders,
+        with_ping,
+        abrupt,
+        random_runs,
+        seed,
+        max_schedules,
+        reduce,
+        broken,
+        peer_close,
     )
     setup = None
     if broken is not None:
         from wschan_cli.explore.broken import VARIANTS
         from wschan_cli.explore.scenario import Setup
 
-        setup = Setup(senders, with_ping, abrupt, channel_cls=VARIANTS[broken])
+        setup = Setup(
+            senders, with_ping, abrupt, channel_cls=VARIANTS[broken], peer_close=peer_close
+        )
     report = run(config, setup)
     console = Console()
     print_report(config, report, console, as_json=as_json, lanes=console.is_terminal)

@@ -97,6 +97,7 @@ def explore(
     max_schedules: int | None = None,
     stop_at_first: bool = False,
     deadline: float | None = None,
+    on_result: Callable[[Any], None] | None = None,
 ) -> Report:
     """Every schedule (depth first), pruning states already explored when ``reduce``."""
     report = Report()
@@ -127,6 +128,8 @@ def explore(
         else:
             report.pruned += 1
         _note(report, result, report.schedules)
+        if on_result is not None:
+            on_result(result)
         if stop_at_first and report.found:
             break
         if max_schedules is not None and report.schedules >= max_schedules:

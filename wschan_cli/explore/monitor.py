@@ -29,7 +29,8 @@ class Monitor:
         self._holder: Party | None = None
         self._disposed: Event | None = None
         self._pending_release: Event | None = None
-        self._falls = 0
+        self._falls = 0  # of established, on the current connection
+        self._rises = 0  # connections made
         self._reader_ended = False
         self._shutdown = False
         self._last_release: dict[Party, Event] = {}
@@ -80,17 +81,24 @@ class Monitor:
             self._reader_ended = True
         elif what is What.SHUTDOWN:
             self._shutdown = True
+        elif what is What.ESTABLISHED and e.established == 1:
+            # A new connection (a send after a clean close reconnects): its own count.
+            self._rises += 1
+            self._falls = 0
+            self._reader_ended = self._shutdown = False
         elif what is What.ESTABLISHED and e.established == 0:
             self._falls += 1
             if self._falls > 1:
-                self.violate("6", f"#{e.seq}: established fell a second time")
+                self.violate("6", f"#{e.seq}: established fell twice for one connection")
             if not (self._reader_ended and self._shutdown):
                 self.violate(
                     "6", f"#{e.seq}: established fell before the reader ended and a shutdown"
                 )
         elif what is What.ON_CLOSE:
-            if self.counts[(str(e.party), "on_close")] + self._other_on_close(e) > 1:
-                self.violate("6", f"#{e.seq}: on_close called a second time")
+            if self.counts[(str(e.party), "on_close")] + self._other_on_close(e) > max(
+                self._rises, 1
+            ):
+                self.violate("6", f"#{e.seq}: on_close called a second time for one connection")
         elif what is What.DONE and e.party.kind == "send":
             release = self._last_release.get(e.party)
             if release is None:
@@ -131,6 +139,7 @@ class Monitor:
             on_close,
             disposes,
             self._falls,
+            self._rises,
             self._reader_ended,
             self._shutdown,
             str(self._holder),

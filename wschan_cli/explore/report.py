@@ -26,10 +26,13 @@ class Config:
     max_schedules: int | None = None
     reduce: bool = True
     broken: str | None = None  # a deliberately broken variant of the core (broken.py)
+    peer_close: bool = False  # the peer sends Close (1001) before ending TCP
 
 
 def factory_for(config: Config, setup: Setup | None = None) -> Any:
-    setup = setup or Setup(config.senders, config.with_ping, config.abrupt)
+    setup = setup or Setup(
+        config.senders, config.with_ping, config.abrupt, peer_close=config.peer_close
+    )
     cls = WorkflowSchedule if config.model == "workflow" else Schedule
     return lambda choose: cls(setup, choose)
 
@@ -50,7 +53,10 @@ def title(config: Config) -> str:
     if config.broken:
         model = f"BROKEN variant {config.broken!r} of wschan's Channel"
     parties = [f"{config.senders} sends", "deinit" + (" (abrupt)" if config.abrupt else "")]
-    parties.append("terminate (the peer ends TCP)")
+    if config.peer_close and config.model == "wschan":
+        parties.append("terminate (the peer sends Close, then ends TCP)")
+    else:
+        parties.append("terminate (the peer ends TCP)")
     if config.with_ping and config.model == "wschan":
         parties.append("a ping")
     return f"{model}: {', '.join(parties)}"
@@ -68,6 +74,7 @@ def summary(config: Config, report: Report) -> dict[str, Any]:
         "with_ping": config.with_ping,
         "abrupt": config.abrupt,
         "broken": config.broken,
+        "peer": "close" if config.peer_close else "eof",
         "mode": mode,
         "reduced": config.reduce and config.random is None,
         "schedules": report.schedules,

@@ -39,6 +39,7 @@ class Setup:
     with_ping: bool = False
     abrupt: bool = False
     channel_cls: type[Channel] = Channel  # a broken variant substitutes its subclass
+    peer_close: bool = False  # the peer sends a Close frame (then ends TCP) instead of only EOF
 
 
 @dataclass
@@ -64,7 +65,8 @@ class Schedule:
         self.choices: list[str] = []
         self.loop: ScheduleLoop | None = None
         self.ch: Channel | None = None
-        self.conn: Any = None
+        self.conns: list[Any] = []
+        self.made: list[SimTransport] = []
         self.transport: SimTransport | None = None
         self._checked: set[int] = set()
         self.ping_outcome: str | None = None
@@ -119,7 +121,8 @@ class Schedule:
         ch.subscribe(self.monitor.feed)
         await ch.open()
         self.transport = made[0]
-        self.conn = ch._conn
+        self.made = made
+        self.conns = [ch._conn]
         loop.exploring = True
         parties: list[asyncio.Task[Any]] = []
         for i in range(1, self.setup.senders + 1):
@@ -165,7 +168,10 @@ class Schedule:
 
     async def _peer_end(self) -> None:
         assert self.transport is not None
-        self.transport.peer.end_tcp()
+        if self.setup.peer_close:
+            self.transport.peer.close(1001, "going away")
+        else:
+            self.transport.peer.end_tcp()
 
     async def _ping(self, ch: Channel) -> None:
         try:
@@ -223,8 +229,8 @@ class Schedule:
 
     def signature(self) -> Hashable:
         """Everything the rest of the schedule depends on (see engine.py on soundness)."""
-        loop, ch, conn, transport = self.loop, self.ch, self.conn, self.transport
-        assert loop is not None and ch is not None and transport is not None
+        loop, ch = self.loop, self.ch
+        assert loop is not None and ch is not None
         token = ch._token
         channel = (
             str(token.holder),
@@ -239,16 +245,21 @@ class Schedule:
             tuple(sorted(ch._parties.items())),
             len(ch._tasks),
         )
-        connection = (
-            conn.shutdown_requested,
-            conn.released,
-            conn.reader_done.is_set(),
-            len(conn.replies),
-            conn.replier_running,
-            conn.proto.state.name,
-            len(conn.pings),
-            conn.close is not None,
-            conn.local_close is not None,
+        if ch._conn is not None and ch._conn not in self.conns:
+            self.conns.append(ch._conn)  # a send after a clean close reconnected
+        connection = tuple(
+            (
+                conn.shutdown_requested,
+                conn.released,
+                conn.reader_done.is_set(),
+                len(conn.replies),
+                conn.replier_running,
+                conn.proto.state.name,
+                len(conn.pings),
+                conn.close is not None,
+                conn.local_close is not None,
+            )
+            for conn in self.conns
         )
         tasks = tuple(_task_state(t) for t in loop.tasks)
         ready = tuple(sorted(loop.label(h) for h in loop._ready))  # type: ignore[attr-defined]
@@ -259,7 +270,7 @@ class Schedule:
         return (
             channel,
             connection,
-            transport.signature(),
+            tuple(t.signature() for t in self.made),
             tasks,
             ready,
             timers,
