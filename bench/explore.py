@@ -22,8 +22,10 @@ def main() -> None:
     parser.add_argument("--max-senders", type=int, default=4)
     parser.add_argument("--no-reduce-up-to", type=int, default=2)
     parser.add_argument("--models", default="wschan,workflow")
+    parser.add_argument("--peer", choices=["eof", "close"], default="eof")
     args = parser.parse_args()
     print(f"Python {sys.version.split()[0]}, {platform.machine()}, {os.cpu_count()} CPUs")
+    print(f"peer: {args.peer}")
     print()
     print(
         "| model | senders | pruning | schedules | complete | distinct states | seconds "
@@ -37,7 +39,10 @@ def main() -> None:
                     continue
                 if model == "workflow" and senders > 2:
                     continue  # the model's space is far larger; R1 and R2 show with 0 senders
-                report = run(Config(model=model, senders=senders, reduce=reduce))
+                config = Config(
+                    model=model, senders=senders, reduce=reduce, peer_close=args.peer == "close"
+                )
+                report = run(config)
                 kinds = sorted({f.violation.message.split(":")[0] for f in report.found.values()})
                 print(
                     f"| {model} | {senders} | {'states' if reduce else 'none'} "

@@ -174,3 +174,55 @@ def test_cli_peer_close() -> None:
     head = json.loads(result.stdout.splitlines()[0])["explore"]
     assert head["peer"] == "close" and head["schedules"] == 169
     assert wschan("--peer", "close").returncode == 2
+
+
+@pytest.mark.timeout(10)
+def test_schedule_loop_virtual_time_choices_and_hang() -> None:
+    import asyncio
+    import time
+
+    from wschan_cli.explore.loop import ScheduleLoop
+
+    seen: list[list[str]] = []
+
+    def chooser(labels: list[str]) -> int:
+        seen.append(labels)
+        return len(labels) - 1  # always the last ready party
+
+    order: list[str] = []
+
+    async def party(name: str) -> None:
+        order.append(name + "1")
+        await asyncio.sleep(0)
+        order.append(name + "2")
+
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, ScheduleLoop)
+        loop.exploring = True
+        await asyncio.gather(
+            loop.create_task(party("a"), name="a"), loop.create_task(party("b"), name="b")
+        )
+        loop.exploring = False
+        start = time.perf_counter()
+        await asyncio.sleep(3600)  # virtual: no wall time passes
+        assert time.perf_counter() - start < 1
+        return loop.time()
+
+    loop = ScheduleLoop(chooser)
+    try:
+        assert loop.run_until_complete(main()) == 3600
+    finally:
+        loop.close()
+    assert seen[0] == ["a", "b"] and order[0] == "b1"
+
+    async def stuck() -> None:
+        await asyncio.get_running_loop().create_future()  # nobody will resolve it
+
+    loop = ScheduleLoop(chooser)
+    try:
+        with pytest.raises(RuntimeError):
+            loop.run_until_complete(stuck())
+        assert loop.hung
+    finally:
+        loop.close()
