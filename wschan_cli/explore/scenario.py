@@ -90,6 +90,9 @@ class Schedule:
             try:
                 loop.run_until_complete(self._main(loop))
                 result.complete = True
+                left = [task_label(t) for t in loop.tasks if not t.done()]
+                if left:
+                    self.monitor.violate("7", f"hang: {', '.join(left)} still pending at the end")
             except RuntimeError:
                 if not loop.hung:
                     raise
