@@ -88,3 +88,15 @@ def test_pruning_finds_what_the_full_enumeration_finds(name: str) -> None:
     pruned, full = explore(make), explore(make, reduce=False)
     assert full.pruned == 0 and pruned.schedules < full.schedules
     assert set(pruned.found) == set(full.found)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("name", ["waiter-after-yield", "dispose-before-waiters-drained"])
+def test_symmetry_of_sends_finds_what_the_plain_state_finds(name: str) -> None:
+    def make(symmetric: bool):  # type: ignore[no-untyped-def]
+        setup = Setup(senders=2, channel_cls=VARIANTS[name], symmetric=symmetric)
+        return lambda choose: Schedule(setup, choose)
+
+    folded, plain = explore(make(True)), explore(make(False))
+    assert folded.schedules < plain.schedules
+    assert set(folded.found) == set(plain.found)

@@ -41,6 +41,7 @@ class Setup:
     abrupt: bool = False
     channel_cls: type[Channel] = Channel  # a broken variant substitutes its subclass
     peer_close: bool = False  # the peer sends a Close frame (then ends TCP) instead of only EOF
+    symmetric: bool = True  # sends not yet started are interchangeable in the explored state
 
 
 @dataclass
@@ -143,7 +144,7 @@ class Schedule:
     async def _send(self, ch: Channel, i: int) -> None:
         before = ch._parties.get("send", 0)
         try:
-            await ch.send(f"pending send {i}")
+            await ch.send("pending send")  # the same data for every send (symmetry)
         except (ChannelDisposed, ChannelClosed) as exc:
             if ch._parties.get("send", 0) == before:
                 # It arrived after the dispose, or after an error close: refused at the door
@@ -265,8 +266,17 @@ class Schedule:
             )
             for conn in self.conns
         )
-        tasks = tuple(_task_state(t) for t in loop.tasks)
-        ready = tuple(sorted(loop.label(h) for h in loop._ready))  # type: ignore[attr-defined]
+        if self.setup.symmetric:
+            names = {
+                id(t): _send_party(t) if t.get_name().startswith("send#") else task_label(t)
+                for t in loop.tasks
+            }
+        else:
+            names = {id(t): task_label(t) for t in loop.tasks}
+        tasks = tuple(sorted((_task_state(t, names[id(t)]) for t in loop.tasks), key=repr))
+        ready = tuple(
+            sorted(names.get(id(loop.owner(h)), "callback") for h in loop._ready)  # type: ignore[attr-defined]
+        )
         now = loop.time()
         timers = tuple(
             sorted(round(h.when() - now, 6) for h in loop._scheduled if not h.cancelled())  # type: ignore[attr-defined]
@@ -302,19 +312,42 @@ def _abstract(value: Any) -> Hashable:
     return type(value).__name__
 
 
-def _task_state(task: asyncio.Task[Any]) -> Hashable:
+def _task_state(task: asyncio.Task[Any], label: str | None = None) -> Hashable:
+    label = label or task_label(task)
     if task.done():
         if task.cancelled():
-            return (task_label(task), "cancelled")
+            return (label, "cancelled")
         exc = task.exception()
-        return (task_label(task), "done", type(exc).__name__ if exc else None)
+        return (label, "done", type(exc).__name__ if exc else None)
     frames = []
     coro: Any = task.get_coro()
     while coro is not None:
         frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
         if frame is None:
             break
-        local = tuple(sorted((k, _abstract(v)) for k, v in frame.f_locals.items() if k != "self"))
+        local = tuple(
+            sorted((k, _abstract(v)) for k, v in frame.f_locals.items() if k not in _SKIP)
+        )
         frames.append((frame.f_code.co_name, frame.f_lasti, local))
         coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
-    return (task_label(task), tuple(frames))
+    return (label, tuple(frames))
+
+
+_SKIP = frozenset({"self", "i"})  # ``i`` only numbers the scenario's send tasks
+
+
+def _send_party(task: asyncio.Task[Any]) -> str:
+    """A send task by what the channel knows of it: its party, once it has one. Sends that
+    have not started are interchangeable (symmetry: they run the same code on equal data)."""
+    if task.done():
+        return "send"
+    coro: Any = task.get_coro()
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is None:
+            break
+        party = frame.f_locals.get("party")
+        if isinstance(party, Party):
+            return str(party)
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    return "send"
