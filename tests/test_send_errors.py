@@ -329,7 +329,7 @@ def test_a_closed_stdout_ends_the_run_with_1001_and_exit_1() -> None:
         assert process.returncode == 1
         assert b"stdout was closed (broken pipe); closed the connection with 1001" in err
         assert b"Traceback" not in err
-        server.wait_ended(1)
+        server.wait_ended(1, timeout=20)  # the server first works through its echo backlog
         assert server.close_codes == [1001]
 
 
