@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from wschan_cli.options import ConnectionSettings, connection_options
+from wschan_cli.render.closecodes import close_code_name
 
 if TYPE_CHECKING:
     import asyncio
@@ -543,35 +544,6 @@ def run(plan: Plan) -> int:
             traceback.print_exc()
         diag.error(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
         return EXIT_ERROR
-
-
-CLOSE_CODE_NAMES = {
-    1000: "normal closure",
-    1001: "going away",
-    1002: "protocol error",
-    1003: "unsupported data",
-    1005: "no status code",
-    1006: "abnormal closure",
-    1007: "invalid data",
-    1008: "policy violation",
-    1009: "message too big",
-    1010: "mandatory extension",
-    1011: "internal error",
-    1012: "service restart",
-    1013: "try again later",
-    1014: "bad gateway",
-    1015: "TLS handshake failure",
-}
-
-
-def close_code_name(code: int) -> str:
-    if code in CLOSE_CODE_NAMES:
-        return CLOSE_CODE_NAMES[code]
-    if 3000 <= code <= 3999:
-        return "registered"
-    if 4000 <= code <= 4999:
-        return "private use"
-    return "unknown"
 
 
 def describe_close(info: CloseInfo, plan: Plan) -> str:

@@ -29,33 +29,12 @@ from wschan_cli.channel import (
 )
 from wschan_cli.exitcodes import EXIT_ABNORMAL, EXIT_OK, status_for
 from wschan_cli.options import ConnectionSettings
+from wschan_cli.render.closecodes import close_code_name
 
 from .backoff import Backoff
 
 #: A connection that stayed up this long resets the backoff (delays and tries start over).
 STABLE_AFTER = 10.0
-
-CLOSE_CODE_NAMES = {
-    1000: "normal closure",
-    1001: "going away",
-    1002: "protocol error",
-    1003: "unsupported data",
-    1006: "abnormal closure",
-    1007: "invalid data",
-    1008: "policy violation",
-    1009: "message too big",
-    1010: "mandatory extension",
-    1011: "internal error",
-    1012: "service restart",
-    1013: "try again later",
-    1014: "bad gateway",
-}
-
-
-def close_code_name(code: int) -> str:
-    if code in CLOSE_CODE_NAMES:
-        return CLOSE_CODE_NAMES[code]
-    return "private use" if 4000 <= code <= 4999 else "registered" if code >= 3000 else "unknown"
 
 
 def describe_close(info: CloseInfo) -> str:
