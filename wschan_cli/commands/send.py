@@ -35,6 +35,7 @@ from wschan_cli.exitcodes import (
     EXIT_TIMEOUT,
     EXIT_USAGE,
 )
+from wschan_cli.runner import run_main
 
 #: Default rule: seconds without any reply after which wschan stops waiting for the replies
 #: still missing (the count rule usually ends the wait long before).
@@ -509,7 +510,6 @@ class StdinReader:
 
 def run(plan: Plan) -> int:
     """Run the plan; returns the exit status. Imports the heavy parts."""
-    import asyncio
 
     from wschan_cli.render.color import Style, color_enabled, is_tty
     from wschan_cli.render.diagnostics import Diagnostics
@@ -532,18 +532,7 @@ def run(plan: Plan) -> int:
         escape=stdout_tty and plan.fmt == "plain",
         color=plan.pretty and color_enabled(conn.color, sys.stdout),
     )
-    try:
-        return asyncio.run(_main(plan, diag, writer))
-    except KeyboardInterrupt:  # before the loop's own handler was in place
-        diag.error("interrupted")
-        return EXIT_INTERRUPTED
-    except Exception as exc:
-        if conn.debug:
-            import traceback
-
-            traceback.print_exc()
-        diag.error(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
-        return EXIT_ERROR
+    return run_main(_main(plan, diag, writer), debug=conn.debug, error=diag.error)
 
 
 def describe_close(info: CloseInfo, plan: Plan) -> str:

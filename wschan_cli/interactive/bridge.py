@@ -16,10 +16,11 @@ import time
 
 from wschan_cli.channel import Message
 from wschan_cli.commands.send import StdinReader
-from wschan_cli.exitcodes import EXIT_ERROR, EXIT_INTERRUPTED
+from wschan_cli.exitcodes import EXIT_ERROR
 from wschan_cli.render.color import Style, color_enabled, is_tty
 from wschan_cli.render.diagnostics import Diagnostics
 from wschan_cli.render.replies import ReplyWriter
+from wschan_cli.runner import run_main
 
 from .link import Link, LinkConfig
 
@@ -39,18 +40,7 @@ def run_bridge(cfg: LinkConfig, *, wait: float, timestamps: bool, pretty: bool) 
         escape=is_tty(sys.stdout),
         color=False,
     )
-    try:
-        return asyncio.run(_bridge(cfg, diag, writer, wait))
-    except KeyboardInterrupt:
-        diag.error("interrupted")
-        return EXIT_INTERRUPTED
-    except Exception as exc:
-        if conn.debug:
-            import traceback
-
-            traceback.print_exc()
-        diag.error(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
-        return EXIT_ERROR
+    return run_main(_bridge(cfg, diag, writer, wait), debug=conn.debug, error=diag.error)
 
 
 async def _bridge(cfg: LinkConfig, diag: Diagnostics, writer: ReplyWriter, wait: float) -> int:

@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from wschan_cli.channel import ChannelError, Message, What
-from wschan_cli.exitcodes import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
+from wschan_cli.exitcodes import EXIT_INTERRUPTED, EXIT_OK
 from wschan_cli.render.color import Style, color_enabled
 from wschan_cli.render.diagnostics import Diagnostics
 from wschan_cli.render.escape import escape_control
 from wschan_cli.render.replies import ReplyWriter, iso_time
+from wschan_cli.runner import run_main
 
 from . import slash
 from .link import Link, LinkConfig
@@ -58,21 +59,11 @@ def history_path() -> Path:
 
 
 def run_repl(cfg: LinkConfig, *, timestamps: bool, pretty: bool) -> int:
-    conn = cfg.connection
-    try:
-        return asyncio.run(Repl(cfg, timestamps=timestamps, pretty=pretty).main())
-    except KeyboardInterrupt:
-        sys.stderr.write("wschan: interrupted\n")
-        return EXIT_INTERRUPTED
-    except Exception as exc:
-        if conn.debug:
-            import traceback
-
-            traceback.print_exc()
-        sys.stderr.write(
-            f"wschan: internal error: {type(exc).__name__}: {exc} (run with --debug for details)\n"
-        )
-        return EXIT_ERROR
+    return run_main(
+        Repl(cfg, timestamps=timestamps, pretty=pretty).main(),
+        debug=cfg.connection.debug,
+        error=lambda text: sys.stderr.write(f"wschan: {text}\n"),
+    )
 
 
 class _Capture(io.BytesIO):
