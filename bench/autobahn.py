@@ -216,41 +216,75 @@ class ClientRun:
     tested: dict[str, str] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)  # case id -> client wall time
     errors: dict[str, str] = field(default_factory=dict)  # case id -> what the client raised
-    total: float = 0.0
+
+    @property
+    def total(self) -> float:
+        return sum(self.seconds.values())
 
 
-def run_client(agent: str, args: argparse.Namespace, url: str, ids: list[str]) -> ClientRun:
-    env = dict(os.environ)
-    if args.wschan:
-        env["PYTHONPATH"] = os.pathsep.join(
-            [str(Path(args.wschan).resolve())] + [p for p in [env.get("PYTHONPATH")] if p]
+class EchoClient:
+    """One client of ``autobahn_clients.py`` in its own process, run one case at a time."""
+
+    def __init__(self, agent: str, args: argparse.Namespace, url: str) -> None:
+        env = dict(os.environ)
+        if args.wschan:
+            env["PYTHONPATH"] = os.pathsep.join(
+                [str(Path(args.wschan).resolve())] + [p for p in [env.get("PYTHONPATH")] if p]
+            )
+            env["PYTHONDONTWRITEBYTECODE"] = "1"  # read the other checkout, write nothing there
+        argv = [args.python, str(CLIENTS_SCRIPT), agent, "--url", url, "--agent", agent]
+        argv += ["--case-timeout", str(args.case_timeout)]
+        if args.compression:
+            argv.append("--compression")
+        if args.websockets_max_fragments:
+            argv += ["--max-fragments", str(args.websockets_max_fragments)]
+        self.run = ClientRun(agent)
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
         )
-    argv = [args.python, str(CLIENTS_SCRIPT), agent, "--url", url, "--agent", agent]
-    argv += ["--count", str(len(ids)), "--case-timeout", str(args.case_timeout)]
-    if args.compression:
-        argv.append("--compression")
-    if args.websockets_max_fragments:
-        argv += ["--max-fragments", str(args.websockets_max_fragments)]
-    run = ClientRun(agent)
-    started = time.perf_counter()
-    with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env) as proc:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            record = json.loads(line)
-            if "tested" in record:
-                run.tested = record["tested"]
-                continue
-            case_id = ids[record["case"] - 1]
-            run.seconds[case_id] = record["seconds"]
-            if record["error"]:
-                run.errors[case_id] = record["error"]
-            done = len(run.seconds)
-            if done % 50 == 0 or done == len(ids):
-                print(f"  {agent}: {done}/{len(ids)} cases", file=sys.stderr)
-    run.total = time.perf_counter() - started
-    if proc.returncode != 0:
-        sys.exit(f"the {agent} client exited with status {proc.returncode}")
-    return run
+        self.run.tested = self._answer()["tested"]
+
+    def _answer(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()  # bounded: the client bounds each case
+        if not line:
+            self.proc.wait(10)
+            sys.exit(f"the {self.run.agent} client exited ({self.proc.returncode})")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def run_case(self, number: int, case_id: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(f"{number}\n")
+        self.proc.stdin.flush()
+        record = self._answer()
+        self.run.seconds[case_id] = record["seconds"]
+        if record["error"]:
+            self.run.errors[case_id] = record["error"]
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+def run_clients(args: argparse.Namespace, url: str, ids: list[str]) -> dict[str, ClientRun]:
+    """Every case for both clients, in turn (the first to go alternates from case to case)."""
+    clients = [EchoClient(agent, args, url) for agent in AGENTS]
+    try:
+        for number, case_id in enumerate(ids, 1):
+            for client in clients if number % 2 else clients[::-1]:
+                client.run_case(number, case_id)
+            if number % 50 == 0 or number == len(ids):
+                print(f"  {number}/{len(ids)} cases", file=sys.stderr)
+    finally:
+        for client in clients:
+            client.close()
+    return {client.run.agent: client.run for client in clients}
 
 
 # --------------------------------------------------------------------------- the report
@@ -381,6 +415,8 @@ def section(outcome: Outcome, args: argparse.Namespace) -> str:
         reproduce += f" --cases '{args.cases}'"
     if args.wschan:
         reproduce += f" --wschan {args.wschan}"
+    if args.label:
+        reproduce += f" --label {args.label}"
 
     label = f" ({args.label})" if args.label else ""
     fragments = outcome.runs["websockets"].tested.get("websockets_max_fragments", "?")
@@ -396,7 +432,7 @@ def section(outcome: Outcome, args: argparse.Namespace) -> str:
         "",
         f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; machine: {cpu_model()}, "
         f"{os.cpu_count()} cores; clients on Python {tested.get('python', '?')}",
-        f"- wschan: {outcome.code}",
+        f"- wschan: {outcome.code}; echo client on `{tested.get('wschan_api', '?')}`",
         f"- server: {SUITE} (`wstest -m fuzzingserver`) on Python 2.7, 127.0.0.1",
         f"- clients: echo, compression {'on' if outcome.compression else 'off'}, no keepalive, "
         f"16 MiB max message; websockets' client accepts up to {fragments} frames per message "
@@ -506,8 +542,12 @@ def code_version(tested: dict[str, str]) -> str:
         return f"`{root}` (not a git checkout)"
     dirty = git("diff", "--quiet", "HEAD", "--", "wschan_cli").returncode == 1
     branch = git("rev-parse", "--abbrev-ref", "HEAD").stdout.strip()
+    core = git("log", "-1", "--format=%h", "--", "wschan_cli").stdout.strip()
     note = " + uncommitted changes in wschan_cli/" if dirty else ""
-    return f"commit {head.stdout.strip()} on `{branch}`, imported from `{root}`{note}"
+    return (
+        f"commit {head.stdout.strip()} on `{branch}` (wschan_cli/ as of {core}), "
+        f"imported from `{root}`{note}"
+    )
 
 
 # --------------------------------------------------------------------------- one case, in detail
@@ -600,7 +640,7 @@ def run(args: argparse.Namespace) -> Outcome:
         server.wait_listening()
         ids = asyncio.run(case_ids(server.url))
         print(f"{len(ids)} cases, server {server.url}, reports in {workdir}", file=sys.stderr)
-        runs = {agent: run_client(agent, args, server.url, ids) for agent in AGENTS}
+        runs = run_clients(args, server.url, ids)
         for agent in AGENTS:
             asyncio.run(update_reports(server.url, agent))
     finally:

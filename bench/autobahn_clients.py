@@ -6,10 +6,9 @@ turn and echoes each message it receives, in order, as the same type (text or bi
 the server closes. Both get the same settings: permessage-deflate only with ``--compression``,
 no keepalive pings, incoming messages up to 16 MiB.
 
-* ``wschan``: ``wschan_cli.channel.Channel``. ``process`` is synchronous and ``send()`` a
-  coroutine, so ``process`` puts each message on a queue and one sender task echoes them (one
-  sender keeps the order). A send is never started once the channel closed: after a *clean*
-  close the next ``send()`` would reconnect, i.e. run the case again.
+* ``wschan``: ``wschan_cli.channel.Channel``: ``async for message in channel.messages():
+  await channel.send(message.data)`` where the channel has ``messages()``; on an older
+  checkout without it, ``process`` puts each message on a queue that one sender task echoes.
 * ``websockets``: websockets' own asyncio client, ``async for message in ws: await ws.send()``.
   Its asyncio connection also refuses a message of more than ``WEBSOCKETS_MAX_FRAGMENTS``
   frames (4096 by default; read from the environment when websockets is imported) with 1009
@@ -18,10 +17,12 @@ no keepalive pings, incoming messages up to 16 MiB.
   from ``--max-fragments`` (``bench/autobahn.py`` passes 2**24 unless told otherwise).
 
 Run under the Python (and ``PYTHONPATH``) whose wschan is tested. Prints one JSON line first
-(what is tested: versions and paths), then one per case: ``{"case": N, "seconds": wall time
-from connect to close, "error": text or null}``.
+(what is tested: versions and paths). Then reads case numbers from stdin, one a line, runs each
+as it comes and answers with one JSON line ``{"case": N, "seconds": wall time from connect to
+close, "error": text or null}``, until end of input: the driver runs the two clients case by
+case, in turn, so that the load of a shared machine falls on both alike.
 
-    python bench/autobahn_clients.py wschan --url ws://127.0.0.1:9001 --agent wschan --count 517
+    seq 1 10 | python bench/autobahn_clients.py wschan --url ws://127.0.0.1:9001 --agent wschan
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import platform
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 MAX_SIZE = 2**24  # 16 MiB: the largest message of the suite (9.1.6, 9.2.6)
 
@@ -42,8 +44,54 @@ def case_url(url: str, case: int, agent: str) -> str:
     return f"{url}/runCase?case={case}&agent={agent}"
 
 
+def wschan_api() -> str:
+    """Which library API of ``Channel`` the echo client uses on the wschan being tested."""
+    from wschan_cli.channel import Channel
+
+    return "messages()" if hasattr(Channel, "messages") else "process + queue"
+
+
 async def wschan_case(url: str, compression: bool, timeout: float) -> None:
-    from wschan_cli.channel import Channel, ChannelError, ChannelOptions, CloseInfo, Message
+    from wschan_cli.channel import ChannelOptions
+
+    settings: dict[str, Any] = {
+        "compression": compression,
+        "ping_interval": None,
+        "max_size": MAX_SIZE,
+        "open_timeout": timeout,
+        "close_timeout": timeout,
+        "write_timeout": timeout,
+    }
+    if wschan_api() == "messages()":
+        # receive_queue: at most that many messages wait for their echo before the reader
+        # stops reading (16, as websockets' default max_queue of 16 frames).
+        await wschan_messages(url, ChannelOptions(**settings, receive_queue=16))
+    else:
+        await wschan_process(url, ChannelOptions(**settings))
+
+
+async def wschan_messages(url: str, options: Any) -> None:
+    """The echo client on ``Channel.messages()`` (an async iterator, in order)."""
+    from wschan_cli.channel import Channel, ChannelClosed
+
+    channel = Channel(url, options=options)
+    try:
+        await channel.open()
+        async for message in channel.messages():
+            try:
+                await channel.send(message.data)
+            except ChannelClosed:
+                break  # the connection closed under the send; the close is what counts
+    finally:
+        await channel.deinit()
+
+
+async def wschan_process(url: str, options: Any) -> None:
+    """The echo client on the older API: ``process`` is synchronous and ``send()`` a
+    coroutine, so ``process`` queues each message and one sender task echoes them in order.
+    A send is never started once the channel closed: after a *clean* close the next ``send()``
+    would reconnect there, i.e. run the case again."""
+    from wschan_cli.channel import Channel, ChannelError, CloseInfo, Message
 
     inbox: asyncio.Queue[str | bytes | None] = asyncio.Queue()
     closed = asyncio.Event()
@@ -55,14 +103,6 @@ async def wschan_case(url: str, compression: bool, timeout: float) -> None:
         closed.set()
         inbox.put_nowait(None)  # wakes the sender
 
-    options = ChannelOptions(
-        compression=compression,
-        ping_interval=None,
-        max_size=MAX_SIZE,
-        open_timeout=timeout,
-        close_timeout=timeout,
-        write_timeout=timeout,
-    )
     channel = Channel(url, options=options, process=process, on_close=on_close)
 
     async def echo() -> None:
@@ -111,18 +151,19 @@ CLIENTS: dict[str, Callable[[str, bool, float], Awaitable[None]]] = {
 
 def tested() -> dict[str, str]:
     """What this process tests: the interpreter, websockets and the wschan checkout."""
-    import websockets
     from websockets.asyncio.messages import MAX_FRAGMENTS
+    from websockets.version import version
 
     info = {
         "python": platform.python_version(),
-        "websockets": websockets.__version__,
+        "websockets": version,
         "websockets_max_fragments": str(MAX_FRAGMENTS),
     }
     try:
         import wschan_cli
 
         info["wschan_cli"] = str(wschan_cli.__file__)
+        info["wschan_api"] = wschan_api()
     except ImportError:
         info["wschan_cli"] = "not importable"
     return info
@@ -131,7 +172,8 @@ def tested() -> dict[str, str]:
 async def run(args: argparse.Namespace) -> None:
     client = CLIENTS[args.client]
     print(json.dumps({"tested": tested()}), flush=True)
-    for case in args.case or range(1, args.count + 1):
+    for line in sys.stdin:  # blocking between cases is fine: nothing else runs then
+        case = int(line)
         error: str | None = None
         started = time.perf_counter()
         try:
@@ -151,8 +193,6 @@ def main() -> int:
     parser.add_argument("client", choices=sorted(CLIENTS))
     parser.add_argument("--url", required=True, help="the fuzzing server, ws://HOST:PORT")
     parser.add_argument("--agent", required=True, help="the name the reports use")
-    parser.add_argument("--count", type=int, default=0, help="run cases 1..COUNT")
-    parser.add_argument("--case", type=int, action="append", help="run this case number only")
     parser.add_argument("--compression", action="store_true", help="offer permessage-deflate")
     parser.add_argument(
         "--case-timeout", type=float, default=120.0, help="give up a case after this (s)"
