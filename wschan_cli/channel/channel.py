@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -109,6 +109,20 @@ class _Frames:
             return _Frames([data], text)  # the common case: no slicing, no copy
         step = range(0, len(data), fragment_size)
         return _Frames([data[i : i + fragment_size] for i in step], text)
+
+
+@dataclass(frozen=True, slots=True)
+class _Stream:
+    """One outgoing data message of unknown length: its first piece (read before taking the
+    token), the source of the rest, and whether it is text."""
+
+    first: bytes
+    rest: AsyncIterator[bytes | str]
+    text: bool
+
+
+def _piece(chunk: bytes | str) -> bytes:
+    return chunk.encode() if isinstance(chunk, str) else bytes(chunk)
 
 
 @dataclass(eq=False)
@@ -245,6 +259,27 @@ class Channel:
         else:
             await self._out_task("send", _Frames.of(bytes(message), False, fragment_size))
 
+    async def send_stream(
+        self, chunks: AsyncIterable[bytes | str], *, text: bool | None = None
+    ) -> None:
+        """Send one message of any length, read from ``chunks``, in constant memory.
+
+        Each non-empty chunk becomes one frame of the same fragmented message (str chunks are
+        UTF-8 encoded); the message is text if ``text`` is True, binary if False, and when
+        None, text if the first chunk is a str. The first chunk is read before the token is
+        taken; the rest are read while holding it (one message, no other frame but owed
+        control replies in between, D10), each only after the previous frame drained. A source
+        that ends at once sends one empty message.
+
+        If the send is cancelled, or ``chunks`` raises, after the first frame went out and
+        before the last, the connection is failed with 1011 (D12). A slow source holds the
+        token, and so delays every other send, until the message is complete.
+        """
+        rest = aiter(chunks)
+        first = await anext(rest, b"")
+        kind = isinstance(first, str) if text is None else text
+        await self._out_task("send", _Stream(_piece(first), rest, kind))
+
     async def send_text(self, text: str, *, fragment_size: int | None = None) -> None:
         await self._out_task("send", _Frames.of(text.encode(), True, fragment_size))
 
@@ -272,7 +307,7 @@ class Channel:
     async def _out_task(
         self,
         kind: str,
-        frames: _Frames | None = None,
+        frames: _Frames | _Stream | None = None,
         *,
         ping: tuple[bytes, asyncio.Future[float]] | None = None,
         only: _Connection | None = None,
@@ -297,9 +332,11 @@ class Channel:
                 else:
                     conn = await self._ready(party, seen, connect=only is None)
                 try:
-                    if frames is not None:
-                        # The whole message goes out under one holding of the token, so no
-                        # other frame can land between two fragments, though each drains.
+                    # A whole message goes out under one holding of the token, so no
+                    # other frame can land between two fragments, though each drains.
+                    if isinstance(frames, _Stream):
+                        await self._write_stream(party, conn, frames)
+                    elif frames is not None:
                         last = len(frames.pieces) - 1
                         if last == 0:
                             self._put_first(conn, frames.text, frames.pieces[0], True)
@@ -368,6 +405,30 @@ class Channel:
                 else:
                     self._put_first(conn, frames.text, piece, fin=False)
                 await self._write(party, conn)
+        except BaseException:
+            self._fail_mid_message(party, conn)
+            raise
+
+    async def _write_stream(self, party: Party, conn: _Connection, stream: _Stream) -> None:
+        """Write a message read from a source: one frame per non-empty chunk, each written once
+        the next chunk is known (so the last carries FIN) and the one before it drained."""
+        piece, first = stream.first, True
+        try:
+            async for chunk in stream.rest:
+                if not (chunk := _piece(chunk)):
+                    continue
+                if first:
+                    self._put_first(conn, stream.text, piece, fin=False)
+                    first = False
+                else:
+                    conn.proto.send_continuation(piece, fin=False)
+                await self._write(party, conn)
+                piece = chunk
+            if first:
+                self._put_first(conn, stream.text, piece, fin=True)
+            else:
+                conn.proto.send_continuation(piece, fin=True)
+            await self._write(party, conn)
         except BaseException:
             self._fail_mid_message(party, conn)
             raise
