@@ -43,9 +43,17 @@ def close_code(payload: bytes) -> int:
 class Peer:
     """A hand-written server recording every client frame (fin, opcode, payload) per
     connection. It answers a Close with a Close and ends TCP; ``hold_101`` delays the first
-    connection's 101 until opened; ``answer_close`` False ignores Close frames."""
+    connection's 101 until opened; ``answer_close`` False ignores Close frames; ``answers``
+    maps a data frame's payload to the raw bytes written back at once, in one segment."""
 
-    def __init__(self, *, hold_101: bool = False, answer_close: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        hold_101: bool = False,
+        answer_close: bool = True,
+        answers: dict[bytes, bytes] | None = None,
+    ) -> None:
+        self.answers = answers or {}
         self.frames: list[list[tuple[bool, int, bytes]]] = []
         self.hold_101 = asyncio.Event()
         if not hold_101:
@@ -96,6 +104,8 @@ class Peer:
             while True:
                 fin, opcode, payload = await read_frame(reader)
                 frames.append((fin, opcode, payload))
+                if payload in self.answers and opcode in (0x1, 0x2):
+                    writer.write(self.answers[payload])
                 if opcode == 0x8 and self.answer_close:
                     writer.write(bytes([0x88, len(payload)]) + payload)
                     await writer.drain()

@@ -569,6 +569,8 @@ class Channel:
         """
         if chunks is None:
             chunks = [chunk for chunk in conn.proto.data_to_send() if chunk]
+        if conn.replies:  # D10: owed control replies go first (control frames may sit between
+            chunks, conn.replies = conn.replies + chunks, []  # fragments, RFC 6455 5.4)
         self._put(party, conn, chunks, handshake=handshake)
         try:
             if conn.transport.writing_paused:
@@ -641,6 +643,9 @@ class Channel:
                     proto.receive_data(data)
                 else:
                     proto.receive_eof()
+                # D10: what the protocol owes for these frames (Pong, Close echo) is owed before
+                # ``process`` sees any of them, so no send it starts can overtake it.
+                owed = [chunk for chunk in proto.data_to_send() if chunk]
                 for event in proto.events_received():
                     self._on_protocol_event(party, conn, event)
                 if not conn.upgraded.done() and proto.handshake_exc is not None:
@@ -651,9 +656,11 @@ class Channel:
                     conn.upgraded.set_exception(
                         HandshakeInterrupted(f"connection to {self.url} {problem}")
                     )
-                replies = [chunk for chunk in proto.data_to_send() if chunk]
-                if replies:
-                    self._queue_replies(conn, replies)
+                owed += [chunk for chunk in proto.data_to_send() if chunk]  # our own failure
+                if proto.parser_exc is not None and not isinstance(proto.parser_exc, EOFError):
+                    conn.failed = True  # websockets failed it (1002, 1009): 7.1.7 applies too
+                if owed:
+                    self._queue_replies(conn, owed)
                 if not data or proto.state is CLOSED:
                     break
         finally:
@@ -745,7 +752,12 @@ class Channel:
                 break
 
     def _queue_replies(self, conn: _Connection, replies: list[bytes]) -> None:
+        """Owe ``replies`` on ``conn`` (D10): the next token holder writes them before anything
+        of its own; the auto reply party is only there in case no other party comes."""
         conn.replies.extend(replies)
+        if conn.failed:
+            # RFC 6455 7.1.7: once we failed the connection, nothing but our Close goes out.
+            conn.replies = [chunk for chunk in conn.replies if chunk[0] & 0x0F == Opcode.CLOSE]
         if not conn.replier_running:
             conn.replier_running = True
             self._spawn(self._auto_reply(conn))
@@ -836,6 +848,14 @@ class Channel:
         if conn.keepalive is not None and conn.keepalive is not asyncio.current_task():
             conn.keepalive.cancel()
         try:
+            if conn.replies and not abort:
+                # D10, RFC 6455 5.5.1: a Close echo (or Pong) we owe goes out before we close,
+                # even when this holder is deinit or terminate.
+                try:
+                    async with self._clock.timeout(self.options.close_timeout):
+                        await self._write(party, conn, [])
+                except (TimeoutError, ChannelError):
+                    abort = True
             if graceful is not None and conn.proto.state is OPEN and not conn.reader_done.is_set():
                 conn.proto.send_close(*graceful)
                 try:
