@@ -620,20 +620,27 @@ class Channel:
         party = Party("reader", conn.n)
         proto = conn.proto
         reason = "eof"
+        limit = self.options.close_timeout
+        deadline: float | None = None  # for the peer to end TCP, once a Close went out
         try:
             while True:
                 try:
-                    if proto.close_expected():
-                        # A Close was exchanged: the server should end TCP; don't wait forever.
-                        async with self._clock.timeout(self.options.close_timeout):
+                    if deadline is None and limit is not None and proto.close_expected():
+                        deadline = self._clock.now() + limit
+                    if deadline is not None:
+                        # A Close went out: the server should end TCP. One bound for the whole
+                        # wait, so a peer that keeps sending cannot keep us CLOSING.
+                        left = max(deadline - self._clock.now(), 0.0)
+                        async with self._clock.timeout(left):
                             data = await conn.transport.read()
                     else:
                         data = await conn.transport.read()
                 except TimeoutError:
                     reason = "close timeout"
-                    conn.local_close = conn.local_close or CloseInfo(
-                        1006, "peer did not close TCP after the Close", "local", clean=False
-                    )
+                    if not conn.failed:  # a connection we failed keeps the code we failed it with
+                        conn.local_close = conn.local_close or CloseInfo(
+                            1006, "peer did not close TCP after the Close", "local", clean=False
+                        )
                     break
                 except OSError as exc:
                     reason = f"read error: {exc}"
@@ -1078,4 +1085,9 @@ class Channel:
             detail=detail,
         )
         for subscriber in list(self._subscribers):
-            subscriber(event)
+            try:
+                subscriber(event)
+            except Exception as exc:  # an observer must not change what the channel does
+                asyncio.get_running_loop().call_exception_handler(
+                    {"message": f"event subscriber failed on {event.what.value}", "exception": exc}
+                )
