@@ -15,15 +15,17 @@ can drive the same code with a simulated transport.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from websockets.client import ClientProtocol
 from websockets.exceptions import InvalidState, InvalidStatus, InvalidURI, ProtocolError
 from websockets.extensions.permessage_deflate import enable_client_permessage_deflate
-from websockets.frames import Close, Opcode
+from websockets.frames import Close, Frame, Opcode
 from websockets.http11 import Response
 from websockets.protocol import CLOSED, OPEN
 from websockets.typing import Origin, Subprotocol
@@ -52,6 +54,22 @@ T = TypeVar("T")
 # Opcodes by the low nibble of a serialized frame's first byte, to name what is written.
 _OPCODE_NAMES = {0: "cont", 1: "text", 2: "binary", 8: "close", 9: "ping", 10: "pong"}
 _OK_CLOSE_CODES = (1000, 1001)
+_UTF8Decoder = codecs.getincrementaldecoder("utf-8")
+
+
+class _ClientProtocol(ClientProtocol):
+    """websockets' client protocol, accepting a Close between the fragments of a message.
+
+    RFC 6455 5.4 lets control frames, Close included, come between fragments; 5.5.1 then asks
+    for a Close in response, and 1.4 to discard what follows. websockets instead fails such a
+    connection with 1002 ("incomplete fragmented message", Autobahn 7.1.5). Forgetting the
+    message in progress just before websockets reads the Close gives the RFC's behaviour: the
+    unfinished message is dropped and the Close is echoed."""
+
+    def recv_frame(self, frame: Frame) -> None:
+        if frame.opcode is Opcode.CLOSE:
+            self.current_size = None  # websockets' count of the message in progress
+        super().recv_frame(frame)
 
 
 def _check_close(code: int, reason: str) -> None:
@@ -141,8 +159,9 @@ class _Connection:
     replies: list[bytes] = field(default_factory=list)
     replier_running: bool = False
     pings: dict[bytes, tuple[asyncio.Future[float], float]] = field(default_factory=dict)
-    fragments: list[bytes] = field(default_factory=list)
+    fragments: list[Any] = field(default_factory=list)  # bytes, or str decoded so far (text)
     fragment_type: str = ""
+    decoder: codecs.IncrementalDecoder | None = None  # of the text message being received
     failed: bool = False  # we failed the connection (1007, 1011): deliver nothing more
     abandoned: bool = False  # its connector was cancelled: the channel stays usable (D11)
     keepalive: asyncio.Task[None] | None = None
@@ -445,8 +464,7 @@ class Channel:
             return  # the connection is already going down
         if not proto.expect_continuation_frame:
             return  # the message is complete
-        conn.failed = True
-        conn.proto.fail(1011, "send interrupted in the middle of a message")
+        self._fail(conn, 1011, "send interrupted in the middle of a message")
         self._put(party, conn, [chunk for chunk in conn.proto.data_to_send() if chunk])
 
     # ------------------------------------------------------------------ connector (D1, D2)
@@ -515,10 +533,8 @@ class Channel:
         return conn
 
     def _new_protocol(self) -> Any:
-        from websockets.client import ClientProtocol
-
         opts = self.options
-        return ClientProtocol(
+        return _ClientProtocol(
             self.uri,
             origin=Origin(opts.origin) if opts.origin else None,
             extensions=enable_client_permessage_deflate(None) if opts.compression else None,
@@ -699,33 +715,57 @@ class Channel:
             )
         if opcode is Opcode.PONG:
             self._resolve_pings(conn, bytes(event.data))
+        elif conn.failed:
+            return  # RFC 6455 7.1.7: after failing the connection, process nothing more
+        elif opcode is Opcode.TEXT and event.fin:  # the common case: a whole text message
+            try:
+                text = bytes(event.data).decode()
+            except UnicodeDecodeError as exc:
+                self._fail(conn, 1007, f"invalid UTF-8 at position {exc.start}")
+                return
+            self._deliver(conn, Message("text", text))
+        elif opcode is Opcode.BINARY and event.fin:
+            self._deliver(conn, Message("binary", bytes(event.data)))
         elif opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
-            if opcode is not Opcode.CONT:
-                conn.fragment_type = "text" if opcode is Opcode.TEXT else "binary"
-                conn.fragments = []
-            conn.fragments.append(bytes(event.data))
-            if event.fin:
-                self._deliver(conn, conn.fragment_type, b"".join(conn.fragments))
-                conn.fragments = []
+            self._fragment(conn, opcode, event)
         # PING and CLOSE: the protocol queued the Pong / Close echo; the replier writes it.
 
-    def _deliver(self, conn: _Connection, kind: str, payload: bytes) -> None:
-        if conn.failed:
-            return  # RFC 6455 7.1.7: after failing the connection, process nothing more
-        data: str | bytes = payload
-        if kind == "text":
+    def _fragment(self, conn: _Connection, opcode: Opcode, event: Any) -> None:
+        """One frame of a fragmented message. Text is decoded fragment by fragment, so invalid
+        UTF-8 fails the connection (1007) at the first fragment that cannot be the start of
+        valid UTF-8, not at the end of the message (RFC 6455 8.1)."""
+        if opcode is not Opcode.CONT:
+            conn.fragment_type = "text" if opcode is Opcode.TEXT else "binary"
+            conn.fragments = []
+            conn.decoder = _UTF8Decoder() if opcode is Opcode.TEXT else None
+        if conn.decoder is None:
+            conn.fragments.append(bytes(event.data))
+        else:
             try:
-                data = payload.decode()
-            except UnicodeDecodeError as exc:
-                conn.failed = True
-                conn.proto.fail(1007, f"invalid UTF-8 at position {exc.start}")
+                conn.fragments.append(conn.decoder.decode(event.data, event.fin))
+            except UnicodeDecodeError:
+                n = len(conn.fragments) + 1
+                self._fail(conn, 1007, f"invalid UTF-8 in fragment {n} of a text message")
                 return
+        if event.fin:
+            parts, conn.fragments, conn.decoder = conn.fragments, [], None
+            if conn.fragment_type == "text":
+                self._deliver(conn, Message("text", "".join(parts)))
+            else:
+                self._deliver(conn, Message("binary", b"".join(parts)))
+
+    @staticmethod
+    def _fail(conn: _Connection, code: int, reason: str) -> None:
+        """Fail the connection (RFC 6455 7.1.7): our Close, then nothing but waiting for TCP."""
+        conn.failed = True
+        conn.proto.fail(code, reason)
+
+    def _deliver(self, conn: _Connection, message: Message) -> None:
         if self._process is not None:
             try:
-                self._process(Message(kind, data))
+                self._process(message)
             except Exception as exc:  # a failing consumer must not kill the reader
-                conn.failed = True
-                conn.proto.fail(1011, f"process callback failed: {exc}")
+                self._fail(conn, 1011, f"process callback failed: {exc}")
 
     def _rejection(self, conn: _Connection, response: Response) -> HandshakeRejected:
         exc = conn.proto.handshake_exc
