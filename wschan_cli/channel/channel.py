@@ -57,6 +57,16 @@ _OK_CLOSE_CODES = (1000, 1001)
 _UTF8Decoder = codecs.getincrementaldecoder("utf-8")
 
 
+def _fail(future: asyncio.Future[Any], error: BaseException) -> None:
+    """Resolve a future the core made with an error, and count that error as retrieved: its
+    awaiter, if it still runs, gets it all the same, but a task cancelled between its wake-up
+    and its next step (asyncio.run's shutdown, a timeout) leaves no "Future exception was
+    never retrieved" behind."""
+    if not future.done():
+        future.set_exception(error)
+        future.exception()
+
+
 class _ClientProtocol(ClientProtocol):
     """websockets' client protocol, accepting a Close between the fragments of a message.
 
@@ -676,8 +686,8 @@ class Channel:
                         problem = "closed before the 101"
                     else:
                         problem = f"sent an invalid handshake response: {proto.handshake_exc}"
-                    conn.upgraded.set_exception(
-                        HandshakeInterrupted(f"connection to {self.url} {problem}")
+                    _fail(
+                        conn.upgraded, HandshakeInterrupted(f"connection to {self.url} {problem}")
                     )
                 owed += [chunk for chunk in proto.data_to_send() if chunk]  # our own failure
                 if proto.parser_exc is not None and not isinstance(proto.parser_exc, EOFError):
@@ -688,8 +698,9 @@ class Channel:
                     break
         finally:
             if not conn.upgraded.done():
-                conn.upgraded.set_exception(
-                    HandshakeInterrupted(f"connection to {self.url} closed before the 101")
+                _fail(
+                    conn.upgraded,
+                    HandshakeInterrupted(f"connection to {self.url} closed before the 101"),
                 )
             conn.reader_done.set()
             self._emit(party, What.READER_END, reason=reason)
@@ -699,7 +710,7 @@ class Channel:
             if conn.upgraded.done():
                 return
             if conn.proto.handshake_exc is not None:
-                conn.upgraded.set_exception(self._rejection(conn, event))
+                _fail(conn.upgraded, self._rejection(conn, event))
             else:
                 conn.upgraded.set_result(event)
             return
@@ -955,8 +966,7 @@ class Channel:
         if self._conn is conn:
             self._conn = None
         for future, _ in conn.pings.values():
-            if not future.done():
-                future.set_exception(info.error())
+            _fail(future, info.error())
         conn.pings.clear()
         self._set_established(party, 0)
         self._emit(

@@ -83,6 +83,7 @@ class StreamTransport(asyncio.Protocol):
         self._wake_reader()
         if self._drain_waiter is not None and not self._drain_waiter.done():
             self._drain_waiter.set_exception(ConnectionResetError("connection lost"))
+            self._drain_waiter.exception()  # retrieved here too: a cancelled drain logs nothing
 
     @property
     def writing_paused(self) -> bool:
