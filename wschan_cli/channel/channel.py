@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import os
+from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -96,9 +97,10 @@ def _check_close(code: int, reason: str) -> None:
 class ProtocolState(StrEnum):
     """The channel's protocol state, as in the C++ ``WFComplexChannel``."""
 
-    UNDEFINED = "undefined"  # needs connect and upgrade (also after a clean close)
+    UNDEFINED = "undefined"  # needs connect and upgrade (also after a clean close, reconnect on)
     SUCCESS = "success"  # upgraded: can send
     ERROR = "error"  # an error close or a failed connect: terminal until a new channel
+    CLOSED = "closed"  # a clean close with reconnect off: terminal too
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +223,7 @@ class Channel:
         self._token = Token(self._emit)
         self._established = 0
         self._state = ProtocolState.UNDEFINED
-        self._error: ChannelError | None = None  # why the state is ERROR
+        self._error: ChannelError | None = None  # why the state is ERROR or CLOSED (terminal)
         self._conn: _Connection | None = None
         self._connections = 0
         self._parties: dict[str, int] = {}
@@ -232,6 +234,12 @@ class Channel:
         self._deiniting = False
         self._deinit_done: asyncio.Future[None] | None = None
         self._disposed = False
+        self._last_close: CloseInfo | None = None
+        self._close_waiters: list[asyncio.Future[CloseInfo]] = []
+        queue = self.options.receive_queue
+        self._inbox: deque[Message | CloseInfo] | None = deque() if queue and not process else None
+        self._inbox_put = asyncio.Event()  # the reader added to the inbox
+        self._inbox_taken = asyncio.Event()  # the consumer took from it, or a shutdown began
 
     # ------------------------------------------------------------------ read-only views
 
@@ -319,6 +327,45 @@ class Channel:
         """Send a Ping and return the round-trip time in seconds once its Pong arrives."""
         return await self._ping(data, keepalive=None)
 
+    async def closed(self) -> CloseInfo:
+        """Wait until the connection closes and return how it ended. With no connection open,
+        return the last close at once (or wait for the first connection's close); raises
+        ``ChannelDisposed`` if the channel is disposed before that."""
+        if self._conn is None and self._last_close is not None:
+            return self._last_close
+        self._check_usable()
+        waiter: asyncio.Future[CloseInfo] = asyncio.get_running_loop().create_future()
+        self._close_waiters.append(waiter)
+        try:
+            return await waiter
+        finally:
+            self._close_waiters.remove(waiter)
+
+    async def messages(self) -> AsyncIterator[Message]:
+        """The received messages, in order, as an async iterator that ends after the last
+        message of a connection that closed (or when the channel is disposed).
+
+        Needs ``ChannelOptions(receive_queue=N)`` and no ``process`` callback. At most N
+        messages wait (plus what one read brought); then the reader stops reading from the
+        connection until the consumer takes one, so a slow consumer slows the peer down
+        (TCP flow control) instead of filling memory. While held back, the reader sees no
+        Ping and no Close either: keepalive may then time out.
+        """
+        inbox = self._inbox
+        if inbox is None:
+            raise ValueError("messages() needs ChannelOptions(receive_queue=N) and no process")
+        while True:
+            while not inbox:
+                if self._disposed:
+                    return
+                self._inbox_put.clear()
+                await self._inbox_put.wait()
+            item = inbox.popleft()
+            self._inbox_taken.set()
+            if isinstance(item, CloseInfo):
+                return
+            yield item
+
     async def _ping(self, data: bytes | None, *, keepalive: _Connection | None) -> float:
         payload = data if data is not None else os.urandom(4)
         pong: asyncio.Future[float] = asyncio.get_running_loop().create_future()
@@ -347,8 +394,8 @@ class Channel:
         ``only`` pins the task to one connection (keepalive): it never connects.
         """
         self._check_usable()
-        if self._state is ProtocolState.ERROR:
-            self._raise_error()  # after an error close, fail at once (no token needed to say so)
+        if self._error is not None:
+            self._raise_error()  # after a terminal close, fail at once (no token needed to say so)
         party = self._new_party(kind)
         seen = only or (self._conn if self._conn is not None and self._conn.usable else None)
         self._enter()
@@ -403,7 +450,7 @@ class Channel:
             if conn.usable:
                 return conn  # another connector finished while we waited
             raise self._closed_error(conn)  # closing, not yet released: no second connection
-        if self._state is ProtocolState.ERROR:
+        if self._error is not None:
             self._raise_error()
         if self._deiniting or not connect:
             raise ChannelClosed(1000, "channel is shutting down", "local")
@@ -696,6 +743,15 @@ class Channel:
                     self._queue_replies(conn, owed)
                 if not data or proto.state is CLOSED:
                     break
+                inbox = self._inbox
+                while (
+                    inbox is not None
+                    and len(inbox) >= self.options.receive_queue
+                    and not conn.shutdown_requested
+                ):
+                    # Backpressure: read nothing more until the consumer catches up.
+                    self._inbox_taken.clear()
+                    await self._inbox_taken.wait()
         finally:
             if not conn.upgraded.done():
                 _fail(
@@ -772,6 +828,12 @@ class Channel:
         conn.proto.fail(code, reason)
 
     def _deliver(self, conn: _Connection, message: Message) -> None:
+        inbox = self._inbox
+        if inbox is not None:
+            if len(inbox) < self.options.receive_queue or not conn.shutdown_requested:
+                inbox.append(message)  # over the bound only by what one read brought
+                self._inbox_put.set()
+            return  # closing with a consumer that is behind: the rest is dropped
         if self._process is not None:
             try:
                 self._process(message)
@@ -902,6 +964,7 @@ class Channel:
             return
         assert self._token.holder == party, "shutdown without the token"
         conn.shutdown_requested = True
+        self._inbox_taken.set()  # a reader held back by a full inbox reads on to the close
         self._emit(party, What.SHUTDOWN, graceful=graceful is not None, abort=abort)
         if conn.keepalive is not None and conn.keepalive is not asyncio.current_task():
             conn.keepalive.cancel()
@@ -972,12 +1035,20 @@ class Channel:
         self._emit(
             party, What.CLOSED, code=info.code, reason=info.reason, by=info.by, clean=info.clean
         )
-        if self._state is not ProtocolState.ERROR:
-            if info.clean or conn.abandoned:
+        if self._error is None:
+            if conn.abandoned or (info.clean and self.options.reconnect):
                 self._set_state(party, ProtocolState.UNDEFINED)  # next send reconnects
             else:
                 self._error = info.error()
-                self._set_state(party, ProtocolState.ERROR, error=str(self._error))
+                state = ProtocolState.CLOSED if info.clean else ProtocolState.ERROR
+                self._set_state(party, state, error=str(self._error))
+        self._last_close = info
+        for waiter in self._close_waiters:
+            if not waiter.done():
+                waiter.set_result(info)
+        if self._inbox is not None:
+            self._inbox.append(info)  # the end of this connection's messages
+            self._inbox_put.set()
         self._close_callbacks.append((party, info))
 
     def _close_info(self, conn: _Connection) -> CloseInfo:
@@ -1057,6 +1128,9 @@ class Channel:
             await self._quiesce()
             self._disposed = True
             self._emit(party, What.DISPOSE)
+            for waiter in self._close_waiters:
+                _fail(waiter, ChannelDisposed(f"channel to {self.url} was deinitialized"))
+            self._inbox_put.set()  # messages() ends
         finally:
             if not self._disposed:
                 self._deinit_done = None  # D14: the next deinit() runs the teardown again
