@@ -58,7 +58,7 @@ _OK_CLOSE_CODES = (1000, 1001)
 _UTF8Decoder = codecs.getincrementaldecoder("utf-8")
 
 
-def _fail(future: asyncio.Future[Any], error: BaseException) -> None:
+def _reject(future: asyncio.Future[Any], error: BaseException) -> None:
     """Resolve a future the core made with an error, and count that error as retrieved: its
     awaiter, if it still runs, gets it all the same, but a task cancelled between its wake-up
     and its next step (asyncio.run's shutdown, a timeout) leaves no "Future exception was
@@ -521,7 +521,7 @@ class Channel:
             return  # the connection is already going down
         if not proto.expect_continuation_frame:
             return  # the message is complete
-        self._fail(conn, 1011, "send interrupted in the middle of a message")
+        self._fail_connection(conn, 1011, "send interrupted in the middle of a message")
         self._put(party, conn, [chunk for chunk in conn.proto.data_to_send() if chunk])
 
     # ------------------------------------------------------------------ connector (D1, D2)
@@ -635,7 +635,8 @@ class Channel:
         *,
         handshake: bool = False,
     ) -> None:
-        """Write ``chunks`` (default: what the protocol has queued), then drain.
+        """Write what is owed (D10), then ``chunks`` (default: what the protocol has queued),
+        then drain.
 
         Only the token holder writes. A write that fails or cannot drain in time kills the
         connection (D8), unless a shutdown is already under way, which then finishes the job.
@@ -733,7 +734,7 @@ class Channel:
                         problem = "closed before the 101"
                     else:
                         problem = f"sent an invalid handshake response: {proto.handshake_exc}"
-                    _fail(
+                    _reject(
                         conn.upgraded, HandshakeInterrupted(f"connection to {self.url} {problem}")
                     )
                 owed += [chunk for chunk in proto.data_to_send() if chunk]  # our own failure
@@ -754,7 +755,7 @@ class Channel:
                     await self._inbox_taken.wait()
         finally:
             if not conn.upgraded.done():
-                _fail(
+                _reject(
                     conn.upgraded,
                     HandshakeInterrupted(f"connection to {self.url} closed before the 101"),
                 )
@@ -766,7 +767,7 @@ class Channel:
             if conn.upgraded.done():
                 return
             if conn.proto.handshake_exc is not None:
-                _fail(conn.upgraded, self._rejection(conn, event))
+                _reject(conn.upgraded, self._rejection(conn, event))
             else:
                 conn.upgraded.set_result(event)
             return
@@ -788,7 +789,7 @@ class Channel:
             try:
                 text = bytes(event.data).decode()
             except UnicodeDecodeError as exc:
-                self._fail(conn, 1007, f"invalid UTF-8 at position {exc.start}")
+                self._fail_connection(conn, 1007, f"invalid UTF-8 at position {exc.start}")
                 return
             self._deliver(conn, Message("text", text))
         elif opcode is Opcode.BINARY and event.fin:
@@ -812,7 +813,9 @@ class Channel:
                 conn.fragments.append(conn.decoder.decode(event.data, event.fin))
             except UnicodeDecodeError:
                 n = len(conn.fragments) + 1
-                self._fail(conn, 1007, f"invalid UTF-8 in fragment {n} of a text message")
+                self._fail_connection(
+                    conn, 1007, f"invalid UTF-8 in fragment {n} of a text message"
+                )
                 return
         if event.fin:
             parts, conn.fragments, conn.decoder = conn.fragments, [], None
@@ -822,7 +825,7 @@ class Channel:
                 self._deliver(conn, Message("binary", b"".join(parts)))
 
     @staticmethod
-    def _fail(conn: _Connection, code: int, reason: str) -> None:
+    def _fail_connection(conn: _Connection, code: int, reason: str) -> None:
         """Fail the connection (RFC 6455 7.1.7): our Close, then nothing but waiting for TCP."""
         conn.failed = True
         conn.proto.fail(code, reason)
@@ -838,7 +841,7 @@ class Channel:
             try:
                 self._process(message)
             except Exception as exc:  # a failing consumer must not kill the reader
-                self._fail(conn, 1011, f"process callback failed: {exc}")
+                self._fail_connection(conn, 1011, f"process callback failed: {exc}")
 
     def _rejection(self, conn: _Connection, response: Response) -> HandshakeRejected:
         exc = conn.proto.handshake_exc
@@ -1014,8 +1017,7 @@ class Channel:
                 )
             conn.transport.abort()
             await conn.reader_done.wait()  # abort ends the reader at once
-            if not conn.released:
-                self._release(party, conn)
+            self._release(party, conn)
             raise
         self._release(party, conn)
 
@@ -1029,7 +1031,7 @@ class Channel:
         if self._conn is conn:
             self._conn = None
         for future, _ in conn.pings.values():
-            _fail(future, info.error())
+            _reject(future, info.error())
         conn.pings.clear()
         self._set_established(party, 0)
         self._emit(
@@ -1129,7 +1131,7 @@ class Channel:
             self._disposed = True
             self._emit(party, What.DISPOSE)
             for waiter in self._close_waiters:
-                _fail(waiter, ChannelDisposed(f"channel to {self.url} was deinitialized"))
+                _reject(waiter, ChannelDisposed(f"channel to {self.url} was deinitialized"))
             self._inbox_put.set()  # messages() ends
         finally:
             if not self._disposed:
