@@ -7,9 +7,9 @@ import asyncio
 import gc
 from typing import Any
 
-from wschan_cli.channel import Channel, What
+from wschan_cli.channel import What
 
-from .helpers import QUIET, GatedTransport, Recorder, gated_factory, is_, run
+from .helpers import is_, open_watched, run
 from .test_channel_cancel import Peer
 
 
@@ -21,18 +21,14 @@ def test_a_ping_cancelled_in_its_write_leaves_no_unretrieved_future_at_the_close
     async def main() -> None:
         asyncio.get_running_loop().set_exception_handler(lambda _, ctx: reported.append(ctx))
         async with Peer() as peer:  # it never answers a Ping
-            made: list[GatedTransport] = []
-            rec = Recorder()
-            ch = Channel(peer.url, options=QUIET, transport_factory=gated_factory(made))
-            ch.subscribe(rec)
-            await ch.open()
-            made[0].drain_gate.close()
+            ch, rec, gate = await open_watched(peer.url)
+            gate.drain_gate.close()
             ping = asyncio.ensure_future(ch.ping(b"p"))
-            await made[0].draining.wait()
+            await gate.draining.wait()
             ping.cancel()
             await asyncio.gather(ping, return_exceptions=True)
-            made[0].drain_gate.open()
-            made[0].end_reading()  # the connection closes with that Ping still unanswered
+            gate.drain_gate.open()
+            gate.end_reading()  # the connection closes with that Ping still unanswered
             await rec.wait_for(is_(What.CLOSED))
             await ch.deinit()
             del ping
