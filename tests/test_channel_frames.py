@@ -12,24 +12,30 @@ from .test_channel_cancel import Peer, close_code
 TEXT, CONT = 0x1, 0x0
 
 
+async def until_closed(burst: bytes) -> tuple[Peer, list[Message], list[CloseInfo]]:
+    """Send "go", get ``burst`` back from a recording peer, wait for the close, deinit."""
+    async with Peer(answers={b"go": burst}) as peer:
+        rec, closes, got = Recorder(), [], []
+        ch = Channel(peer.url, options=QUIET, on_close=closes.append, process=got.append)
+        ch.subscribe(rec)
+        await ch.send("go")
+        await rec.wait_for(is_(What.CLOSED))
+        await ch.deinit()
+    return peer, got, closes
+
+
 def test_invalid_utf8_fails_at_the_first_bad_fragment_not_at_the_end() -> None:
     # The last fragment never comes: only a fragment-by-fragment check can fail this message.
     burst = frame(TEXT, b"ok ", fin=False) + frame(CONT, b"\xc3\x28", fin=False)
 
     async def main() -> None:
-        async with Peer(answers={b"go": burst}) as peer:
-            rec, closes, got = Recorder(), [], []
-            ch = Channel(peer.url, options=QUIET, on_close=closes.append, process=got.append)
-            ch.subscribe(rec)
-            await ch.send("go")
-            await rec.wait_for(is_(What.CLOSED))
-            await ch.deinit()
-            assert got == []
-            assert [op for op, _ in peer.data(0)] == [TEXT, 0x8]
-            assert close_code(peer.data(0)[-1][1]) == 1007
-            assert closes == [
-                CloseInfo(1007, "invalid UTF-8 in fragment 2 of a text message", "local", False)
-            ]
+        peer, got, closes = await until_closed(burst)
+        assert got == []
+        assert [op for op, _ in peer.data(0)] == [TEXT, 0x8]
+        assert close_code(peer.data(0)[-1][1]) == 1007
+        assert closes == [
+            CloseInfo(1007, "invalid UTF-8 in fragment 2 of a text message", "local", False)
+        ]
 
     run(main(), timeout=5)
 
@@ -72,15 +78,9 @@ def test_a_close_between_fragments_is_echoed_and_the_unfinished_message_dropped(
     burst = frame(TEXT, b"half", fin=False) + frame(0x8, b"\x03\xe8bye")
 
     async def main() -> None:
-        async with Peer(answers={b"go": burst}) as peer:
-            rec, closes, got = Recorder(), [], []
-            ch = Channel(peer.url, options=QUIET, on_close=closes.append, process=got.append)
-            ch.subscribe(rec)
-            await ch.send("go")
-            await rec.wait_for(is_(What.CLOSED))
-            await ch.deinit()
-            assert got == []
-            assert peer.data(0) == [(TEXT, b"go"), (0x8, b"\x03\xe8bye")]  # the echo, not 1002
-            assert closes == [CloseInfo(1000, "bye", "peer", True)]
+        peer, got, closes = await until_closed(burst)
+        assert got == []
+        assert peer.data(0) == [(TEXT, b"go"), (0x8, b"\x03\xe8bye")]  # the echo, not 1002
+        assert closes == [CloseInfo(1000, "bye", "peer", True)]
 
     run(main(), timeout=5)
