@@ -101,6 +101,8 @@ class Timeline:
         return [*self.FIXED, *senders, *others]
 
     def __rich__(self) -> Table:
+        # A copy: the live view draws from rich's refresh thread while events are appended.
+        events = list(self.events)
         lanes = self.lanes()
         table = Table(title=self.title, title_justify="left", show_lines=False, pad_edge=False)
         table.add_column("#", justify="right", style="dim")
@@ -109,9 +111,9 @@ class Timeline:
             table.add_column(lane, overflow="fold")
         table.add_column("sending", justify="center")
         table.add_column("established", justify="center")
-        start = self.events[0].time if self.events else 0.0
+        start = events[0].time if events else 0.0
         before: Event | None = None
-        for event in self.events:
+        for event in events:
             cells: list[Text] = [Text("") for _ in lanes]
             lane = lane_of(event)
             style = "bold red" if event.what is What.FAIL else _STYLES.get(event.what, "")
