@@ -152,3 +152,20 @@ def test_pace_holds_each_step_and_says_so_in_the_title() -> None:
     assert held >= 3  # held at the drain gate, the read side and the scenario's steps
     # The order is the scenario's own: terminate still queues behind deinit and leaves.
     assert [e["party"] for e in events if e.get("what") == "leave"] == ["terminate#1"]
+
+
+@pytest.mark.timeout(60)
+def test_on_an_80_column_terminal_the_live_view_ends_with_the_whole_picture() -> None:
+    from .connect_helpers import Terminal
+
+    with Terminal("trace-shutdown", "--scenario", "deinit-first", env={}, rows=150, cols=80) as t:
+        t.wait_for(r"deinit-first: verdicts", timeout=30)
+        while not t.eof:
+            t.pump()
+        assert t.child.wait() == 0
+        lines = t.text().splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split()[:4] == ["#", "ms", "S", "E"])
+    assert lines[header].rstrip().endswith("event")
+    seqs = [int(line.split()[0]) for line in lines[header + 1 :] if line[:3].strip().isdigit()]
+    assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) > 30  # drawn once, in order
+    assert any(line.startswith("S sending") for line in lines)  # the legend under it

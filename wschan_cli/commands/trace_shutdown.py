@@ -321,6 +321,9 @@ async def _main(url: str | None, plan: _Plan, console: Any = None) -> bool:
 # The live view redraws at most this often, from rich's refresh thread: an event only appends
 # to the timeline, so drawing never runs inside the channel's event stream (issue 16).
 REFRESH_PER_SECOND = 8
+# Columns of an exported picture (--export .svg/.html): the swimlanes fit 80, the verdicts
+# read better with a little more.
+EXPORT_WIDTH = 100
 
 
 async def _run_all(url: str, plan: _Plan, console: Any) -> bool:
@@ -448,7 +451,7 @@ def _export(path: str, exported: list[tuple[Any, list[Any]]], markdown: Any) -> 
         with open(path, "w", encoding="utf-8") as out:
             out.write(text)
         return
-    record = Console(record=True, width=160, file=io.StringIO(), force_terminal=True)
+    record = Console(record=True, width=EXPORT_WIDTH, file=io.StringIO(), force_terminal=True)
     for timeline, verdicts in exported:
         record.print(timeline)
         record.print(verdict_table(f"{timeline.title.split(':')[0]}: verdicts", verdicts))
