@@ -185,3 +185,18 @@ def test_a_violated_invariant_is_marked_at_its_step(
 
 def line_seq(line: str) -> int:
     return int(line.split()[1])
+
+
+@pytest.mark.timeout(60)
+def test_a_live_view_keeps_to_the_screen_with_the_latest_events(
+    runs: dict[int, dict[str, list[Event]]],
+) -> None:
+    events = runs[6]["deinit-first"]
+    console = Console(record=True, width=80, color_system=None, file=io.StringIO())
+    console.print(Swimlanes(events, "live", height=24))
+    lines = console.export_text().splitlines()
+    assert len(lines) <= 24
+    shown = [int(line.split()[0]) for line in lines if line[:3].strip().isdigit()]
+    assert shown == [e.seq for e in events[-len(shown) :]] and len(shown) >= 8
+    assert f"⋮ {len(events) - len(shown)} earlier events" in lines
+    assert lines[-1].endswith("E established (█ 1, │ 0)")  # the legend stays

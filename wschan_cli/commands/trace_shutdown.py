@@ -370,6 +370,7 @@ async def _run_all(url: str, plan: _Plan, console: Any) -> bool:
                     return
                 timeline.add(event)  # only recorded: the live view draws it on its own clock
 
+            timeline.following = live is not None
             with live or contextlib.nullcontext():
                 run = await run_scenario(
                     url,
@@ -381,6 +382,7 @@ async def _run_all(url: str, plan: _Plan, console: Any) -> bool:
                     timeout=plan.timeout,
                     pace=plan.pace,
                 )
+                timeline.following = False  # the last frame, drawn as the view stops: all of it
             verdicts = check(run)
             orderings[ordering(run.events)] += 1
             failed = failed or not all(v.ok for v in verdicts)

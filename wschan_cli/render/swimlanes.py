@@ -5,8 +5,8 @@ bar while true, a thin line while not), one narrow lane per party holding a glyp
 party did (a thin bar while it holds the token, a dotted one while it is queued), then the
 event's words in the one column that takes the rest of the width. Only that column wraps, at
 spaces, so no word is broken and no number cut (one line per event, two at most for a long close
-reason); a legend under the lines names the lanes and
-the glyphs that appear. When the lanes leave too little room for the words, they are left out.
+reason); a legend under the lines names the lanes and the glyphs that appear. When the lanes
+leave too little room for the words, they are left out.
 
 A view over a list of events and nothing else, so the same picture serves a live run and an
 explored schedule; ``mark`` points at the step where an invariant broke.
@@ -24,7 +24,7 @@ from rich.text import Text
 
 from wschan_cli.channel import Event, Party, What
 
-from .transitions import describe, style_of, who
+from .transitions import NAMES, describe, style_of, who
 
 # What each party did, as one glyph and the word the legend gives it. Everything else a party
 # does (state changes, connect, the 101) is a dot.
@@ -58,7 +58,6 @@ GAP = "  "  # between the parts of a line and between the legend's entries
 # The lanes always drawn, in order, with their key; the sends follow, then the other parties,
 # one lane per kind (open, ping, auto_reply, ...), as they first appear.
 FIXED_LANES = {"deinit": "D", "terminate": "T", "reader": "R"}
-NAMES = {"deinit": "client.deinit()", "terminate": "handle_terminate()"}
 
 
 @dataclass(frozen=True)
@@ -109,17 +108,39 @@ class Swimlanes:
     events: Sequence[Event]
     title: str = ""
     mark: Mark | None = None
+    height: int | None = None  # at most this many lines: the earliest events give way
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        yield from layout(list(self.events), options.max_width, self.title, self.mark, console)
+        events = list(self.events)
+        title = Text(self.title, style="bold").wrap(console, options.max_width, overflow="fold")
+        header, body = _table(events, options.max_width, self.mark, console)
+        legend = list(_legend(events, header.lanes, options.max_width, console))
+        if self.height is not None:
+            room = self.height - len(title) - 1 - len(legend) - 1  # 1: the "earlier" line
+            dropped = 0
+            while body and sum(map(len, body)) > room:
+                body.pop(0)
+                dropped += 1
+            if dropped:
+                shown = Text(f"⋮ {dropped} earlier events", style="dim")
+                body.insert(0, [shown])
+        yield from title if self.title else []
+        yield header.line
+        for rows in body:
+            yield from rows
+        yield from legend
 
 
-def layout(
-    events: list[Event], width: int, title: str, mark: Mark | None, console: Console
-) -> Iterator[Text]:
-    """The lines of the picture, none wider than ``width``."""
-    if title:
-        yield from Text(title, style="bold").wrap(console, width, overflow="fold")
+@dataclass
+class _Header:
+    line: Text
+    lanes: dict[str, Lane]
+
+
+def _table(
+    events: list[Event], width: int, mark: Mark | None, console: Console
+) -> tuple[_Header, list[list[Text]]]:
+    """The header and, for each event, its lines, none wider than ``width``."""
     lanes = lanes_of(events)
     start = events[0].time if events else 0.0
     seqs = [str(e.seq) for e in events]
@@ -138,8 +159,8 @@ def layout(
     header.append(f"{'#':>{seq_w}} {'ms':>{ms_w}}{GAP}S E{GAP}", style="dim")
     header.append("".join(f"{lane.key:<{lane_w}}" for lane in lanes.values()), style="dim")
     header.append("event", style="dim")
-    yield header
 
+    body: list[list[Text]] = []
     queued: set[str] = set()
     before: Event | None = None
     for event, seq, ms in zip(events, seqs, times, strict=True):
@@ -154,6 +175,7 @@ def layout(
         if mark is not None and is_marked:
             note = Text(f"§{mark.invariant} violated: {mark.message}", style="bold red")
             rows += note.wrap(console, text_w, overflow="fold")
+        body.append([])
         for i, row in enumerate(rows):
             line = Text()
             if marked:
@@ -176,10 +198,9 @@ def layout(
                 line.append_text(cell)
                 line.append(" " * (lane_w - 1))
             line.append_text(row)
-            yield line
+            body[-1].append(line)
         before = event
-
-    yield from _legend(events, lanes, width, console)
+    return _Header(header, lanes), body
 
 
 def _words(event: Event, width: int, console: Console) -> Lines:

@@ -9,6 +9,7 @@ is never parsed as markup and its control characters are escaped.
 from __future__ import annotations
 
 from rich import box
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
 from rich.text import Text
 
@@ -28,6 +29,7 @@ class Timeline:
     def __init__(self, title: str) -> None:
         self.title = title
         self.events: list[Event] = []
+        self.following = False  # a live view is drawing the run as it happens
 
     def add(self, event: Event) -> None:
         self.events.append(event)
@@ -40,9 +42,12 @@ class Timeline:
         others = ["other"] if any(lane_of(e) == "other" for e in self.events) else []
         return [*self.FIXED, *senders, *others]
 
-    def __rich__(self) -> Swimlanes:
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        # While a live view follows the run, the picture keeps to the screen, latest events
+        # last (a taller one would be cropped at the top events); once over, every event.
+        height = options.max_height - 1 if self.following else None
         # A copy: the live view draws from rich's refresh thread while events are appended.
-        return Swimlanes(list(self.events), self.title)
+        yield Swimlanes(list(self.events), self.title, height=height)
 
     def compact(self) -> Table:
         """One row per event, no lanes: for pipes, logs and narrow screens."""

@@ -17,12 +17,16 @@ def inert(text: str) -> str:
     return escape_control(text, one_line=True)
 
 
+# The two parties of the race by the names of the C++ design (channel-model.md section 3).
+NAMES = {"deinit": "client.deinit()", "terminate": "handle_terminate()"}
+
+
 def lane_of(event: Event) -> str:
+    """The party's column in the tables: the race's two parties, the reader, each send, or
+    "other" for the rest."""
     kind = event.party.kind
-    if kind == "deinit":
-        return "client.deinit()"
-    if kind == "terminate":
-        return "handle_terminate()"
+    if kind in NAMES:
+        return NAMES[kind]
     if kind == "reader":
         return "reader"
     if kind == "send":

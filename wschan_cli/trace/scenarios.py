@@ -13,7 +13,8 @@ The read side is ended locally (as ``/terminate`` does), which runs ``handle_ter
 exactly as a peer closing TCP would; this works against any server.
 
 With a ``pace`` (seconds), each drain, each read and each step of the scenario is held that
-long (``--pace``), so the race can be watched; the order of the steps stays the same.
+long (``--pace``), so the race can be watched. The orders the scenarios force (by their gates)
+stay the same; in ``race``, where nothing forces the order, the pauses may change who wins.
 """
 
 from __future__ import annotations
