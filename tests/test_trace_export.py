@@ -61,6 +61,7 @@ def test_export_writes_the_timeline(tmp_path: Path, suffix: str) -> None:
 def test_export_needs_a_known_extension_and_live_mode() -> None:
     assert wschan("--export", "trace.txt").returncode == 2
     assert wschan("--explore", "--repeat", "2").returncode == 2
+    assert wschan("--explore", "--pace", "100").returncode == 2
 
 
 @pytest.mark.timeout(60)

@@ -180,8 +180,10 @@ def trace_shutdown(
     if explore:
         if url is not None:
             raise click.UsageError("--explore runs without a network: give no URL")
-        if repeat != 1 or export is not None:
-            raise click.UsageError("--repeat and --export apply to live traces, not --explore")
+        if repeat != 1 or export is not None or pace:
+            raise click.UsageError(
+                "--repeat, --export and --pace apply to live traces, not --explore"
+            )
         if broken is not None and model != "wschan":
             raise click.UsageError("--broken applies to --model wschan")
         sys.exit(
