@@ -79,7 +79,7 @@ def test_bash_completes_commands() -> None:
 @needs("bash")
 def test_bash_completes_options_of_a_command() -> None:
     assert bash_complete("wschan", "send", "--cac") == ["--cacert"]
-    assert "--greeting" in bash_complete("wschan", "serve", "--")
+    assert "--exec" in bash_complete("wschan", "serve", "--")
 
 
 @needs("bash")
