@@ -269,3 +269,14 @@ def test_wschan_send_talks_to_a_program_behind_wschan_serve() -> None:
         )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["one", "two"]
+
+
+def test_stopping_the_server_closes_with_1001_and_stops_the_programs() -> None:
+    with serve("--exec", "cat") as srv, connect(srv.url) as ws:
+        pid = int(srv.wait_log(r"started cat, pid (\d+)")[1])
+        srv.process.send_signal(signal.SIGTERM)
+        assert srv.process.wait(20) == 0
+        with pytest.raises(ConnectionClosed):
+            ws.recv(10)
+        assert ws.close_code == 1001
+        assert gone(pid)
