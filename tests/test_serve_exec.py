@@ -204,7 +204,7 @@ def test_client_close_sends_sigterm_then_sigkill_after_the_grace(tmp_path: Path)
     with serve("--kill-grace", "0.5", "--exec", PY, "-c", script) as srv:
         with connect(srv.url) as ws:
             pid, child = map(int, str(ws.recv(15)).split())
-        srv.wait_log(rf"pid {pid} still running 0.5s after SIGTERM")
+        srv.wait_log(rf"pid {pid} got SIGKILL: still running 0.5s after SIGTERM")
         srv.wait_log(rf"pid {pid} ended \(killed by SIGKILL\)")
         assert gone(pid)  # the server reaped it before logging its end
         assert wait_gone(child)

@@ -22,11 +22,9 @@ no program is started only to be stopped.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import re
-import signal
 from collections.abc import Mapping
 from dataclasses import dataclass
 from ssl import SSLContext
@@ -36,7 +34,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from wschan_cli import __version__
+from wschan_cli import __version__, programs
 from wschan_cli.server import EmbeddedServer
 
 __all__ = ["CGI_NAMES", "ExecServer", "ExecSpec", "cgi_environ"]
@@ -83,8 +81,6 @@ class ExecSpec:
     """Programs running at once; a connection over the bound is refused with HTTP 503."""
     kill_grace: float = 2.0
     """Seconds between SIGTERM and SIGKILL once the client has closed."""
-    max_line: int = 1024 * 1024
-    """Longest stdout line sent as a message; a longer one closes the connection with 1009."""
 
     def __post_init__(self) -> None:
         if not self.argv:
@@ -145,15 +141,6 @@ def cgi_environ(
         key = "HTTP_" + name.upper().replace("-", "_")
         env[key] = f"{env[key]}, {value}" if key in env else value
     return env
-
-
-def _status_text(returncode: int) -> str:
-    if returncode < 0:
-        try:
-            return f"killed by {signal.Signals(-returncode).name}"
-        except ValueError:
-            return f"killed by signal {-returncode}"
-    return f"exit status {returncode}"
 
 
 class ExecServer(EmbeddedServer):
@@ -230,15 +217,7 @@ class ExecServer(EmbeddedServer):
         env = cgi_environ(connection.request, connection, os.environ, self.ssl is not None)
         peer = "{}:{}".format(*connection.remote_address[:2])
         try:
-            process = await asyncio.create_subprocess_exec(
-                *self.spec.argv,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                env=env,
-                limit=self.spec.max_line,
-                # Its own process group, so that SIGTERM reaches a pipeline the user wrote.
-                start_new_session=True,
-            )
+            process = await programs.start(self.spec.argv, env)
         except OSError as exc:
             logger.warning("cannot start %s for %s: %s", self.spec.argv[0], peer, exc)
             await connection.close(1011, "cannot start the program")
@@ -254,7 +233,7 @@ class ExecServer(EmbeddedServer):
                 # The program ended: send all it wrote, then close (unless the client did).
                 await asyncio.wait({feed, relay}, return_when=asyncio.FIRST_COMPLETED)
                 assert process.returncode is not None
-                await connection.close(1000, _status_text(process.returncode))
+                await connection.close(1000, programs.status_text(process.returncode))
         finally:
             for task in (feed, relay):
                 task.cancel()
@@ -271,12 +250,11 @@ class ExecServer(EmbeddedServer):
         dropped = 0
         try:
             async for message in connection:
-                data = message.encode() if isinstance(message, str) else message
                 if dropped or stdin.is_closing():
                     dropped += 1  # the program closed its stdin; keep reading to see a Close
                     continue
                 try:
-                    stdin.write(data + b"\n")
+                    stdin.write(programs.message_line(message))
                     await stdin.drain()
                 except (BrokenPipeError, ConnectionResetError):
                     dropped += 1
@@ -291,31 +269,17 @@ class ExecServer(EmbeddedServer):
         """Each line of the program's stdout to the client as one message, until EOF."""
         try:
             while line := await stdout.readline():
-                data = line.removesuffix(b"\n")
-                try:
-                    await connection.send(data.decode())
-                except UnicodeDecodeError:
-                    await connection.send(data)
+                await connection.send(programs.line_message(line))
         except ValueError:
-            # StreamReader's limit: a line longer than max_line (RFC 6455 7.4.1: 1009 too big).
-            await connection.close(1009, f"output line longer than {self.spec.max_line} bytes")
+            # StreamReader's limit: a line longer than MAX_LINE (RFC 6455 7.4.1: 1009 too big).
+            await connection.close(1009, f"output line longer than {programs.MAX_LINE} bytes")
         except ConnectionClosed:
             pass  # the client left; the feed sees it too
 
     async def _stop_process(self, process: asyncio.subprocess.Process, peer: str) -> None:
-        """SIGTERM to the program's process group, SIGKILL after ``kill_grace``; wait for it."""
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                async with asyncio.timeout(self.spec.kill_grace):
-                    await process.wait()
-            except TimeoutError:
-                logger.info(
-                    "pid %d still running %gs after SIGTERM", process.pid, self.spec.kill_grace
-                )
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                await process.wait()
+        grace = self.spec.kill_grace
+        if await programs.stop(process, grace):
+            logger.info("pid %d got SIGKILL: still running %gs after SIGTERM", process.pid, grace)
         assert process.returncode is not None
-        logger.info("%s: pid %d ended (%s)", peer, process.pid, _status_text(process.returncode))
+        status = programs.status_text(process.returncode)
+        logger.info("%s: pid %d ended (%s)", peer, process.pid, status)
