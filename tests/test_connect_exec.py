@@ -128,3 +128,13 @@ def test_a_failed_connect_is_the_status_and_cmd_is_stopped() -> None:
 def test_usage_errors(args: list[str], message: str) -> None:
     status, stderr = connect_exec("ws://127.0.0.1:1/", *args)
     assert status == 2 and message in stderr, stderr
+
+
+def test_a_line_over_1_mib_closes_with_1009_and_exits_1() -> None:
+    script = "print('x' * (2 * 1024 * 1024))"
+    with ThreadedServer() as server:
+        status, stderr = connect_exec(server.url, "--exec", "--", PY, "-c", script)
+        server.wait_ended(1)
+        assert server.close_codes == [1009]
+    assert status == 1
+    assert "wrote a line over 1048576 bytes: closed the connection with 1009" in stderr, stderr

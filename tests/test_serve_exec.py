@@ -280,3 +280,10 @@ def test_stopping_the_server_closes_with_1001_and_stops_the_programs() -> None:
             ws.recv(10)
         assert ws.close_code == 1001
         assert gone(pid)
+
+
+def test_an_output_line_over_1_mib_closes_with_1009() -> None:
+    script = "print('x' * (2 * 1024 * 1024), flush=True); import time; time.sleep(60)"
+    with serve("--exec", PY, "-c", script) as srv, connect(srv.url) as ws:
+        assert receive_all(ws) == []
+        assert ws.close_code == 1009

@@ -68,6 +68,7 @@ async def _program_bridge(
     stdin, stdout = process.stdin, process.stdout
     dropped = 0  # messages received after CMD closed its stdin
     unsent = 0  # lines of CMD's output after the connection ended
+    too_long = ""  # why wschan closed the connection with 1009, if it did
 
     def on_message(message: Message) -> None:
         nonlocal dropped
@@ -83,10 +84,15 @@ async def _program_bridge(
     link = Link(cfg, process=on_message, notify=diag.note, observers=list(observers))
 
     async def relay() -> None:
-        nonlocal unsent
-        while line := await stdout.readline():
-            if not await link.send(programs.line_message(line)):
-                unsent += 1  # keep reading, so that CMD is never stuck writing
+        nonlocal unsent, too_long
+        try:
+            while line := await stdout.readline():
+                if not await link.send(programs.line_message(line)):
+                    unsent += 1  # keep reading, so that CMD is never stuck writing
+        except ValueError:
+            # StreamReader's limit: a line longer than MAX_LINE (RFC 6455 7.4.1: 1009 too big).
+            too_long = f"{name} wrote a line over {programs.MAX_LINE} bytes"
+            await link.close(1009, too_long[:123])
 
     supervisor = asyncio.ensure_future(link.run())
     relaying = asyncio.ensure_future(relay())
@@ -121,12 +127,20 @@ async def _program_bridge(
     program_status = programs.shell_status(process.returncode)
     # Never connected: CMD's end says nothing, the connect failure says it all.
     status = status_of_link if link.connections == 0 else program_status or status_of_link
+    if too_long and status == 0:
+        status = EXIT_ERROR
     if dropped:
         diag.note(f"{dropped} message(s) not given to {name}: it had closed its stdin")
     if unsent:
         diag.note(f"{unsent} line(s) of {name}'s output not sent: the connection had ended")
     if status != 0:
-        ours = f"wschan closed the connection with {close_code}"
-        how = link.final_message or (ours if program_ended_first else "the connection ended")
+        if too_long:
+            how = f"{too_long}: closed the connection with 1009"
+        elif link.final_message:
+            how = link.final_message
+        elif program_ended_first:
+            how = f"wschan closed the connection with {close_code}"
+        else:
+            how = "the connection ended"
         diag.error(f"{how}; {name}: {programs.status_text(process.returncode)}")
     return status
