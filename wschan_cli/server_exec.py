@@ -164,8 +164,6 @@ class ExecServer(EmbeddedServer):
             shutdown_timeout=spec.kill_grace + 3.0,
         )
         self.spec = spec
-        self.refused = 0
-        """Handshakes refused with 503 because ``max_processes`` programs were running."""
         # Slots taken: by handshakes accepted but not yet handled, and by running handlers.
         self._busy = 0
         self._unclaimed: set[ServerConnection] = set()
@@ -177,7 +175,6 @@ class ExecServer(EmbeddedServer):
     ) -> Response | None:
         await super()._process_request(connection, request)
         if self._busy >= self.spec.max_processes:
-            self.refused += 1
             logger.info(
                 "refused %s:%s: %d program(s) running (--max-processes)",
                 *connection.remote_address[:2],
