@@ -32,7 +32,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import shutil
 import socket
 import subprocess
@@ -42,6 +41,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from throughput import cpu_model  # bench/ is on the path: this script's own directory
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
@@ -515,16 +516,6 @@ def write_results(text: str, name: str) -> None:
         else:
             new = f"{old.rstrip()}\n\n{text}\n"
     RESULTS.write_text(new)
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def code_version(tested: dict[str, str]) -> str:
