@@ -370,7 +370,8 @@ def case_rows(outcome: Outcome, ids: list[str]) -> str:
 
 def timing_rows(outcome: Outcome, prefix: str) -> str:
     """Time per group of ``prefix`` cases (9.1, 9.2...), both clients: the server's case
-    durations (from the open to the TCP close) and the client's wall time (connect to close)."""
+    durations (from the open to the TCP close) and the client's wall time (connect to close).
+    The server runs both clients' cases, so its durations are the fairer comparison."""
     ids = [c for c in outcome.cases if c.startswith(prefix)]
     if not ids:
         return ""
@@ -391,6 +392,24 @@ def timing_rows(outcome: Outcome, prefix: str) -> str:
             f"| {client['wschan']:.3f} s | {client['websockets']:.3f} s |"
         )
     return "\n".join(lines)
+
+
+# Cases whose time is compared, when they ran (not UNIMPLEMENTED) for both clients.
+TIMED = (
+    ("9.", "large messages, many fragments"),
+    ("12.", "permessage-deflate, 1000 messages of one size"),
+    ("13.", "permessage-deflate parameters, 1000 messages"),
+)
+
+
+def ran_for_both(outcome: Outcome, prefix: str) -> bool:
+    """Whether every ``prefix`` case ran for both clients (its time means something)."""
+    return all(
+        outcome.verdict(a, c)["behavior"] != "UNIMPLEMENTED"
+        for a in AGENTS
+        for c in outcome.cases
+        if c.startswith(prefix)
+    )
 
 
 def not_ok(outcome: Outcome) -> list[str]:
@@ -466,18 +485,13 @@ def section(outcome: Outcome, args: argparse.Namespace) -> str:
         listing(rest),
         "",
     ]
-    timing = timing_rows(outcome, "9.")
-    if timing:
-        whole = ", ".join(f"{a} {outcome.runs[a].total:.1f} s" for a in AGENTS)
-        parts += [
-            "Time of the 9.* cases (large messages, many fragments; one run, so expect noise "
-            "of 10-30 %):",
-            "",
-            timing,
-            "",
-            f"Whole run, client wall time: {whole}.",
-            "",
-        ]
+    for prefix, what in TIMED:
+        timing = timing_rows(outcome, prefix)
+        if timing and ran_for_both(outcome, prefix):
+            parts += [f"Time of the {prefix}* cases ({what}; one run: expect 10-30 % noise):", ""]
+            parts += [timing, ""]
+    whole = ", ".join(f"{a} {outcome.runs[a].total:.1f} s" for a in AGENTS)
+    parts += [f"Whole run, client wall time: {whole}.", ""]
     if errors:
         parts += ["Client-side errors (the verdict is the server's; what the client raised):", ""]
         for agent, errs in errors.items():
