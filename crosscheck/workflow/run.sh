@@ -85,7 +85,7 @@ for san in $sanitizers; do
     dir=$build_dir/$san
     echo
     echo "== $san: $runs runs per schedule"
-    printf '%-9s %-8s %-7s %-7s %-9s %-11s %-6s %s\n' \
+    printf '%-11s %-8s %-7s %-7s %-9s %-11s %-6s %s\n' \
         schedule pollers model uaf survived not-forced other "first use after free"
     for entry in $schedules; do
         IFS=: read -r name pollers model <<< "$entry"
@@ -114,7 +114,7 @@ for san in $sanitizers; do
                 | grep -m1 -oE '/src/(client|factory|kernel|manager)/[A-Za-z_.]+:[0-9]+' || true)
             where="${where:-?} ($first)"
         fi
-        printf '%-9s %-8s %-7s %-7s %-9s %-11s %-6s %s\n' "$name" "$pollers" "$model" \
+        printf '%-11s %-8s %-7s %-7s %-9s %-11s %-6s %s\n' "$name" "$pollers" "$model" \
             "$uaf/$runs" "$survived/$runs" "$unforced/$runs" "$other" "$where"
         if [ "$unforced" -gt 0 ]; then
             echo "   connection's poller per outcome:" $(sort "$logs/pollers" | uniq -c | tr -s ' ' | paste -sd ';')
