@@ -4,7 +4,7 @@
   hooks of 02-timing-hooks.patch. See README.md for the schedules.
 
   usage: [POLLER_THREADS=N] driver SCHEDULE
-  SCHEDULE: R1 R2 R2-late H6 wake-deinit C-deinit C-peer (README.md)
+  SCHEDULE: R1 R2 R2-as-is R2-late H6 wake-deinit C-deinit C-peer (README.md)
 
   Exit status: 0 the schedule was forced and the program survived it;
   3 the schedule could not be forced (a pause ran out: see the "not forced" line);
@@ -47,7 +47,7 @@ const char *const kPoints[] = {
 	"waiter.continue",   // a woken waiter's deferred continuation (0 ms timer) starts
 	"deinit.deleted",    // the channel was deleted (deinit's series callback, or deinit() itself)
 	"user.close",        // the user's close callback runs
-	"driver.peer-ended", // the local server ended TCP
+	"driver.peer-ended", // the local peer ended TCP
 	"driver.deinit-returned",  // client.deinit() returned to the driver
 };
 constexpr int kNumPoints = sizeof kPoints / sizeof kPoints[0];
@@ -110,6 +110,7 @@ struct Schedule
 	const char *name;
 	Rule rules[2];         // unused entries have at == nullptr
 	bool deinit_in_close;  // the user's close callback calls deinit() (H6)
+	bool move_waiter_timer;  // keep deinit's waiter timer off the connection's poller (R2)
 	void (*act)();
 };
 
@@ -233,6 +234,58 @@ void wait_or_not_forced(const char *point)
 		not_forced(std::string(point) + " did not happen within 3 s");
 }
 
+void r2()
+{
+	g_peer.end_tcp();
+	wait_or_not_forced("terminate.took");
+	deinit_from_driver();
+	if (!seen("deinit.queued"))
+		not_forced("deinit() did not queue a waiter");
+	wait_or_not_forced("deinit.deleted");
+}
+
+/* In R2, deinit's waiter timer is the third timer of the process (the first
+   two: the upgrade's waiter and the first send's switch timer; gdb on
+   mpoller_add_timer, README.md), and a timer goes to poller
+   timers_so_far % poller_threads. On the connection's own poller it could not
+   fire while terminate is inside done(). If that is where it would go, start
+   one timer of our own first, as any program may: the waiter's becomes the
+   fourth and goes to the next poller. */
+constexpr int kWaiterTimer = 2;
+
+void move_waiter_timer(int conn_poller, int pollers)
+{
+	if (conn_poller != kWaiterTimer % pollers)
+		return;
+
+	std::promise<void> fired;
+	WFTaskFactory::create_timer_task(0, 0, [&fired](WFTimerTask *) {
+		fired.set_value();
+	})->start();
+	fired.get_future().wait_for(std::chrono::seconds(3));
+	dprintf(2, "setup: one timer of our own first: deinit's waiter timer goes to poller %d\n",
+			(kWaiterTimer + 1) % pollers);
+}
+
+/* The poller thread that owns the connection: workflow puts fd on poller
+   fd % poller_threads (mpoller_add). Found from outside, by the peer's port. */
+int connection_poller(int port, int pollers)
+{
+	for (int fd = 0; fd < 1024; fd++)
+	{
+		sockaddr_in peer{};
+		socklen_t len = sizeof peer;
+		if (getpeername(fd, (sockaddr *)&peer, &len) == 0 &&
+			peer.sin_family == AF_INET && ntohs(peer.sin_port) == port)
+		{
+			dprintf(2, "setup: the connection is fd %d: poller %d of %d\n",
+					fd, fd % pollers, pollers);
+			return fd % pollers;
+		}
+	}
+	return -1;
+}
+
 /* The comments give the order the hooks then show; README.md puts it beside
    the explorer's steps. */
 const Schedule kSchedules[] = {
@@ -241,7 +294,7 @@ const Schedule kSchedules[] = {
 	   completes, done() signals the waiter, deinit's series deletes the
 	   channel; only then does the waiter's continuation read it. */
 	{"R1", {{"terminate.enter", "driver.deinit-returned"},
-			{"waiter.continue", "deinit.deleted"}}, false, [] {
+			{"waiter.continue", "deinit.deleted"}}, false, false, [] {
 		g_peer.end_tcp();
 		wait_or_not_forced("terminate.enter");
 		deinit_from_driver();
@@ -252,45 +305,42 @@ const Schedule kSchedules[] = {
 	   waiter; terminate is still inside done() while the waiter's
 	   continuation sees established == 0 and deinit's series deletes. */
 	{"R2", {{"terminate.took", "driver.deinit-returned"},
-			{"done.released", "deinit.deleted"}}, false, [] {
-		g_peer.end_tcp();
-		wait_or_not_forced("terminate.took");
-		deinit_from_driver();
-		if (!seen("deinit.queued"))
-			not_forced("deinit() did not queue a waiter");
-		wait_or_not_forced("deinit.deleted");
-	}},
+			{"done.released", "deinit.deleted"}}, false, true, r2},
+	/* The same without moving deinit's waiter timer: when it lands on the
+	   connection's poller, R2 cannot happen (README.md). */
+	{"R2-as-is", {{"terminate.took", "driver.deinit-returned"},
+				  {"done.released", "deinit.deleted"}}, false, false, r2},
 	/* The explorer's shortest R2: terminate has released the token and
 	   established is 0; deinit() comes now, while terminate is still inside
 	   done(). The C++ deinit() sees established == 0 and deletes at once. */
-	{"R2-late", {{"done.released", "deinit.deleted"}}, false, [] {
+	{"R2-late", {{"done.released", "deinit.deleted"}}, false, false, [] {
 		g_peer.end_tcp();
 		wait_or_not_forced("done.released");
 		deinit_from_driver();
 	}},
 	/* H6, upstream issue 1258: deinit() from the user's close callback, which
 	   runs inside done() under the channel mutex. No pause. */
-	{"H6", {}, true, [] {
+	{"H6", {}, true, false, [] {
 		g_peer.end_tcp();
 		wait_or_not_forced("deinit.deleted");
 	}},
 	/* No pause: the peer ends TCP, the close callback wakes the driver's
 	   thread (a WaitGroup), which calls deinit() at once: what a program does
 	   that tears the client down when told the connection closed. */
-	{"wake-deinit", {}, false, [] {
+	{"wake-deinit", {}, false, false, [] {
 		g_peer.end_tcp();
 		if (g_closed.wait(kPauseMs) != std::future_status::ready)
 			not_forced("the close callback did not run within 3 s");
 		deinit_from_driver();
 	}},
 	/* Control: deinit() with the peer quiet. The model says safe. */
-	{"C-deinit", {}, false, [] {
+	{"C-deinit", {}, false, false, [] {
 		deinit_from_driver();
 		wait_or_not_forced("deinit.deleted");
 	}},
 	/* Control: the peer ends TCP; deinit() only 200 ms after the close
 	   callback, when terminate's series is long over. The model says safe. */
-	{"C-peer", {}, false, [] {
+	{"C-peer", {}, false, false, [] {
 		g_peer.end_tcp();
 		wait_or_not_forced("user.close");
 		usleep(200000);
@@ -307,17 +357,15 @@ int main(int argc, char *argv[])
 			g_schedule = &schedule;
 	if (!g_schedule)
 	{
-		fprintf(stderr, "usage: %s R1|R2|R2-late|H6|wake-deinit|C-deinit|C-peer\n", argv[0]);
+		fprintf(stderr, "usage: %s R1|R2|R2-as-is|R2-late|H6|wake-deinit|C-deinit|C-peer\n", argv[0]);
 		return 2;
 	}
 
 	/* The number of poller threads is a public setting (default 4). */
+	WFGlobalSettings settings = GLOBAL_SETTINGS_DEFAULT;
 	if (const char *pollers = getenv("POLLER_THREADS"))
-	{
-		WFGlobalSettings settings = GLOBAL_SETTINGS_DEFAULT;
 		settings.poller_threads = atoi(pollers);
-		WORKFLOW_library_init(&settings);
-	}
+	WORKFLOW_library_init(&settings);
 
 	int port = g_peer.listen();
 	if (port < 0)
@@ -353,20 +401,9 @@ int main(int argc, char *argv[])
 		return 4;
 	}
 
-	/* Which poller thread owns the connection: workflow puts fd on poller
-	   fd % poller_threads (mpoller_add). Found from outside, by the peer port. */
-	for (int fd = 0; fd < 1024; fd++)
-	{
-		sockaddr_in peer{};
-		socklen_t len = sizeof peer;
-		if (getpeername(fd, (sockaddr *)&peer, &len) == 0 &&
-			peer.sin_family == AF_INET && ntohs(peer.sin_port) == port)
-		{
-			const char *pollers = getenv("POLLER_THREADS");
-			int n = pollers ? atoi(pollers) : 4;
-			dprintf(2, "setup: the connection is fd %d: poller %d of %d\n", fd, fd % n, n);
-		}
-	}
+	int conn_poller = connection_poller(port, settings.poller_threads);
+	if (g_schedule->move_waiter_timer)
+		move_waiter_timer(conn_poller, settings.poller_threads);
 
 	g_armed = true;
 	g_schedule->act();
