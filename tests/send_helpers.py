@@ -294,9 +294,12 @@ class UnixForwarder:
 @dataclass
 class SilentServer:
     """Completes the WebSocket upgrade, then reads and ignores everything: never a Pong, never
-    a reply, never a Close."""
+    a reply, never a Close. With ``reads=False`` it reads nothing after the upgrade either (a
+    peer that stopped reading: the client's writes stall). ``upgraded`` counts the upgrades."""
 
+    reads: bool = True
     port: int = 0
+    upgraded: int = 0
     _server: asyncio.Server | None = None
 
     @property
@@ -324,9 +327,12 @@ class SilentServer:
                 b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                 b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
             )
+            self.upgraded += 1
+            if not self.reads:
+                await asyncio.Event().wait()  # until the server is stopped
             while await reader.read(65536):
                 pass
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            pass  # (cancelled: the test is over and stops the server)
         finally:
             writer.close()

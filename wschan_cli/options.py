@@ -27,6 +27,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_OPEN_TIMEOUT = 10.0
 DEFAULT_CLOSE_TIMEOUT = 10.0
+DEFAULT_WRITE_TIMEOUT = 30.0
 DEFAULT_PING_INTERVAL = 20.0
 DEFAULT_PING_TIMEOUT = 20.0
 DEFAULT_MAX_SIZE = 1024 * 1024
@@ -111,6 +112,7 @@ class ConnectionSettings:
     unix_socket: str | None = None
     open_timeout: float | None = DEFAULT_OPEN_TIMEOUT
     close_timeout: float | None = DEFAULT_CLOSE_TIMEOUT
+    write_timeout: float | None = DEFAULT_WRITE_TIMEOUT
     ping_interval: float | None = DEFAULT_PING_INTERVAL
     ping_timeout: float | None = DEFAULT_PING_TIMEOUT
     max_size: int | None = DEFAULT_MAX_SIZE
@@ -138,6 +140,7 @@ class ConnectionSettings:
         unix_socket: str | None = None,
         open_timeout: float = DEFAULT_OPEN_TIMEOUT,
         close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
+        write_timeout: float = DEFAULT_WRITE_TIMEOUT,
         ping_interval: float = DEFAULT_PING_INTERVAL,
         ping_timeout: float = DEFAULT_PING_TIMEOUT,
         max_size: str | int | None = DEFAULT_MAX_SIZE,
@@ -203,6 +206,7 @@ class ConnectionSettings:
             unix_socket=unix_socket,
             open_timeout=_seconds_or_none(open_timeout),
             close_timeout=_seconds_or_none(close_timeout),
+            write_timeout=_seconds_or_none(write_timeout),
             ping_interval=_seconds_or_none(ping_interval),
             ping_timeout=_seconds_or_none(ping_timeout),
             max_size=max_size or None,
@@ -223,6 +227,7 @@ class ConnectionSettings:
             "origin": self.origin,
             "open_timeout": self.open_timeout,
             "close_timeout": self.close_timeout,
+            "write_timeout": self.write_timeout,
             "ping_interval": self.ping_interval,
             "ping_timeout": self.ping_timeout,
             "max_size": self.max_size,
@@ -325,6 +330,15 @@ _OPTIONS: list[Callable[[F], F]] = [
         help="How long to wait for the server to answer a Close frame (0: forever).",
     ),
     click.option(
+        "--write-timeout",
+        type=click.FloatRange(min=0),
+        default=DEFAULT_WRITE_TIMEOUT,
+        show_default=True,
+        metavar="SECONDS",
+        help="Abort the connection (1006) when a frame cannot be written within SECONDS "
+        "(the server stopped reading); the Close frame included (0: wait forever).",
+    ),
+    click.option(
         "--ping-interval",
         type=click.FloatRange(min=0),
         default=DEFAULT_PING_INTERVAL,
@@ -390,6 +404,7 @@ PARAM_NAMES = (
     "unix_socket",
     "open_timeout",
     "close_timeout",
+    "write_timeout",
     "ping_interval",
     "ping_timeout",
     "max_size",

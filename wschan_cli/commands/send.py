@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from wschan_cli.options import ConnectionSettings, connection_options
-from wschan_cli.render.closecodes import close_code_name
+from wschan_cli.render.closecodes import close_code_name, describe_close
 
 if TYPE_CHECKING:
     import asyncio
 
     from wschan_cli.channel import Channel, CloseInfo, Message
+    from wschan_cli.interactive.stdin import StdinReader
     from wschan_cli.render.diagnostics import Diagnostics
     from wschan_cli.render.replies import ReplyWriter
 
@@ -435,79 +436,6 @@ class RunState:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class StdinReader:
-    """Reads stdin in a thread (pipes, files and terminals alike) and hands the loop batches of
-    raw messages, in order. Bounded: the thread blocks when the loop is behind."""
-
-    def __init__(self, delimiter: bytes, whole: bool) -> None:
-        import asyncio
-
-        self.delimiter = delimiter
-        self.whole = whole
-        self.strip_cr = delimiter == b"\n"
-        self.queue: asyncio.Queue[list[bytes] | BaseException | None] = asyncio.Queue(64)
-        self.count = 0
-
-    def start(self) -> None:
-        import asyncio
-        import threading
-
-        loop = asyncio.get_running_loop()
-        thread = threading.Thread(target=self._run, args=(loop,), name="stdin", daemon=True)
-        thread.start()
-
-    def _put(self, loop: asyncio.AbstractEventLoop, item: Any) -> bool:
-        import asyncio
-
-        put = self.queue.put(item)
-        try:
-            future = asyncio.run_coroutine_threadsafe(put, loop)
-        except RuntimeError:  # the loop is closed: the command is ending
-            put.close()
-            return False
-        try:
-            future.result()
-        except (RuntimeError, asyncio.CancelledError):
-            return False  # the loop stopped first
-        return True
-
-    def _run(self, loop: asyncio.AbstractEventLoop) -> None:
-        try:
-            fd = sys.stdin.fileno()
-        except (AttributeError, ValueError, OSError):
-            self._put(loop, None)
-            return
-        pending = b""
-        whole: list[bytes] = []
-        delimiter = self.delimiter
-        try:
-            while True:
-                chunk = os.read(fd, 1 << 16)
-                if not chunk:
-                    break
-                if self.whole:
-                    whole.append(chunk)
-                    continue
-                parts = (pending + chunk).split(delimiter)
-                pending = parts.pop()
-                if parts:
-                    if self.strip_cr:
-                        parts = [p[:-1] if p.endswith(b"\r") else p for p in parts]
-                    if not self._put(loop, parts):
-                        return
-            if self.whole:
-                last = [b"".join(whole)]
-            elif pending:
-                last = [pending[:-1] if self.strip_cr and pending.endswith(b"\r") else pending]
-            else:
-                last = []
-            if last and not self._put(loop, last):
-                return
-            self._put(loop, None)
-        except OSError as exc:
-            self._put(loop, exc)
-
-
 def run(plan: Plan) -> int:
     """Run the plan; returns the exit status. Imports the heavy parts."""
 
@@ -533,28 +461,6 @@ def run(plan: Plan) -> int:
         color=plan.pretty and color_enabled(conn.color, sys.stdout),
     )
     return run_main(_main(plan, diag, writer), debug=conn.debug, error=diag.error)
-
-
-def describe_close(info: CloseInfo, plan: Plan) -> str:
-    """One line for an abnormal end."""
-    from wschan_cli.render.escape import escape_control
-
-    reason = f' "{escape_control(info.reason, one_line=True)}"' if info.reason else ""
-    label = f"{info.code} ({close_code_name(info.code)})"
-    if info.code == 1006:
-        if "close timeout" in info.reason:
-            timeout = plan.connection.close_timeout
-            return (
-                f"the server did not answer the Close frame within {timeout:g}s "
-                "(--close-timeout); connection aborted (1006)"
-            )
-        if info.by == "peer":
-            return "the server dropped the connection without a Close frame (1006)"
-        return f"connection aborted: {escape_control(info.reason, one_line=True)} (1006)"
-    if info.by == "peer":
-        return f"server closed the connection: {label}{reason}"
-    hint = " (raise --max-size)" if info.code == 1009 else ""
-    return f"closed the connection: {label}{reason}{hint}"
 
 
 async def _main(plan: Plan, diag: Diagnostics, writer: ReplyWriter) -> int:
@@ -591,8 +497,10 @@ async def _main(plan: Plan, diag: Diagnostics, writer: ReplyWriter) -> int:
     # Stdin is read from now on, while the connection opens.
     stdin: StdinReader | None = None
     if plan.reads_stdin:
+        from wschan_cli.interactive.stdin import StdinReader
+
         whole = any(kind == "stdin-whole" for kind, _ in plan.sources)
-        stdin = StdinReader(plan.delimiter, whole)
+        stdin = StdinReader(plan.delimiter, whole=whole)
         stdin.start()
         if sys.stdin.isatty() and sys.stderr.isatty():
             diag.note("reading messages from the terminal, one per line; end with Ctrl-D")
@@ -889,7 +797,10 @@ def _outcome(plan: Plan, state: RunState) -> tuple[int, str | None]:
     answered = state.closed_by_deinit and state.deinit_sent_close and info.code != 1006
     abrupt_ok = plan.abrupt and state.closed_by_deinit
     if not (info.clean or answered or abrupt_ok):
-        return EXIT_ABNORMAL, describe_close(info, plan)
+        conn = plan.connection
+        return EXIT_ABNORMAL, describe_close(
+            info, close_timeout=conn.close_timeout, write_timeout=conn.write_timeout
+        )
     label = f"{info.code} {close_code_name(info.code)}"
     if not state.all_sent:
         return EXIT_ERROR, (

@@ -15,7 +15,6 @@ import sys
 import time
 
 from wschan_cli.channel import Message
-from wschan_cli.commands.send import StdinReader
 from wschan_cli.exitcodes import EXIT_ERROR
 from wschan_cli.render.color import Style, color_enabled, is_tty
 from wschan_cli.render.diagnostics import Diagnostics
@@ -23,6 +22,7 @@ from wschan_cli.render.replies import ReplyWriter
 from wschan_cli.runner import run_main
 
 from .link import Link, LinkConfig
+from .stdin import StdinReader
 
 
 def run_bridge(cfg: LinkConfig, *, wait: float, timestamps: bool, pretty: bool) -> int:
@@ -80,7 +80,7 @@ async def _bridge(cfg: LinkConfig, diag: Diagnostics, writer: ReplyWriter, wait:
 
     async def pump() -> None:
         nonlocal last_activity
-        stdin = StdinReader(b"\n", whole=False)
+        stdin = StdinReader(b"\n")
         stdin.start()
         while True:
             batch = await stdin.queue.get()

@@ -29,25 +29,12 @@ from wschan_cli.channel import (
 )
 from wschan_cli.exitcodes import EXIT_ABNORMAL, EXIT_OK, status_for
 from wschan_cli.options import ConnectionSettings
-from wschan_cli.render.closecodes import close_code_name
+from wschan_cli.render.closecodes import describe_close
 
 from .backoff import Backoff
 
 #: A connection that stayed up this long resets the backoff (delays and tries start over).
 STABLE_AFTER = 10.0
-
-
-def describe_close(info: CloseInfo) -> str:
-    """How a connection ended, in one line: code, reason, who closed."""
-    from wschan_cli.render.escape import escape_control
-
-    reason = f' "{escape_control(info.reason, one_line=True)}"' if info.reason else ""
-    if info.code == 1006:
-        if info.by == "peer":
-            return "the server dropped the connection without a Close frame (1006)"
-        return f"connection aborted: {escape_control(info.reason, one_line=True)} (1006)"
-    who = "the server closed" if info.by == "peer" else "wschan closed"
-    return f"{who} the connection: {info.code} ({close_code_name(info.code)}){reason}"
 
 
 @dataclass
@@ -141,17 +128,23 @@ class Link:
                     return self._stop_status if self._stop_status is not None else EXIT_OK
                 if info.clean:
                     await self._dispose(ch)
-                    return self._end(EXIT_OK, describe_close(info))
+                    return self._end(EXIT_OK, self._describe(info))
                 if loop.time() - opened_at >= STABLE_AFTER:
                     backoff.reset()
                 await self._dispose(ch)
                 if not cfg.reconnect or backoff.exhausted:
-                    return self._end(EXIT_ABNORMAL, describe_close(info), cfg.reconnect)
-                await self._pause(backoff, describe_close(info))
+                    return self._end(EXIT_ABNORMAL, self._describe(info), cfg.reconnect)
+                await self._pause(backoff, self._describe(info))
         finally:
             self._ready.clear()
             self._ended.set()
             self.on_change()
+
+    def _describe(self, info: CloseInfo) -> str:
+        conn = self.config.connection
+        return describe_close(
+            info, close_timeout=conn.close_timeout, write_timeout=conn.write_timeout
+        )
 
     def _end(self, status: int, message: str, gave_up: bool = False) -> int:
         if gave_up:
@@ -233,7 +226,7 @@ class Link:
                 info = closed.result()
                 if info.code == 1006:  # our Close went unanswered, or the link died
                     status = EXIT_ABNORMAL
-                    self.final_message = describe_close(info)
+                    self.final_message = self._describe(info)
         self._stop_status = status
         self._stop_done.set()
         if self._closed is not None and not self._closed.done():
