@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from websockets.exceptions import InvalidState, InvalidStatus, InvalidURI
+from websockets.exceptions import InvalidState, InvalidStatus, InvalidURI, ProtocolError
 from websockets.extensions.permessage_deflate import enable_client_permessage_deflate
-from websockets.frames import Opcode
+from websockets.frames import Close, Opcode
 from websockets.http11 import Response
 from websockets.protocol import CLOSED, OPEN
 from websockets.typing import Origin, Subprotocol
@@ -52,6 +52,17 @@ T = TypeVar("T")
 # Opcodes by the low nibble of a serialized frame's first byte, to name what is written.
 _OPCODE_NAMES = {0: "cont", 1: "text", 2: "binary", 8: "close", 9: "ping", 10: "pong"}
 _OK_CLOSE_CODES = (1000, 1001)
+
+
+def _check_close(code: int, reason: str) -> None:
+    """Raise ValueError unless a Close frame with this code and reason may be sent: websockets'
+    own check (RFC 6455 7.4), plus the 125-byte limit of a control frame (5.5)."""
+    try:
+        payload = Close(code, reason).serialize()
+    except ProtocolError:
+        raise ValueError(f"close code {code} may not be sent in a Close frame") from None
+    if len(payload) > 125:
+        raise ValueError(f"close reason too long: {len(payload) - 2} bytes (at most 123)")
 
 
 class ProtocolState(StrEnum):
@@ -100,6 +111,20 @@ class _Frames:
         return _Frames([data[i : i + fragment_size] for i in step], text)
 
 
+@dataclass(frozen=True, slots=True)
+class _Stream:
+    """One outgoing data message of unknown length: its first piece (read before taking the
+    token), the source of the rest, and whether it is text."""
+
+    first: bytes
+    rest: AsyncIterator[bytes | str]
+    text: bool
+
+
+def _piece(chunk: bytes | str) -> bytes:
+    return chunk.encode() if isinstance(chunk, str) else bytes(chunk)
+
+
 @dataclass(eq=False)
 class _Connection:
     """One kernel connection: from the connector's TCP connect to its release."""
@@ -119,6 +144,7 @@ class _Connection:
     fragments: list[bytes] = field(default_factory=list)
     fragment_type: str = ""
     failed: bool = False  # we failed the connection (1007, 1011): deliver nothing more
+    abandoned: bool = False  # its connector was cancelled: the channel stays usable (D11)
     keepalive: asyncio.Task[None] | None = None
 
     @property
@@ -233,6 +259,27 @@ class Channel:
         else:
             await self._out_task("send", _Frames.of(bytes(message), False, fragment_size))
 
+    async def send_stream(
+        self, chunks: AsyncIterable[bytes | str], *, text: bool | None = None
+    ) -> None:
+        """Send one message of any length, read from ``chunks``, in constant memory.
+
+        Each non-empty chunk becomes one frame of the same fragmented message (str chunks are
+        UTF-8 encoded); the message is text if ``text`` is True, binary if False, and when
+        None, text if the first chunk is a str. The first chunk is read before the token is
+        taken; the rest are read while holding it (one message, no other frame but owed
+        control replies in between, D10), each only after the previous frame drained. A source
+        that ends at once sends one empty message.
+
+        If the send is cancelled, or ``chunks`` raises, after the first frame went out and
+        before the last, the connection is failed with 1011 (D12). A slow source holds the
+        token, and so delays every other send, until the message is complete.
+        """
+        rest = aiter(chunks)
+        first = await anext(rest, b"")
+        kind = isinstance(first, str) if text is None else text
+        await self._out_task("send", _Stream(_piece(first), rest, kind))
+
     async def send_text(self, text: str, *, fragment_size: int | None = None) -> None:
         await self._out_task("send", _Frames.of(text.encode(), True, fragment_size))
 
@@ -260,7 +307,7 @@ class Channel:
     async def _out_task(
         self,
         kind: str,
-        frames: _Frames | None = None,
+        frames: _Frames | _Stream | None = None,
         *,
         ping: tuple[bytes, asyncio.Future[float]] | None = None,
         only: _Connection | None = None,
@@ -285,18 +332,17 @@ class Channel:
                 else:
                     conn = await self._ready(party, seen, connect=only is None)
                 try:
-                    if frames is not None:
-                        # The whole message goes out under one holding of the token, so no
-                        # other frame can land between two fragments, though each drains.
+                    # A whole message goes out under one holding of the token, so no
+                    # other frame can land between two fragments, though each drains.
+                    if isinstance(frames, _Stream):
+                        await self._write_stream(party, conn, frames)
+                    elif frames is not None:
                         last = len(frames.pieces) - 1
-                        for i, piece in enumerate(frames.pieces):
-                            if i:
-                                conn.proto.send_continuation(piece, fin=i == last)
-                            elif frames.text:
-                                conn.proto.send_text(piece, fin=i == last)
-                            else:
-                                conn.proto.send_binary(piece, fin=i == last)
+                        if last == 0:
+                            self._put_first(conn, frames.text, frames.pieces[0], True)
                             await self._write(party, conn)
+                        else:
+                            await self._write_fragments(party, conn, frames)
                     elif ping is not None:
                         payload, pong = ping
                         if payload in conn.pings:
@@ -339,6 +385,69 @@ class Channel:
         its traceback is reset each time instead of growing with each raise."""
         assert self._error is not None
         raise self._error.with_traceback(None)
+
+    @staticmethod
+    def _put_first(conn: _Connection, text: bool, piece: bytes, fin: bool) -> None:
+        if text:
+            conn.proto.send_text(piece, fin=fin)
+        else:
+            conn.proto.send_binary(piece, fin=fin)
+
+    async def _write_fragments(self, party: Party, conn: _Connection, frames: _Frames) -> None:
+        """Write a message in several frames. D12: if this is interrupted between two of them
+        (cancelled, or a failure that is not the connection's own), the connection is failed
+        with 1011 rather than left with half a message on it."""
+        last = len(frames.pieces) - 1
+        try:
+            for i, piece in enumerate(frames.pieces):
+                if i:
+                    conn.proto.send_continuation(piece, fin=i == last)
+                else:
+                    self._put_first(conn, frames.text, piece, fin=False)
+                await self._write(party, conn)
+        except BaseException:
+            self._fail_mid_message(party, conn)
+            raise
+
+    async def _write_stream(self, party: Party, conn: _Connection, stream: _Stream) -> None:
+        """Write a message read from a source: one frame per non-empty chunk, each written once
+        the next chunk is known (so the last carries FIN) and the one before it drained."""
+        piece, first = stream.first, True
+        try:
+            async for chunk in stream.rest:
+                if not (chunk := _piece(chunk)):
+                    continue
+                if first:
+                    self._put_first(conn, stream.text, piece, fin=False)
+                    first = False
+                else:
+                    conn.proto.send_continuation(piece, fin=False)
+                await self._write(party, conn)
+                piece = chunk
+            if first:
+                self._put_first(conn, stream.text, piece, fin=True)
+            else:
+                conn.proto.send_continuation(piece, fin=True)
+            await self._write(party, conn)
+        except BaseException:
+            self._fail_mid_message(party, conn)
+            raise
+
+    def _fail_mid_message(self, party: Party, conn: _Connection) -> None:
+        """D12: a message was left unfinished on ``conn`` (its send was cancelled or its source
+        failed between two fragments). Finishing it is not ours to decide (the rest may never
+        come), so the connection is failed as RFC 6455 7.1.7 says: a Close 1011, which 5.4
+        allows between fragments, then the reader waits for the peer to end TCP (bounded by the
+        close timeout) and terminate releases it. Nothing is awaited here: this runs on the
+        way out of a cancelled task, still holding the token."""
+        proto = conn.proto
+        if conn.shutdown_requested or proto.state is not OPEN:
+            return  # the connection is already going down
+        if not proto.expect_continuation_frame:
+            return  # the message is complete
+        conn.failed = True
+        conn.proto.fail(1011, "send interrupted in the middle of a message")
+        self._put(party, conn, [chunk for chunk in conn.proto.data_to_send() if chunk])
 
     # ------------------------------------------------------------------ connector (D1, D2)
 
@@ -383,6 +492,16 @@ class Channel:
         except ChannelError as exc:
             await self._fail_connect(party, conn, exc)
             raise
+        except asyncio.CancelledError:
+            # D13: a cancelled connector releases its half-made connection (established 1 -> 0
+            # once, on_close once) and leaves the channel as it found it: the next out task
+            # connects anew. A 101 that arrives later finds no one to use it.
+            if conn is not None:
+                conn.abandoned = True
+                self._settle_upgraded(conn)
+                conn.local_close = CloseInfo(1006, "connect cancelled", "local", clean=False)
+                await self._shutdown(party, conn, graceful=None, abort=True)
+            raise
         self._set_state(party, ProtocolState.SUCCESS)
         self._emit(
             party,
@@ -421,12 +540,17 @@ class Channel:
         self._error = error
         self._set_state(party, ProtocolState.ERROR, error=str(error))
         if conn is not None:
-            if not conn.upgraded.done():
-                conn.upgraded.cancel()
-            elif not conn.upgraded.cancelled():
-                conn.upgraded.exception()  # retrieved: it is the error raised above
+            self._settle_upgraded(conn)
             conn.local_close = CloseInfo(1006, str(error), "local", clean=False)
             await self._shutdown(party, conn, graceful=None, abort=True)
+
+    @staticmethod
+    def _settle_upgraded(conn: _Connection) -> None:
+        """The connector gives up on ``conn``: nobody will await its 101 any more."""
+        if not conn.upgraded.done():
+            conn.upgraded.cancel()
+        elif not conn.upgraded.cancelled():
+            conn.upgraded.exception()  # retrieved: the connector reported it (or gave up)
 
     # ------------------------------------------------------------------ writing (token only)
 
@@ -443,15 +567,11 @@ class Channel:
         Only the token holder writes. A write that fails or cannot drain in time kills the
         connection (D8), unless a shutdown is already under way, which then finishes the job.
         """
-        if self._token.holder is not party and self._token.holder != party:
-            raise AssertionError(f"{party} wrote without holding the token")
         if chunks is None:
             chunks = [chunk for chunk in conn.proto.data_to_send() if chunk]
-        for chunk in chunks:
-            conn.transport.write(chunk)
-            if self._subscribers:
-                opcode = "http" if handshake else _OPCODE_NAMES.get(chunk[0] & 0x0F, "?")
-                self._emit(party, What.FRAME_OUT, opcode=opcode, size=len(chunk))
+        if conn.replies:  # D10: owed control replies go first (control frames may sit between
+            chunks, conn.replies = conn.replies + chunks, []  # fragments, RFC 6455 5.4)
+        self._put(party, conn, chunks, handshake=handshake)
         try:
             if conn.transport.writing_paused:
                 async with self._clock.timeout(self.options.write_timeout):
@@ -474,6 +594,18 @@ class Channel:
                 await self._shutdown(party, conn, graceful=None, abort=True)
             raise self._closed_error(conn) from None
 
+    def _put(
+        self, party: Party, conn: _Connection, chunks: list[bytes], *, handshake: bool = False
+    ) -> None:
+        """Hand ``chunks`` to the transport, without waiting for them to drain."""
+        if self._token.holder is not party and self._token.holder != party:
+            raise AssertionError(f"{party} wrote without holding the token")
+        for chunk in chunks:
+            conn.transport.write(chunk)
+            if self._subscribers:
+                opcode = "http" if handshake else _OPCODE_NAMES.get(chunk[0] & 0x0F, "?")
+                self._emit(party, What.FRAME_OUT, opcode=opcode, size=len(chunk))
+
     # ------------------------------------------------------------------ reader and terminate
 
     async def _run_reader(self, conn: _Connection) -> None:
@@ -488,20 +620,27 @@ class Channel:
         party = Party("reader", conn.n)
         proto = conn.proto
         reason = "eof"
+        limit = self.options.close_timeout
+        deadline: float | None = None  # for the peer to end TCP, once a Close went out
         try:
             while True:
                 try:
-                    if proto.close_expected():
-                        # A Close was exchanged: the server should end TCP; don't wait forever.
-                        async with self._clock.timeout(self.options.close_timeout):
+                    if deadline is None and limit is not None and proto.close_expected():
+                        deadline = self._clock.now() + limit
+                    if deadline is not None:
+                        # A Close went out: the server should end TCP. One bound for the whole
+                        # wait, so a peer that keeps sending cannot keep us CLOSING.
+                        left = max(deadline - self._clock.now(), 0.0)
+                        async with self._clock.timeout(left):
                             data = await conn.transport.read()
                     else:
                         data = await conn.transport.read()
                 except TimeoutError:
                     reason = "close timeout"
-                    conn.local_close = conn.local_close or CloseInfo(
-                        1006, "peer did not close TCP after the Close", "local", clean=False
-                    )
+                    if not conn.failed:  # a connection we failed keeps the code we failed it with
+                        conn.local_close = conn.local_close or CloseInfo(
+                            1006, "peer did not close TCP after the Close", "local", clean=False
+                        )
                     break
                 except OSError as exc:
                     reason = f"read error: {exc}"
@@ -511,6 +650,9 @@ class Channel:
                     proto.receive_data(data)
                 else:
                     proto.receive_eof()
+                # D10: what the protocol owes for these frames (Pong, Close echo) is owed before
+                # ``process`` sees any of them, so no send it starts can overtake it.
+                owed = [chunk for chunk in proto.data_to_send() if chunk]
                 for event in proto.events_received():
                     self._on_protocol_event(party, conn, event)
                 if not conn.upgraded.done() and proto.handshake_exc is not None:
@@ -521,9 +663,11 @@ class Channel:
                     conn.upgraded.set_exception(
                         HandshakeInterrupted(f"connection to {self.url} {problem}")
                     )
-                replies = [chunk for chunk in proto.data_to_send() if chunk]
-                if replies:
-                    self._queue_replies(conn, replies)
+                owed += [chunk for chunk in proto.data_to_send() if chunk]  # our own failure
+                if proto.parser_exc is not None and not isinstance(proto.parser_exc, EOFError):
+                    conn.failed = True  # websockets failed it (1002, 1009): 7.1.7 applies too
+                if owed:
+                    self._queue_replies(conn, owed)
                 if not data or proto.state is CLOSED:
                     break
         finally:
@@ -615,7 +759,12 @@ class Channel:
                 break
 
     def _queue_replies(self, conn: _Connection, replies: list[bytes]) -> None:
+        """Owe ``replies`` on ``conn`` (D10): the next token holder writes them before anything
+        of its own; the auto reply party is only there in case no other party comes."""
         conn.replies.extend(replies)
+        if conn.failed:
+            # RFC 6455 7.1.7: once we failed the connection, nothing but our Close goes out.
+            conn.replies = [chunk for chunk in conn.replies if chunk[0] & 0x0F == Opcode.CLOSE]
         if not conn.replier_running:
             conn.replier_running = True
             self._spawn(self._auto_reply(conn))
@@ -705,32 +854,55 @@ class Channel:
         self._emit(party, What.SHUTDOWN, graceful=graceful is not None, abort=abort)
         if conn.keepalive is not None and conn.keepalive is not asyncio.current_task():
             conn.keepalive.cancel()
-        if graceful is not None and conn.proto.state is OPEN and not conn.reader_done.is_set():
-            conn.proto.send_close(*graceful)
-            try:
-                await self._write(party, conn)
-                async with self._clock.timeout(self.options.close_timeout):
-                    await conn.reader_done.wait()
-            except TimeoutError:
-                conn.local_close = conn.local_close or CloseInfo(
-                    1006, "no Close answer within the close timeout", "local", clean=False
-                )
-                abort = True
-            except ChannelError:
-                abort = True  # the link died under our Close; the reader tells how
-        if abort:
-            conn.transport.abort()
-        else:
-            conn.transport.close()
-        if not conn.reader_done.is_set():
-            # close() flushes what is buffered first: a peer that stopped reading would keep
-            # the reader (and us) waiting forever, so that wait is bounded too.
-            try:
-                async with self._clock.timeout(self.options.close_timeout):
-                    await conn.reader_done.wait()
-            except TimeoutError:
+        try:
+            if conn.replies and not abort:
+                # D10, RFC 6455 5.5.1: a Close echo (or Pong) we owe goes out before we close,
+                # even when this holder is deinit or terminate.
+                try:
+                    async with self._clock.timeout(self.options.close_timeout):
+                        await self._write(party, conn, [])
+                except (TimeoutError, ChannelError):
+                    abort = True
+            if graceful is not None and conn.proto.state is OPEN and not conn.reader_done.is_set():
+                conn.proto.send_close(*graceful)
+                try:
+                    # One bound for writing our Close and hearing the answer, so a peer that
+                    # never reads cannot hold deinit even when write_timeout is None.
+                    async with self._clock.timeout(self.options.close_timeout):
+                        await self._write(party, conn)
+                        await conn.reader_done.wait()
+                except TimeoutError:
+                    conn.local_close = conn.local_close or CloseInfo(
+                        1006, "no Close answer within the close timeout", "local", clean=False
+                    )
+                    abort = True
+                except ChannelError:
+                    abort = True  # the link died under our Close; the reader tells how
+            if abort:
                 conn.transport.abort()
-                await conn.reader_done.wait()  # abort ends the reader at once
+            else:
+                conn.transport.close()
+            if not conn.reader_done.is_set():
+                # close() flushes what is buffered first: a peer that stopped reading would keep
+                # the reader (and us) waiting forever, so that wait is bounded too.
+                try:
+                    async with self._clock.timeout(self.options.close_timeout):
+                        await conn.reader_done.wait()
+                except TimeoutError:
+                    conn.transport.abort()
+                    await conn.reader_done.wait()  # abort ends the reader at once
+        except asyncio.CancelledError:
+            # D11: cancelled while shutting down: cut the link and still release it, so the
+            # connection never stays half closed with established == 1.
+            if conn.proto.close_rcvd is None:
+                conn.local_close = conn.local_close or CloseInfo(
+                    1006, "closing was cancelled", "local", clean=False
+                )
+            conn.transport.abort()
+            await conn.reader_done.wait()  # abort ends the reader at once
+            if not conn.released:
+                self._release(party, conn)
+            raise
         self._release(party, conn)
 
     def _release(self, party: Party, conn: _Connection) -> None:
@@ -751,7 +923,7 @@ class Channel:
             party, What.CLOSED, code=info.code, reason=info.reason, by=info.by, clean=info.clean
         )
         if self._state is not ProtocolState.ERROR:
-            if info.clean:
+            if info.clean or conn.abandoned:
                 self._set_state(party, ProtocolState.UNDEFINED)  # next send reconnects
             else:
                 self._error = info.error()
@@ -786,41 +958,59 @@ class Channel:
 
     async def deinit(self, code: int = 1000, reason: str = "", *, abrupt: bool = False) -> None:
         """Tear the channel down: close the connection (gracefully unless ``abrupt``), let every
-        pending party finish, then dispose. Returns once the channel is disposed; idempotent."""
+        pending party finish, then dispose. Returns once the channel is disposed; idempotent.
+
+        A close code or reason that may not be sent (RFC 6455 7.4, e.g. 1005, or a reason over
+        123 bytes) raises ValueError before anything changes. D14: if the caller running the
+        teardown is cancelled (or it fails), the connection is still released (D11) and the
+        next ``deinit()`` (or one already waiting) completes the teardown and disposes.
+        """
         if self._disposed:
             return
-        if self._deinit_done is not None:
-            await asyncio.shield(self._deinit_done)
-            return
-        loop = asyncio.get_running_loop()
-        self._deinit_done = loop.create_future()
+        if not abrupt:
+            _check_close(code, reason)
+        while not self._disposed:
+            running = self._deinit_done
+            if running is None:
+                await self._teardown(code, reason, abrupt)
+            else:
+                await asyncio.shield(running)  # resolves whether that teardown ended or not
+
+    async def _teardown(self, code: int, reason: str, abrupt: bool) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._deinit_done = done
         self._deiniting = True
         party = Party("deinit")
-        self._enter()
         try:
-            await self._token.take(party)
+            self._enter()
             try:
-                conn = self._conn
-                if conn is None or conn.released:
-                    self._emit(party, What.LEAVE)  # established == 0: nothing to shut down
-                else:
-                    if abrupt and not conn.reader_done.is_set():
-                        # We end it, with no Close frame: whatever the reader sees next (EOF)
-                        # is the echo of our own close, not the peer's doing.
-                        conn.local_close = CloseInfo(
-                            1006, "closed without a Close frame (abrupt deinit)", "local", False
+                await self._token.take(party)
+                try:
+                    conn = self._conn
+                    if conn is None or conn.released:
+                        self._emit(party, What.LEAVE)  # established == 0: nothing to shut down
+                    else:
+                        if abrupt and conn.proto.state is OPEN and not conn.reader_done.is_set():
+                            # We end it, with no Close frame: whatever the reader sees next
+                            # (EOF) is the echo of our own close, not the peer's doing. Only
+                            # while nothing else ended it: an earlier record stands.
+                            conn.local_close = conn.local_close or CloseInfo(
+                                1006, "closed without a Close frame (abrupt deinit)", "local", False
+                            )
+                        await self._shutdown(
+                            party, conn, graceful=None if abrupt else (code, reason), abort=False
                         )
-                    await self._shutdown(
-                        party, conn, graceful=None if abrupt else (code, reason), abort=False
-                    )
+                finally:
+                    self._token.release(party)
             finally:
-                self._token.release(party)
+                self._leave()
+            await self._quiesce()
+            self._disposed = True
+            self._emit(party, What.DISPOSE)
         finally:
-            self._leave()
-        await self._quiesce()
-        self._disposed = True
-        self._emit(party, What.DISPOSE)
-        self._deinit_done.set_result(None)
+            if not self._disposed:
+                self._deinit_done = None  # D14: the next deinit() runs the teardown again
+            done.set_result(None)
 
     async def _quiesce(self) -> None:
         """Wait until no party is inside a channel step (D6: dispose last)."""
@@ -895,4 +1085,9 @@ class Channel:
             detail=detail,
         )
         for subscriber in list(self._subscribers):
-            subscriber(event)
+            try:
+                subscriber(event)
+            except Exception as exc:  # an observer must not change what the channel does
+                asyncio.get_running_loop().call_exception_handler(
+                    {"message": f"event subscriber failed on {event.what.value}", "exception": exc}
+                )
