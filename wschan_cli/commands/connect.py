@@ -61,6 +61,12 @@ after a delay that doubles each time (from --reconnect-delay up to
 --reconnect-max-delay, plus a random jitter of at most one first delay),
 at most --reconnect-tries times in a row; a connection that stays up 10s
 resets the count. The --init messages are sent after every connect.
+Retried: refused, reset, timeouts, TLS or proxy failures other than an
+untrusted certificate, HTTP 5xx, HTTP 408 and 429 (after the delay
+their Retry-After asks for, at most --reconnect-max-delay), abnormal
+closes. Given up at once (permanent): an unknown host name, an
+untrusted TLS certificate, any other HTTP 4xx. When no connection was
+ever made, the status is that of the last failure (3 or 4).
 
 \b
 Exit status:

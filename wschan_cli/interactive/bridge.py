@@ -102,7 +102,9 @@ async def _bridge(cfg: LinkConfig, diag: Diagnostics, writer: ReplyWriter, wait:
     await asyncio.wait({pumping, supervisor}, return_when=asyncio.FIRST_COMPLETED)
     if not supervisor.done():
         # End of input: every line is sent. Close once the connection has been silent for
-        # --wait seconds (replies to the last lines are still on their way).
+        # --wait seconds (replies to the last lines are still on their way); not before the
+        # first connect attempt has told how it went, so the status says it (3, 4).
+        await link.wait_attempted()
         while not supervisor.done() and not broken_pipe:
             remaining = last_activity + wait - loop.time()
             if remaining <= 0:

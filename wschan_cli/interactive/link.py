@@ -32,6 +32,7 @@ from wschan_cli.options import ConnectionSettings
 from wschan_cli.render.closecodes import describe_close
 
 from .backoff import Backoff
+from .retry import classify
 
 #: A connection that stayed up this long resets the backoff (delays and tries start over).
 STABLE_AFTER = 10.0
@@ -69,6 +70,8 @@ class Link:
     _stop_done: asyncio.Event = field(default_factory=asyncio.Event)
     _closed: asyncio.Future[CloseInfo] | None = None
     _stop_status: int | None = None
+    _attempted: asyncio.Event = field(default_factory=asyncio.Event)
+    failure: ChannelError | None = None  # the last failed connect
 
     # ------------------------------------------------------------------ supervisor
 
@@ -80,7 +83,7 @@ class Link:
         try:
             while True:
                 if self.stopping:
-                    return self._stop_status or EXIT_OK
+                    return self._stopped()
                 closed: asyncio.Future[CloseInfo] = loop.create_future()
                 self._closed = closed
 
@@ -106,16 +109,24 @@ class Link:
                         await ch.send(message)
                 except (ConnectError, HandshakeError) as exc:
                     await self._dispose(ch)
+                    self.failure = exc
+                    self._attempted.set()
                     if self.stopping:
-                        return self._stop_status or EXIT_OK
-                    if not cfg.reconnect or backoff.exhausted:
-                        return self._end(status_for(exc), str(exc), cfg.reconnect)
-                    await self._pause(backoff, str(exc))
+                        return self._stopped()
+                    verdict = classify(exc)
+                    if not cfg.reconnect:
+                        return self._end(status_for(exc), str(exc))
+                    if verdict.permanent:
+                        return self._end(status_for(exc), f"{exc} (not retried: permanent)")
+                    if backoff.exhausted:
+                        return self._end(status_for(exc), str(exc), gave_up=True)
+                    await self._pause(backoff, str(exc), verdict.retry_after)
                     continue
                 except (ChannelClosed, ChannelDisposed):
                     pass  # closed while sending --init: the close below says how
                 opened_at = loop.time()
                 self.connections += 1
+                self._attempted.set()
                 self.status_line = ""
                 self.on_change()
                 if not closed.done():
@@ -125,7 +136,7 @@ class Link:
                 if self.stopping:
                     await self._stop_done.wait()
                     await self._dispose(ch)
-                    return self._stop_status if self._stop_status is not None else EXIT_OK
+                    return self._stopped()
                 if info.clean:
                     await self._dispose(ch)
                     return self._end(EXIT_OK, self._describe(info))
@@ -133,7 +144,7 @@ class Link:
                     backoff.reset()
                 await self._dispose(ch)
                 if not cfg.reconnect or backoff.exhausted:
-                    return self._end(EXIT_ABNORMAL, self._describe(info), cfg.reconnect)
+                    return self._end(EXIT_ABNORMAL, self._describe(info), gave_up=cfg.reconnect)
                 await self._pause(backoff, self._describe(info))
         finally:
             self._ready.clear()
@@ -146,14 +157,25 @@ class Link:
             info, close_timeout=conn.close_timeout, write_timeout=conn.write_timeout
         )
 
-    def _end(self, status: int, message: str, gave_up: bool = False) -> int:
+    def _stopped(self) -> int:
+        """The status once the user ended the link: as the close went, or, when no
+        connection was ever made, the failure that kept it from being made (3 or 4)."""
+        if self.connections == 0 and self.failure is not None:
+            return self._end(status_for(self.failure), str(self.failure))
+        return self._stop_status if self._stop_status is not None else EXIT_OK
+
+    def _end(self, status: int, message: str, *, gave_up: bool = False) -> int:
         if gave_up:
             message += f" (gave up after {self.config.reconnect_tries} reconnect attempts)"
         self.final_message = message
         return status
 
-    async def _pause(self, backoff: Backoff, why: str) -> None:
+    async def _pause(self, backoff: Backoff, why: str, asked: float | None = None) -> None:
+        """Wait before the next attempt: the backoff's delay, or what the server asked for
+        (Retry-After), at most --reconnect-max-delay."""
         delay = backoff.next_delay()
+        if asked is not None:
+            delay = min(asked, self.config.reconnect_max_delay)
         tries = f"/{backoff.tries}" if backoff.tries else ""
         self.status_line = f"reconnect {backoff.attempt}{tries} in {delay:.2f}s"
         self.notify(f"{why}; reconnecting in {delay:.2f}s (attempt {backoff.attempt}{tries})")
@@ -177,6 +199,16 @@ class Link:
 
     async def wait_ended(self) -> None:
         await self._ended.wait()
+
+    async def wait_attempted(self) -> None:
+        """Until the first connect attempt succeeded or failed (or the link ended)."""
+        attempted = asyncio.ensure_future(self._attempted.wait())
+        ended = asyncio.ensure_future(self._ended.wait())
+        try:
+            await asyncio.wait({attempted, ended}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            attempted.cancel()
+            ended.cancel()
 
     async def ready(self) -> Channel | None:
         """The channel once a connection is up, or None if the link ended first."""
@@ -232,7 +264,7 @@ class Link:
         if self._closed is not None and not self._closed.done():
             # No connection was up (connecting, or waiting to reconnect): end the supervisor.
             self._closed.set_result(CloseInfo(1000, "", "local", True))
-        return status
+        return self._stopped()
 
     def describe(self) -> dict[str, Any]:
         return {

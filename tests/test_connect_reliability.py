@@ -1,0 +1,155 @@
+"""``wschan connect --reconnect`` (issue 10): the status says what happened when no connection
+was ever made (3, 4), and permanent errors are given up at once while transient ones are retried.
+
+The real executable runs as a bridge (stdin at end of input) against servers on 127.0.0.1. No
+test queries real DNS: the unknown host is answered "no such name" by a ``sitecustomize`` that
+fakes ``getaddrinfo`` for that one name in the child process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import trustme
+
+from wschan_cli.server import ThreadedServer
+
+from .send_helpers import LoopThread, clean_env, err_line, wschan
+from .test_send_net import server_context
+
+UNKNOWN_HOST = "nonexistent.invalid"
+
+FAKE_RESOLVER = f"""\
+import socket
+
+_real = socket.getaddrinfo
+
+
+def _getaddrinfo(host, *args, **kwargs):
+    if host == {UNKNOWN_HOST!r}:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    return _real(host, *args, **kwargs)
+
+
+socket.getaddrinfo = _getaddrinfo
+"""
+
+FAST = ("--reconnect", "--reconnect-delay", "0.05", "--reconnect-max-delay", "0.05")
+
+
+@dataclass
+class HttpAnswer:
+    """Answers every upgrade request with ``status`` and ``headers``; counts the requests."""
+
+    status: int
+    headers: tuple[str, ...] = ()
+    requests: list[float] = field(default_factory=list)
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/"
+
+    async def start(self) -> HttpAnswer:
+        server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = server.sockets[0].getsockname()[1]
+        return self
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+            return
+        self.requests.append(time.monotonic())
+        head = [f"HTTP/1.1 {self.status} Whatever", *self.headers, "Content-Length: 0", "", ""]
+        writer.write("\r\n".join(head).encode())
+        await writer.drain()
+        writer.close()
+
+
+def refused_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def connect(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, float]:
+    start = time.monotonic()
+    result = wschan("connect", *args, env=env, timeout=30)
+    return result.returncode, err_line(result), time.monotonic() - start
+
+
+@pytest.mark.timeout(60)
+def test_an_unknown_host_is_given_up_at_once_with_3(tmp_path: Path) -> None:
+    (tmp_path / "sitecustomize.py").write_text(FAKE_RESOLVER)
+    env = clean_env(PYTHONPATH=str(tmp_path))
+    status, err, took = connect("--reconnect", f"ws://{UNKNOWN_HOST}/", env=env)
+    assert status == 3, err
+    assert f"cannot resolve host '{UNKNOWN_HOST}'" in err and "not retried" in err, err
+    assert "reconnecting" not in err, err
+    assert took < 2.0, f"{took:.2f}s"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("status", [401, 403, 404])
+def test_an_http_4xx_is_given_up_at_once_with_4(status: int) -> None:
+    with LoopThread() as loop:
+        server = loop.call(HttpAnswer(status).start())
+        code, err, took = connect(*FAST, server.url)
+        assert code == 4, err
+        assert f"HTTP {status}" in err and "not retried" in err, err
+        assert len(server.requests) == 1
+    assert took < 2.0, f"{took:.2f}s"
+
+
+@pytest.mark.timeout(60)
+def test_an_untrusted_certificate_is_given_up_at_once_with_3() -> None:
+    with ThreadedServer(ssl=server_context(trustme.CA())) as server:
+        code, err, _ = connect(*FAST, server.url)
+    assert code == 3, err
+    assert "certificate verification failed" in err and "not retried" in err, err
+    assert "reconnecting" not in err, err
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("status", [503, 408])
+def test_a_5xx_or_408_is_retried_then_gives_4(status: int) -> None:
+    with LoopThread() as loop:
+        server = loop.call(HttpAnswer(status).start())
+        code, err, _ = connect(*FAST, "--reconnect-tries", "2", server.url)
+        assert code == 4, err
+        assert "gave up after 2 reconnect attempts" in err, err
+        assert len(server.requests) == 3  # the first attempt and two retries
+
+
+@pytest.mark.timeout(60)
+def test_429_waits_as_long_as_retry_after_asks() -> None:
+    with LoopThread() as loop:
+        server = loop.call(HttpAnswer(429, ("Retry-After: 1",)).start())
+        # (--wait 3: at end of input the bridge would otherwise stop waiting after 1 s)
+        code, err, _ = connect(
+            *FAST, "--reconnect-tries", "1", "--reconnect-max-delay", "5", "--wait", "3", server.url
+        )
+        assert code == 4, err
+        first, second = server.requests
+    assert second - first >= 0.9, "the 0.05 s backoff was used instead of Retry-After: 1"
+
+
+@pytest.mark.timeout(60)
+def test_a_refused_port_at_end_of_input_gives_3_not_0() -> None:
+    code, err, _ = connect(*FAST, "--reconnect-tries", "0", f"ws://127.0.0.1:{refused_port()}/")
+    assert code == 3, err
+    assert err.splitlines()[-1].startswith("wschan: connection refused"), err
+
+
+@pytest.mark.timeout(60)
+def test_a_refused_port_gives_3_once_the_tries_are_used_up() -> None:
+    code, err, _ = connect(*FAST, "--reconnect-tries", "3", f"ws://127.0.0.1:{refused_port()}/")
+    assert code == 3, err
+    assert "gave up after 3 reconnect attempts" in err, err
