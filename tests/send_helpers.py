@@ -295,11 +295,13 @@ class UnixForwarder:
 class SilentServer:
     """Completes the WebSocket upgrade, then reads and ignores everything: never a Pong, never
     a reply, never a Close. With ``reads=False`` it reads nothing after the upgrade either (a
-    peer that stopped reading: the client's writes stall). ``upgraded`` counts the upgrades."""
+    peer that stopped reading: the client's writes stall). ``upgraded`` counts the upgrades,
+    ``bytes_read`` what was read after them."""
 
     reads: bool = True
     port: int = 0
     upgraded: int = 0
+    bytes_read: int = 0  # after the upgrade, all connections together
     _server: asyncio.Server | None = None
 
     @property
@@ -330,8 +332,8 @@ class SilentServer:
             self.upgraded += 1
             if not self.reads:
                 await asyncio.Event().wait()  # until the server is stopped
-            while await reader.read(65536):
-                pass
+            while data := await reader.read(65536):
+                self.bytes_read += len(data)
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
             pass  # (cancelled: the test is over and stops the server)
         finally:

@@ -14,8 +14,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+
+from wschan_cli.server import ThreadedServer
 
 from .send_helpers import LoopThread, SilentServer, clean_env, err_line, wschan
 
@@ -134,3 +137,108 @@ def test_a_48_mb_stdin_line_costs_linear_time() -> None:
         took = time.monotonic() - start
     assert result.returncode == 0, err_line(result)
     assert took < 10, f"{took:.1f}s for one 48 MB line"
+
+
+# ---------------------------------------------------------------------- bounded input (item 2)
+
+#: Runs ARGV with stdin from PATH in a child, then reports that child's peak RSS (kB) and its
+#: status on the last stdout line (RUSAGE_CHILDREN of a fresh process: no other run mixed in).
+PEAK_RSS = """\
+import resource, subprocess, sys
+with open(sys.argv[1], "rb") as stdin:
+    done = subprocess.run(sys.argv[2:], stdin=stdin, stdout=subprocess.DEVNULL)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, done.returncode)
+"""
+
+
+def peak_run(stdin: str, *args: str, limit: float) -> tuple[int, int, float, str]:
+    """``wschan send ARGS`` with ``stdin``: (status, peak RSS in MB, seconds, stderr)."""
+    start = time.monotonic()
+    measured = subprocess.run(
+        [sys.executable, "-c", PEAK_RSS, stdin, sys.executable, "-m", "wschan_cli", "send", *args],
+        capture_output=True,
+        env=clean_env(),
+        timeout=limit,
+        check=False,
+    )
+    took = time.monotonic() - start
+    rss_kb, status = measured.stdout.split()[-2:]
+    return int(status), int(rss_kb) // 1024, took, measured.stderr.decode(errors="replace")
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    ("stdin", "args", "bound"),
+    [
+        ("/dev/null", ("--file", "/dev/zero"), 5),  # issue 10's "Done means"
+        ("/dev/zero", ("--file", "-"), 3),
+        ("/dev/zero", (), 3),  # stdin without any newline: one endless line
+    ],
+    ids=["file-dev-zero", "file-stdin", "stdin-line"],
+)
+def test_an_endless_input_streams_in_constant_memory_until_the_timeout(
+    stdin: str, args: tuple[str, ...], bound: int
+) -> None:
+    with LoopThread() as loop:
+        server = loop.call(SilentServer().start())  # takes in everything
+        status, rss_mb, took, err = peak_run(
+            stdin, server.url, *args, "--timeout", str(bound), limit=60
+        )
+        streamed = server.bytes_read
+    assert status == 124, err
+    expected = f"wschan: timed out after {bound}s (--timeout): 0 sent, 0 replies received"
+    assert err.strip() == expected
+    assert took < bound + 1, f"{took:.2f}s"
+    assert rss_mb < 100, f"peak RSS {rss_mb} MB"
+    assert streamed > 10 << 20, f"only {streamed} bytes went out while the input was read"
+
+
+@pytest.mark.timeout(60)
+def test_a_file_and_a_long_line_arrive_whole_as_one_message(tmp_path: Path) -> None:
+    content = bytes(range(32, 127)) * 40_000  # 3.8 MB of text: several frames when streamed
+    path = tmp_path / "big.txt"
+    path.write_bytes(content)
+    with ThreadedServer(max_size=None) as server:
+        from_file = wschan(
+            "send", server.url, "--file", str(path), "--max-size", "0", "--raw", timeout=60
+        )
+        from_stdin = wschan("send", server.url, "--max-size", "0", "--raw", input=content + b"\n")
+        server.wait_ended(2)
+        received = server.received
+    assert from_file.returncode == 0, err_line(from_file)
+    assert from_stdin.returncode == 0, err_line(from_stdin)
+    assert received == [content.decode()] * 2
+    assert from_file.stdout == content + b"\n" and from_stdin.stdout == content + b"\n"
+
+
+@pytest.mark.timeout(60)
+def test_bad_utf8_in_the_middle_of_a_streamed_message_cuts_it_off_with_1011_and_exit_2() -> None:
+    piped = b"a" * (2 << 20) + b"\xff" + b"b" * 1000
+    with ThreadedServer(max_size=None) as server:
+        result = wschan("send", server.url, "--file", "-", input=piped)
+        server.wait_ended(1)
+        assert server.close_codes == [1011]
+    assert result.returncode == 2, err_line(result)
+    assert err_line(result) == (
+        f"wschan: stdin is not valid UTF-8 (byte {2 << 20}); send bytes with --binary; "
+        "the message was cut off: the connection was failed with 1011"
+    )
+
+
+# ---------------------------------------------------------------------- --timeout (item 5)
+
+
+@pytest.mark.timeout(120)
+def test_timeout_holds_within_half_a_second_against_a_peer_that_stopped_reading() -> None:
+    with LoopThread() as loop:
+        server = loop.call(SilentServer(reads=False).start())
+        for run in range(RUNS):
+            start = time.monotonic()
+            proc = popen_send(server.url, "--timeout", "1")
+            Feeder(proc, width=1 << 16)
+            err = finish(proc)
+            took = time.monotonic() - start
+            line = assert_one_line(err, run)
+            assert proc.returncode == 124, (run, line)
+            assert line.startswith("wschan: timed out after 1s (--timeout): "), (run, line)
+            assert took < 1.5, f"run {run}: {took:.2f}s for --timeout 1"

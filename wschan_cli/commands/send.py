@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 import re
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from wschan_cli.interactive.payload import InputError, check_file, decode_message
 from wschan_cli.options import ConnectionSettings, connection_options
 from wschan_cli.render.closecodes import close_code_name, describe_close
 
@@ -22,7 +24,7 @@ if TYPE_CHECKING:
     import asyncio
 
     from wschan_cli.channel import Channel, CloseInfo, Message
-    from wschan_cli.interactive.stdin import StdinReader
+    from wschan_cli.interactive.reader import InputReader
     from wschan_cli.render.diagnostics import Diagnostics
     from wschan_cli.render.replies import ReplyWriter
 
@@ -41,6 +43,10 @@ from wschan_cli.runner import run_main
 #: Default rule: seconds without any reply after which wschan stops waiting for the replies
 #: still missing (the count rule usually ends the wait long before).
 DEFAULT_IDLE = 2.0
+
+#: Seconds an abrupt close may take after --timeout expired (a write may hold the token, D8);
+#: then wschan exits anyway and leaves the socket to the kernel.
+ABORT_GRACE = 0.1
 
 #: Close codes a client may put in a Close frame (RFC 6455 7.4; 1004-1006 and 1015 may not).
 SENDABLE_CLOSE_CODES = "1000-1003, 1007-1014 or 3000-4999"
@@ -113,10 +119,6 @@ Examples:
 """
 
 
-class InputError(Exception):
-    """A message that cannot be sent as asked (exit 2)."""
-
-
 # ---------------------------------------------------------------------- the plan
 
 
@@ -126,7 +128,8 @@ class Plan:
 
     url: str
     connection: ConnectionSettings
-    sources: list[tuple[str, Any]]  # ("message", payload) | ("stdin", None) | ("stdin-whole", None)
+    # ("message", payload) | ("stdin", None) | ("stdin-whole", None) | ("file", path)
+    sources: list[tuple[str, Any]]
     binary: bool
     encoding: str  # "utf-8", "hex" or "base64"
     delimiter: bytes
@@ -140,40 +143,15 @@ class Plan:
     fmt: str
     timestamps: bool
     pretty: bool
+    started: float = field(default_factory=time.monotonic)  # --timeout counts from here
 
     @property
     def reads_stdin(self) -> bool:
-        return any(kind != "message" for kind, _ in self.sources)
+        return any(kind.startswith("stdin") for kind, _ in self.sources)
 
     @property
     def has_goal(self) -> bool:
         return self.expect is not None or self.until is not None
-
-
-def decode_message(raw: bytes, *, binary: bool, encoding: str, where: str) -> str | bytes:
-    """Turn input bytes into the message to send; InputError says what is wrong and where."""
-    if encoding == "hex":
-        try:
-            return bytes.fromhex(raw.decode("ascii"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            detail = str(exc).replace("fromhex() arg", "input")
-            raise InputError(f"{where} is not valid hex: {detail}") from None
-    if encoding == "base64":
-        import base64
-        import binascii
-
-        try:
-            return base64.b64decode(b"".join(raw.split()), validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise InputError(f"{where} is not valid base64: {exc}") from None
-    if binary:
-        return raw
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            f"{where} is not valid UTF-8 (byte {exc.start}); send bytes with --binary"
-        ) from None
 
 
 def parse_delimiter(text: str) -> bytes:
@@ -273,18 +251,15 @@ def make_plan(ctx: click.Context, url: str, messages: tuple[str, ...], **o: Any)
             sources.append(("stdin-whole", None))
             continue
         try:
-            with open(path, "rb") as handle:
-                raw = handle.read()
+            check_file(path, binary=binary, encoding=encoding)
         except OSError as exc:
             reason = exc.strerror or str(exc)
             raise click.BadParameter(
                 f"cannot read {path!r}: {reason}", param_hint="'--file'"
             ) from None
-        try:
-            payload = decode_message(raw, binary=binary, encoding=encoding, where=repr(path))
         except InputError as exc:
             raise click.BadParameter(str(exc), param_hint="'--file'") from None
-        sources.append(("message", payload))
+        sources.append(("file", path))
     if not messages and not files:
         sources.append(("stdin", None))
 
@@ -487,7 +462,8 @@ async def _main(plan: Plan, diag: Diagnostics, writer: ReplyWriter) -> int:
     state = RunState(changed=asyncio.Event(), closed=asyncio.Event())
     changed, closed = state.changed, state.closed
     assert changed is not None and closed is not None
-    deadline = loop.time() + plan.timeout if plan.timeout is not None else None
+    # loop.time() is time.monotonic(): the bound covers the start-up as well.
+    deadline = plan.started + plan.timeout if plan.timeout is not None else None
 
     if not conn.debug:
         # asyncio reports stray errors of tasks and callbacks with a traceback; wschan's rule is
@@ -495,12 +471,12 @@ async def _main(plan: Plan, diag: Diagnostics, writer: ReplyWriter) -> int:
         loop.set_exception_handler(lambda _loop, _context: None)
 
     # Stdin is read from now on, while the connection opens.
-    stdin: StdinReader | None = None
+    stdin: InputReader | None = None
     if plan.reads_stdin:
-        from wschan_cli.interactive.stdin import StdinReader
+        from wschan_cli.interactive.reader import stdin_reader
 
         whole = any(kind == "stdin-whole" for kind, _ in plan.sources)
-        stdin = StdinReader(plan.delimiter, whole=whole)
+        stdin = stdin_reader(plan.delimiter, whole=whole)
         stdin.start()
         if sys.stdin.isatty() and sys.stderr.isatty():
             diag.note("reading messages from the terminal, one per line; end with Ctrl-D")
@@ -634,23 +610,27 @@ async def _main(plan: Plan, diag: Diagnostics, writer: ReplyWriter) -> int:
         close_code, close_reason = 1001, "stdout closed"
     closing = asyncio.ensure_future(ch.deinit(close_code, close_reason, abrupt=abrupt))
     limit = None
-    if deadline is not None and not state.timed_out:
+    if state.timed_out:
+        limit = ABORT_GRACE  # an abrupt close is immediate, unless a write holds the token
+    elif deadline is not None:
         limit = max(deadline - loop.time(), 0.0)
-    elif state.timed_out:
-        limit = 1.0  # an abrupt close is immediate; do not let it hold the exit
     try:
         done, _ = await asyncio.wait({closing}, timeout=limit)
     except asyncio.CancelledError:
         done = set()  # a Ctrl-C during the close
         task.uncancel()
     if closing not in done:
-        state.timed_out = state.timed_out or not state.interrupted
-        code = EXIT_INTERRUPTED if state.interrupted else EXIT_TIMEOUT
-        diag.error(
-            "interrupted while closing"
-            if state.interrupted
-            else f"timed out after {plan.timeout:g}s (--timeout) while closing"
-        )
+        if state.interrupted:
+            code, message = EXIT_INTERRUPTED, "interrupted while closing"
+        elif state.timed_out:
+            code, message = _outcome(plan, state)
+        else:
+            code, message = (
+                EXIT_TIMEOUT,
+                f"timed out after {plan.timeout:g}s (--timeout) while closing",
+            )
+        assert message is not None
+        diag.error(message)
         _final_flush(writer, state)
         os._exit(code)  # the close is stuck in the network: leave it to the kernel
 
@@ -687,59 +667,29 @@ def _final_flush(writer: ReplyWriter, state: RunState) -> None:
             pass
 
 
-async def _work(ch: Channel, plan: Plan, state: RunState, stdin: StdinReader | None) -> None:
+async def _work(ch: Channel, plan: Plan, state: RunState, stdin: InputReader | None) -> None:
     """Open, send every message in order, then wait as the plan says."""
     import asyncio
+
+    from wschan_cli.interactive.outgoing import Outbox, Streamed
 
     loop = asyncio.get_running_loop()
     closed = state.closed
     assert closed is not None
     await ch.open()
     state.last_activity = loop.time()
-    async for message in _messages(plan, state, stdin):
+    outbox = Outbox(plan.sources, plan.binary, plan.encoding, stdin, ended=closed)
+    async for message in outbox:
         if state.broken_pipe:
             return
-        await ch.send(message)
+        if isinstance(message, Streamed):
+            await ch.send_stream(message.chunks, text=message.text)
+        else:
+            await ch.send(message)
         state.sent += 1
         state.last_activity = loop.time()
     state.all_sent = True
     await _wait_for_replies(plan, state)
-
-
-async def _messages(plan: Plan, state: RunState, stdin: StdinReader | None) -> Any:
-    """The messages in input order, decoded; stdin's as they are read."""
-    import asyncio
-
-    closed = state.closed
-    assert closed is not None
-    for kind, payload in plan.sources:
-        if kind == "message":
-            yield payload
-            continue
-        assert stdin is not None
-        while True:
-            if stdin.queue.empty():
-                # Nothing buffered: wait for stdin, but stop if the connection ends meanwhile.
-                getter = asyncio.ensure_future(stdin.queue.get())
-                ender = asyncio.ensure_future(closed.wait())
-                try:
-                    await asyncio.wait({getter, ender}, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    ender.cancel()
-                if not getter.done():
-                    getter.cancel()
-                    return
-                batch = getter.result()
-            else:
-                batch = stdin.queue.get_nowait()
-            if batch is None:
-                break
-            if isinstance(batch, BaseException):
-                raise InputError(f"cannot read stdin: {batch}")
-            for raw in batch:
-                stdin.count += 1
-                where = "stdin" if kind == "stdin-whole" else f"stdin message {stdin.count}"
-                yield decode_message(raw, binary=plan.binary, encoding=plan.encoding, where=where)
 
 
 async def _wait_for_replies(plan: Plan, state: RunState) -> None:
@@ -777,6 +727,11 @@ def _outcome(plan: Plan, state: RunState) -> tuple[int, str | None]:
     """The exit status and its one-line message, once the connection is closed."""
     got = f"{state.replies} {'reply' if state.replies == 1 else 'replies'}"
     if state.input_error is not None:
+        info = state.close
+        if info is not None and info.code == 1011 and info.by == "local":
+            # The bad byte was in a streamed message whose first frames were out (D12).
+            cut = "the message was cut off: the connection was failed with 1011"
+            return EXIT_USAGE, f"{state.input_error}; {cut}"
         return EXIT_USAGE, f"{state.input_error}; nothing after it was sent"
     if state.interrupted:
         return EXIT_INTERRUPTED, f"interrupted after {state.sent} sent, {got} received"

@@ -1,10 +1,12 @@
 """Off a terminal: a line bridge, as websocat's default mode.
 
-Each stdin line is one message (a trailing CR removed; text, or binary when the line is not
-UTF-8), each message received is one line on stdout (binary as hex), in arrival order. No
-prompt, no colour, no toolbar. At end of input every line has been sent; the session then closes
-gracefully (1000) once ``--wait`` seconds pass without any message in or out, so replies still
-on their way are printed. Stdin is read while the connection opens: nothing is lost.
+Each stdin line is one text message (a trailing CR removed), each message received is one line
+on stdout (binary as hex), in arrival order. No prompt, no colour, no toolbar. At end of input
+every line has been sent; the session then closes gracefully (1000) once ``--wait`` seconds pass
+without any message in or out, so replies still on their way are printed. Stdin is read while
+the connection opens: nothing is lost. A line that is not UTF-8 ends the session as in
+``wschan send`` (exit 2, nothing after it sent); a line longer than ``reader.STREAM_AFTER`` is
+streamed (``outgoing``).
 """
 
 from __future__ import annotations
@@ -15,14 +17,16 @@ import sys
 import time
 
 from wschan_cli.channel import Message
-from wschan_cli.exitcodes import EXIT_ERROR
+from wschan_cli.exitcodes import EXIT_ERROR, EXIT_USAGE
 from wschan_cli.render.color import Style, color_enabled, is_tty
 from wschan_cli.render.diagnostics import Diagnostics
 from wschan_cli.render.replies import ReplyWriter
 from wschan_cli.runner import run_main
 
 from .link import Link, LinkConfig
-from .stdin import StdinReader
+from .outgoing import Outbox
+from .payload import InputError
+from .reader import stdin_reader
 
 
 def run_bridge(cfg: LinkConfig, *, wait: float, timestamps: bool, pretty: bool) -> int:
@@ -51,6 +55,7 @@ async def _bridge(cfg: LinkConfig, diag: Diagnostics, writer: ReplyWriter, wait:
     last_activity = loop.time()
     broken_pipe = False
     flush_pending = False
+    input_error: str | None = None
 
     def flush() -> None:
         nonlocal flush_pending, broken_pipe
@@ -79,24 +84,17 @@ async def _bridge(cfg: LinkConfig, diag: Diagnostics, writer: ReplyWriter, wait:
     supervisor = asyncio.ensure_future(link.run())
 
     async def pump() -> None:
-        nonlocal last_activity
-        stdin = StdinReader(b"\n")
+        nonlocal last_activity, input_error
+        stdin = stdin_reader()
         stdin.start()
-        while True:
-            batch = await stdin.queue.get()
-            if batch is None:
-                return
-            if isinstance(batch, BaseException):
-                diag.error(f"cannot read stdin: {batch}")
-                return
-            for raw in batch:
-                try:
-                    data: str | bytes = raw.decode("utf-8")
-                except UnicodeDecodeError:
-                    data = raw
-                if not await link.send(data):
+        outbox = Outbox([("stdin", None)], False, "utf-8", stdin, ended=asyncio.Event())
+        try:
+            async for message in outbox:
+                if not await link.send(message):
                     return
                 last_activity = loop.time()
+        except InputError as exc:
+            input_error = str(exc)
 
     pumping = asyncio.ensure_future(pump())
     await asyncio.wait({pumping, supervisor}, return_when=asyncio.FIRST_COMPLETED)
@@ -105,7 +103,7 @@ async def _bridge(cfg: LinkConfig, diag: Diagnostics, writer: ReplyWriter, wait:
         # --wait seconds (replies to the last lines are still on their way); not before the
         # first connect attempt has told how it went, so the status says it (3, 4).
         await link.wait_attempted()
-        while not supervisor.done() and not broken_pipe:
+        while not supervisor.done() and not broken_pipe and input_error is None:
             remaining = last_activity + wait - loop.time()
             if remaining <= 0:
                 break
@@ -122,4 +120,7 @@ async def _bridge(cfg: LinkConfig, diag: Diagnostics, writer: ReplyWriter, wait:
     if broken_pipe:
         diag.error("stdout was closed (broken pipe); closed the connection with 1001")
         return EXIT_ERROR
+    if input_error is not None:
+        diag.error(f"{input_error}; nothing after it was sent")
+        return EXIT_USAGE
     return status

@@ -32,6 +32,7 @@ from wschan_cli.options import ConnectionSettings
 from wschan_cli.render.closecodes import describe_close
 
 from .backoff import Backoff
+from .outgoing import Streamed
 from .retry import classify
 
 #: A connection that stayed up this long resets the backoff (delays and tries start over).
@@ -224,22 +225,26 @@ class Link:
                 return None
         return self.ch
 
-    async def send(self, data: str | bytes) -> bool:
+    async def send(self, data: str | bytes | Streamed) -> bool:
         """Send one message on the live connection, waiting for a (re)connect if need be.
 
         A message that could not be written because the connection closed under it is sent
-        again on the next connection (with ``--reconnect``). False if the link ended first."""
+        again on the next connection (with ``--reconnect``), unless it was streamed (read as
+        it went out: it cannot be read again). False if the link ended first."""
         while True:
             ch = await self.ready()
             if ch is None:
                 return False
             try:
-                await ch.send(data)
+                if isinstance(data, Streamed):
+                    await ch.send_stream(data.chunks, text=data.text)
+                else:
+                    await ch.send(data)
                 return True
             except (ChannelClosed, ChannelDisposed):
                 if self.ch is ch:
                     self._ready.clear()  # this connection is over; the supervisor will see it
-                if self.stopping or self.ended:
+                if self.stopping or self.ended or isinstance(data, Streamed):
                     return False
                 await asyncio.sleep(0)  # let the supervisor see the close
 

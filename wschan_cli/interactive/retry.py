@@ -21,6 +21,7 @@ from wschan_cli.channel import ChannelError, DNSError, HandshakeRejected, Invali
 #: HTTP statuses of the 4xx class that say "later", not "never" (RFC 9110 15.5.9, RFC 6585 4).
 RETRIED_4XX = frozenset({408, 429})
 
+
 @dataclass(frozen=True)
 class Verdict:
     permanent: bool
