@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -338,3 +339,37 @@ class SilentServer:
             pass  # (cancelled: the test is over and stops the server)
         finally:
             writer.close()
+
+
+# ---------------------------------------------------------------------- a refusing server
+
+
+@dataclass
+class HttpAnswer:
+    """Answers every upgrade request with ``status`` and ``headers``; counts the requests."""
+
+    status: int
+    headers: tuple[str, ...] = ()
+    requests: list[float] = field(default_factory=list)
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/"
+
+    async def start(self) -> HttpAnswer:
+        server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = server.sockets[0].getsockname()[1]
+        return self
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+            return
+        self.requests.append(time.monotonic())
+        head = [f"HTTP/1.1 {self.status} Whatever", *self.headers, "Content-Length: 0", "", ""]
+        writer.write("\r\n".join(head).encode())
+        await writer.drain()
+        writer.close()

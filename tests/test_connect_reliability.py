@@ -8,10 +8,8 @@ fakes ``getaddrinfo`` for that one name in the child process.
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -19,7 +17,7 @@ import trustme
 
 from wschan_cli.server import ThreadedServer
 
-from .send_helpers import LoopThread, clean_env, err_line, wschan
+from .send_helpers import HttpAnswer, LoopThread, clean_env, err_line, wschan
 from .test_send_net import server_context
 
 UNKNOWN_HOST = "nonexistent.invalid"
@@ -40,37 +38,6 @@ socket.getaddrinfo = _getaddrinfo
 """
 
 FAST = ("--reconnect", "--reconnect-delay", "0.05", "--reconnect-max-delay", "0.05")
-
-
-@dataclass
-class HttpAnswer:
-    """Answers every upgrade request with ``status`` and ``headers``; counts the requests."""
-
-    status: int
-    headers: tuple[str, ...] = ()
-    requests: list[float] = field(default_factory=list)
-    port: int = 0
-
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/"
-
-    async def start(self) -> HttpAnswer:
-        server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.port = server.sockets[0].getsockname()[1]
-        return self
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            await reader.readuntil(b"\r\n\r\n")
-        except (asyncio.IncompleteReadError, ConnectionError):
-            writer.close()
-            return
-        self.requests.append(time.monotonic())
-        head = [f"HTTP/1.1 {self.status} Whatever", *self.headers, "Content-Length: 0", "", ""]
-        writer.write("\r\n".join(head).encode())
-        await writer.drain()
-        writer.close()
 
 
 def refused_port() -> int:

@@ -22,6 +22,7 @@ import click
 
 if TYPE_CHECKING:
     from wschan_cli.channel.options import ChannelOptions
+    from wschan_cli.render.secrets import Secrets
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -121,6 +122,8 @@ class ConnectionSettings:
     verbose: bool = False
     color: str = "auto"
     debug: bool = False
+    show_secrets: bool = False
+    mask: tuple[str, ...] = ()
 
     @classmethod
     def from_values(
@@ -149,6 +152,8 @@ class ConnectionSettings:
         verbose: bool = False,
         color: str = "auto",
         debug: bool = False,
+        show_secrets: bool = False,
+        mask: tuple[str, ...] = (),
     ) -> ConnectionSettings:
         """Build settings from the values click parsed; raises click.UsageError /
         click.BadParameter (exit 2) for a bad value or combination."""
@@ -215,6 +220,8 @@ class ConnectionSettings:
             verbose=verbose,
             color=color,
             debug=debug,
+            show_secrets=show_secrets,
+            mask=tuple(mask),
         )
 
     def channel_options(self, **changes: Any) -> ChannelOptions:
@@ -242,6 +249,13 @@ class ConnectionSettings:
         }
         values.update(changes)
         return ChannelOptions(**values)
+
+    @property
+    def secrets(self) -> Secrets:
+        """What to mask in what is shown (render/secrets.py)."""
+        from wschan_cli.render.secrets import Secrets
+
+        return Secrets.of(show=self.show_secrets, names=self.mask)
 
     def request_headers(self) -> list[tuple[str, str]]:
         """The headers wschan adds to the upgrade request (unmasked: mask before showing)."""
@@ -368,14 +382,14 @@ _OPTIONS: list[Callable[[F], F]] = [
         "-i",
         "--include",
         is_flag=True,
-        help="Print the handshake response status and headers on stderr.",
+        help="Print the handshake response status and headers on stderr (a refusal too).",
     ),
     click.option(
         "-v",
         "--verbose",
         is_flag=True,
         help="Print every frame in and out and every sending / established transition on "
-        "stderr. Secrets (Authorization, cookies, passwords in URLs) are masked.",
+        "stderr (secrets masked: see --show-secrets).",
     ),
     click.option(
         "--color",
@@ -385,7 +399,23 @@ _OPTIONS: list[Callable[[F], F]] = [
         help="Colour output: auto colours terminals only and honours NO_COLOR, FORCE_COLOR "
         "and TERM=dumb.",
     ),
-    click.option("--debug", is_flag=True, help="Show a traceback when something fails."),
+    click.option(
+        "--show-secrets",
+        is_flag=True,
+        help="Show secrets as they are. By default, wherever wschan prints them, these are "
+        "shown as ****: Authorization, Proxy-Authorization, Cookie, Set-Cookie and headers "
+        "named *-Key, *Token*, *Secret*; URL passwords; the query parameters token, "
+        "access_token, key, api_key, password, secret, sig and signature.",
+    ),
+    click.option(
+        "--mask",
+        multiple=True,
+        metavar="NAME",
+        help="Also mask the header or query parameter NAME (repeatable).",
+    ),
+    click.option(
+        "--debug", is_flag=True, help="Show a traceback when something fails (secrets masked)."
+    ),
 ]
 
 #: Names of the parameters ``connection_options`` adds (and collects into ``connection``).
@@ -413,6 +443,8 @@ PARAM_NAMES = (
     "verbose",
     "color",
     "debug",
+    "show_secrets",
+    "mask",
 )
 
 

@@ -38,7 +38,7 @@ from wschan_cli.exitcodes import (
     EXIT_TIMEOUT,
     EXIT_USAGE,
 )
-from wschan_cli.runner import run_main
+from wschan_cli.runner import print_traceback, run_main
 
 #: Default rule: seconds without any reply after which wschan stops waiting for the replies
 #: still missing (the count rule usually ends the wait long before).
@@ -425,6 +425,7 @@ def run(plan: Plan) -> int:
         include=conn.include,
         json_lines=plan.fmt == "json",
         style=Style(color_enabled(conn.color, sys.stderr)),
+        secrets=conn.secrets,
     )
     stdout_tty = is_tty(sys.stdout)
     writer = ReplyWriter(
@@ -435,7 +436,9 @@ def run(plan: Plan) -> int:
         escape=stdout_tty and plan.fmt == "plain",
         color=plan.pretty and color_enabled(conn.color, sys.stdout),
     )
-    return run_main(_main(plan, diag, writer), debug=conn.debug, error=diag.error)
+    return run_main(
+        _main(plan, diag, writer), debug=conn.debug, error=diag.error, mask=diag.secrets.text
+    )
 
 
 async def _main(plan: Plan, diag: Diagnostics, writer: ReplyWriter) -> int:
@@ -451,6 +454,7 @@ async def _main(plan: Plan, diag: Diagnostics, writer: ReplyWriter) -> int:
         ConnectError,
         Event,
         HandshakeError,
+        HandshakeRejected,
         OpenTimeout,
         What,
         WriteTimeout,
@@ -576,9 +580,7 @@ async def _main(plan: Plan, diag: Diagnostics, writer: ReplyWriter) -> int:
                 await _work(ch, plan, state, stdin)
         except Exception:
             if conn.debug:  # the one line still follows; --debug shows where it came from
-                import traceback
-
-                traceback.print_exc()
+                print_traceback(diag.secrets.text)
             raise
     except asyncio.CancelledError:
         if not state.interrupted:
@@ -596,6 +598,8 @@ async def _main(plan: Plan, diag: Diagnostics, writer: ReplyWriter) -> int:
     except ConnectError as exc:
         exit_code, message = EXIT_CONNECT, str(exc)
     except HandshakeError as exc:
+        if isinstance(exc, HandshakeRejected):
+            diag.response(exc.status, exc.headers)
         exit_code, message = EXIT_REJECTED, f"handshake failed: {exc}"
     except (ChannelClosed, WriteTimeout) as exc:
         state.send_error = exc  # the close info says the rest

@@ -36,6 +36,7 @@ def run_bridge(cfg: LinkConfig, *, wait: float, timestamps: bool, pretty: bool) 
         verbose=conn.verbose,
         include=conn.include,
         style=Style(color_enabled(conn.color, sys.stderr)),
+        secrets=conn.secrets,
     )
     writer = ReplyWriter(
         sys.stdout.buffer,
@@ -44,7 +45,9 @@ def run_bridge(cfg: LinkConfig, *, wait: float, timestamps: bool, pretty: bool) 
         escape=is_tty(sys.stdout),
         color=False,
     )
-    return run_main(_bridge(cfg, diag, writer, wait), debug=conn.debug, error=diag.error)
+    return run_main(
+        _bridge(cfg, diag, writer, wait), debug=conn.debug, error=diag.error, mask=diag.secrets.text
+    )
 
 
 async def _bridge(cfg: LinkConfig, diag: Diagnostics, writer: ReplyWriter, wait: float) -> int:
@@ -80,7 +83,13 @@ async def _bridge(cfg: LinkConfig, diag: Diagnostics, writer: ReplyWriter, wait:
             loop.call_soon(flush)
 
     observers = [diag] if cfg.connection.verbose or cfg.connection.include else []
-    link = Link(cfg, process=on_message, notify=diag.note, observers=list(observers))
+    link = Link(
+        cfg,
+        process=on_message,
+        notify=diag.note,
+        observers=list(observers),
+        on_rejected=diag.response,
+    )
     supervisor = asyncio.ensure_future(link.run())
 
     async def pump() -> None:

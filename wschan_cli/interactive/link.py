@@ -24,6 +24,7 @@ from wschan_cli.channel import (
     CloseInfo,
     ConnectError,
     HandshakeError,
+    HandshakeRejected,
     Message,
     Subscriber,
 )
@@ -59,6 +60,8 @@ class Link:
     notify: Callable[[str], None]  # one line for the user (stderr / above the prompt)
     observers: list[Subscriber] = field(default_factory=list)
     on_change: Callable[[], None] = lambda: None  # the reconnect status changed (toolbar)
+    # the upgrade was refused: its status and headers (for -i)
+    on_rejected: Callable[[int, tuple[tuple[str, str], ...]], None] = lambda _s, _h: None
 
     ch: Channel | None = None
     connections: int = 0  # connections that were opened (init sent)
@@ -111,6 +114,8 @@ class Link:
                 except (ConnectError, HandshakeError) as exc:
                     await self._dispose(ch)
                     self.failure = exc
+                    if isinstance(exc, HandshakeRejected):
+                        self.on_rejected(exc.status, exc.headers)
                     self._attempted.set()
                     if self.stopping:
                         return self._stopped()

@@ -59,10 +59,9 @@ def history_path() -> Path:
 
 
 def run_repl(cfg: LinkConfig, *, timestamps: bool, pretty: bool) -> int:
+    repl = Repl(cfg, timestamps=timestamps, pretty=pretty)
     return run_main(
-        Repl(cfg, timestamps=timestamps, pretty=pretty).main(),
-        debug=cfg.connection.debug,
-        error=lambda text: sys.stderr.write(f"wschan: {text}\n"),
+        repl.main(), debug=cfg.connection.debug, error=repl.error, mask=repl.secrets.text
     )
 
 
@@ -79,6 +78,7 @@ class _Capture(io.BytesIO):
 class Repl:
     def __init__(self, cfg: LinkConfig, *, timestamps: bool, pretty: bool) -> None:
         self.cfg = cfg
+        self.secrets = cfg.connection.secrets
         self.timestamps = timestamps
         self.color = color_enabled(cfg.connection.color, sys.stdout)
         self.style = Style(self.color)
@@ -107,12 +107,15 @@ class Repl:
 
     def note(self, text: str) -> None:
         """A diagnostic line (stderr; above the prompt too, as stdout and stderr are patched)."""
-        sys.stderr.write(self.style.dim(f"wschan: {escape_control(text, one_line=True)}") + "\n")
+        sys.stderr.write(self.style.dim(f"wschan: {self._shown(text)}") + "\n")
         sys.stderr.flush()
 
     def error(self, text: str) -> None:
-        sys.stderr.write(f"{self.style.red('wschan:')} {escape_control(text, one_line=True)}\n")
+        sys.stderr.write(f"{self.style.red('wschan:')} {self._shown(text)}\n")
         sys.stderr.flush()
+
+    def _shown(self, text: str) -> str:
+        return escape_control(self.secrets.text(text), one_line=True)
 
     def _marked(self, mark: str, body: str) -> str:
         stamp = f"{iso_time(time.time())} " if self.timestamps else ""
@@ -193,6 +196,7 @@ class Repl:
                 include=conn.include,
                 style=Style(color_enabled(conn.color, sys.stderr)),
                 t0=loop.time(),
+                secrets=self.secrets,
             )
             observers: list[Any] = [self.view, self._transition]
             self.link = Link(
@@ -201,6 +205,7 @@ class Repl:
                 notify=self.note,
                 observers=observers,
                 on_change=self._invalidate,
+                on_rejected=self._rejected,
             )
             self.supervisor = asyncio.ensure_future(self.link.run())
             sender = asyncio.ensure_future(self._sender())
@@ -212,6 +217,10 @@ class Repl:
                     await sender
             await asyncio.sleep(0)  # let the patched stdout flush what is pending
         return status
+
+    def _rejected(self, status: int, headers: Any) -> None:
+        if self.cfg.connection.include or self.cfg.connection.verbose:
+            self.diag.response(status, headers)
 
     def _transition(self, event: Any) -> None:
         include = event.what is What.UPGRADED and self.cfg.connection.include
