@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from wschan_cli.server import ThreadedServer
+from wschan_cli.server import Behaviour, ThreadedServer
 
 from .send_helpers import LoopThread, SilentServer, clean_env, err_line, wschan
 
@@ -242,3 +242,21 @@ def test_timeout_holds_within_half_a_second_against_a_peer_that_stopped_reading(
             assert proc.returncode == 124, (run, line)
             assert line.startswith("wschan: timed out after 1s (--timeout): "), (run, line)
             assert took < 1.5, f"run {run}: {took:.2f}s for --timeout 1"
+
+
+# ---------------------------------------------------------------------- a close crossing ours
+
+
+@pytest.mark.timeout(120)
+def test_a_server_close_crossing_ours_after_the_goal_is_a_note_and_exit_0_twenty_times() -> None:
+    # The server echoes, then closes with 4001 at once: its Close crosses ours (sent when the
+    # --expect goal is met), or comes first. Either way the goal was met (exit 0) and the
+    # server's code and reason are reported.
+    behaviour = Behaviour(close_after=1, close_code=4001, close_reason="go away")
+    with ThreadedServer(behaviour) as server:
+        for run in range(RUNS):
+            result = wschan("send", server.url, "a", "--expect", "1")
+            assert result.returncode == 0, (run, err_line(result))
+            assert result.stdout == b"a\n"
+            line = assert_one_line(result.stderr, run)
+            assert line == 'wschan: the server closed the connection: 4001 (private use) "go away"'

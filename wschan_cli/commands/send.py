@@ -652,6 +652,8 @@ async def _main(plan: Plan, diag: Diagnostics, writer: ReplyWriter) -> int:
     code, message = _outcome(plan, state)
     if code != EXIT_OK and message:
         diag.error(message)
+    elif code == EXIT_OK and (note := _server_close_note(plan, state)):
+        diag.note(note)
     return code
 
 
@@ -771,6 +773,17 @@ def _outcome(plan: Plan, state: RunState) -> tuple[int, str | None]:
             f"the server closed the connection ({label}) {_goal_progress(plan, state)}"
         )
     return EXIT_OK, None
+
+
+def _server_close_note(plan: Plan, state: RunState) -> str | None:
+    """A run that met its goal (exit 0) still says so when the server closed with a code of
+    its own, e.g. a 4001 that crossed our Close (both sides closed at once, RFC 6455 7.1.3)."""
+    import dataclasses
+
+    info = state.close
+    if info is None or info.code in (1000, 1001, 1006, plan.close_code):
+        return None
+    return describe_close(dataclasses.replace(info, by="peer"))
 
 
 def _goal_progress(plan: Plan, state: RunState) -> str:
