@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -43,6 +44,35 @@ def clean_env(**extra: str) -> dict[str, str]:
     env["PYTHONIOENCODING"] = "utf-8"
     env.update(extra)
     return env
+
+
+#: A ``sitecustomize`` for a child process: getaddrinfo answers "no such name" for every name
+#: but localhost and IP addresses, as the resolver does for a name that does not exist. No
+#: test may query real DNS.
+NO_DNS = """\
+import ipaddress, socket
+
+_real = socket.getaddrinfo
+
+
+def _getaddrinfo(host, *args, **kwargs):
+    name = host.decode() if isinstance(host, bytes) else host
+    try:
+        ipaddress.ip_address(name)
+    except (TypeError, ValueError):
+        if name not in (None, "localhost"):
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known") from None
+    return _real(host, *args, **kwargs)
+
+
+socket.getaddrinfo = _getaddrinfo
+"""
+
+
+def no_dns_env(directory: Path, **extra: str) -> dict[str, str]:
+    """``clean_env`` for a child that resolves no name off the machine (``NO_DNS``)."""
+    (directory / "sitecustomize.py").write_text(NO_DNS)
+    return clean_env(PYTHONPATH=str(directory), **extra)
 
 
 def wschan(

@@ -2,8 +2,8 @@
 was ever made (3, 4), and permanent errors are given up at once while transient ones are retried.
 
 The real executable runs as a bridge (stdin at end of input) against servers on 127.0.0.1. No
-test queries real DNS: the unknown host is answered "no such name" by a ``sitecustomize`` that
-fakes ``getaddrinfo`` for that one name in the child process.
+test queries real DNS: the unknown host is answered "no such name" in the child process
+(``no_dns_env``).
 """
 
 from __future__ import annotations
@@ -17,26 +17,10 @@ import trustme
 
 from wschan_cli.server import ThreadedServer
 
-from .send_helpers import HttpAnswer, LoopThread, clean_env, err_line, wschan
+from .send_helpers import HttpAnswer, LoopThread, err_line, no_dns_env, wschan
 from .test_send_net import server_context
 
 UNKNOWN_HOST = "nonexistent.invalid"
-
-FAKE_RESOLVER = f"""\
-import socket
-
-_real = socket.getaddrinfo
-
-
-def _getaddrinfo(host, *args, **kwargs):
-    if host == {UNKNOWN_HOST!r}:
-        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-    return _real(host, *args, **kwargs)
-
-
-socket.getaddrinfo = _getaddrinfo
-"""
-
 FAST = ("--reconnect", "--reconnect-delay", "0.05", "--reconnect-max-delay", "0.05")
 
 
@@ -54,9 +38,7 @@ def connect(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, fl
 
 @pytest.mark.timeout(60)
 def test_an_unknown_host_is_given_up_at_once_with_3(tmp_path: Path) -> None:
-    (tmp_path / "sitecustomize.py").write_text(FAKE_RESOLVER)
-    env = clean_env(PYTHONPATH=str(tmp_path))
-    status, err, took = connect("--reconnect", f"ws://{UNKNOWN_HOST}/", env=env)
+    status, err, took = connect("--reconnect", f"ws://{UNKNOWN_HOST}/", env=no_dns_env(tmp_path))
     assert status == 3, err
     assert f"cannot resolve host '{UNKNOWN_HOST}'" in err and "not retried" in err, err
     assert "reconnecting" not in err, err

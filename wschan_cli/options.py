@@ -90,6 +90,40 @@ def check_proxy_url(url: str) -> str:
     return full
 
 
+def check_url(url: str) -> None:
+    """The URL argument of a client command: a ws:// or wss:// URL wschan can connect to, or
+    click.BadParameter (exit 2, before anything is sent). The one URL check of every command.
+
+    Beyond websockets' parser, which takes port 0 for "no port" (80) and keeps a space in the
+    host: port 0 and a host with spaces or characters no host name has are usage errors.
+    """
+    from urllib.parse import urlsplit
+
+    from websockets.exceptions import InvalidURI
+    from websockets.uri import parse_uri
+
+    def bad(problem: str) -> click.BadParameter:
+        return click.BadParameter(f"{url!r}: {problem}", param_hint="'URL'")
+
+    try:
+        parse_uri(url)
+        parts = urlsplit(url)
+        port = parts.port
+    except InvalidURI as exc:
+        raise bad(exc.msg) from None
+    except ValueError as exc:
+        raise bad(str(exc)) from None
+    if port == 0:
+        raise bad("port 0 cannot be connected to (leave the port out for the default)")
+    host = parts.hostname or ""
+    if any(c.isspace() or not c.isprintable() or c in _NOT_IN_HOSTS for c in host):
+        raise bad(f"{host!r} is not a valid host name")
+
+
+# RFC 3986 3.2.2: a host is an IP literal or letters, digits and -._~%!$&'()*+,;= only.
+_NOT_IN_HOSTS = frozenset('"<>\\^`{|}/?#@')
+
+
 def _seconds_or_none(value: float) -> float | None:
     return value if value > 0 else None
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from wschan_cli.options import ConnectionSettings, connection_options
+from wschan_cli.options import ConnectionSettings, check_url, connection_options
 
 #: Seconds of silence (no message in or out) after the end of input before the bridge closes.
 DEFAULT_BRIDGE_WAIT = 1.0
@@ -152,7 +152,6 @@ def connect(ctx: click.Context, url: str, **options: Any) -> None:
     """
     import sys
 
-    from wschan_cli.commands.send import check_url
     from wschan_cli.interactive.link import LinkConfig
     from wschan_cli.render.color import is_tty
 

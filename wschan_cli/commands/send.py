@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from wschan_cli.interactive.payload import InputError, check_file, decode_message
-from wschan_cli.options import ConnectionSettings, connection_options
+from wschan_cli.options import ConnectionSettings, check_url, connection_options
 from wschan_cli.render.closecodes import close_code_name, describe_close
 
 if TYPE_CHECKING:
@@ -178,18 +178,6 @@ def check_close(code: int, reason: str) -> None:
         )
     if len(reason.encode("utf-8", "surrogateescape")) > 123:
         raise click.BadParameter("at most 123 bytes of UTF-8", param_hint="'--close-reason'")
-
-
-def check_url(url: str) -> None:
-    from websockets.exceptions import InvalidURI
-    from websockets.uri import parse_uri
-
-    try:
-        parse_uri(url)
-    except InvalidURI as exc:
-        raise click.BadParameter(f"{url!r}: {exc.msg}", param_hint="'URL'") from None
-    except ValueError as exc:
-        raise click.BadParameter(f"{url!r}: {exc}", param_hint="'URL'") from None
 
 
 def make_plan(ctx: click.Context, url: str, messages: tuple[str, ...], **o: Any) -> Plan:
