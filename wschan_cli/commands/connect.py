@@ -50,7 +50,8 @@ Ctrl-C in a row exits (130). An empty line sends nothing.
 
 \b
 Off a terminal (stdin or stdout is a pipe or a file): a bridge. Each
-stdin line is a message, each message received is a line on stdout
+stdin line is a text message (not UTF-8: exit 2, as in wschan send;
+over 1 MiB: streamed), each message received is a line on stdout
 (binary as hex); no prompt, colour or toolbar. At end of input every
 line has been sent, and the session closes (1000) once --wait seconds
 (default {DEFAULT_BRIDGE_WAIT:g}) pass with no message in or out.
@@ -73,11 +74,13 @@ Exit status:
   0    the session ended normally (Ctrl-D, /quit, /close answered, the
        server closed with 1000/1001, end of input in the bridge)
   1    other error
-  2    usage error
-  3    could not connect: DNS, refused, TLS, proxy, open timeout
-  4    handshake rejected (HTTP status other than 101)
+  2    usage error; in the bridge, a stdin line that is not UTF-8
+  3    could not connect: DNS, refused, TLS, proxy, open timeout (also
+       when a session that never connected ends: --reconnect, Ctrl-D)
+  4    handshake rejected (HTTP status other than 101), likewise
   5    closed abnormally: close code other than 1000/1001, or no Close
-       frame (dropped, /terminate, our Close unanswered)
+       frame (dropped, /terminate, our Close unanswered, a write stuck
+       longer than --write-timeout)
   130  interrupted (Ctrl-C twice)
 
 \b

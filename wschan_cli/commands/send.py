@@ -69,7 +69,9 @@ After the last message is sent, wschan waits, then closes:
 
 A reply counts from the end of the handshake. Piping N lines into an
 echo server therefore always prints its N replies, in order. --timeout
-bounds the whole run, connecting and closing included (exit 124).
+bounds the whole run, start-up, connecting and closing included (exit
+124). When the goal is met but the server closed with a code of its
+own (e.g. its Close crossed ours), exit is 0 and a note says how.
 """
 
 EPILOG = f"""\
@@ -86,6 +88,10 @@ Input:
   UTF-8, bad --hex or --base64, unreadable file) exits 2 with nothing
   sent; a bad stdin message stops the run there (exit 2), after the
   messages before it were sent.
+  Memory stays bounded: a file, all of stdin and a stdin message over
+  1 MiB are sent as one fragmented message while read (even endless
+  /dev/zero, until --timeout). A bad byte found in such a message after
+  its first frames went out cuts it off (close 1011) and exits 2.
 
 \b
 Output (stdout): each reply as it arrives; text as is (control
@@ -102,11 +108,13 @@ Exit status:
        expected reply (--expect/--until) received
   1    other error (e.g. the server closed normally before all messages
        were sent or before the expected replies)
-  2    usage error, bad input (malformed URL, bad header, close code...)
+  2    usage error, bad input (malformed URL, bad header, close code,
+       a message that is not UTF-8...)
   3    could not connect: DNS, refused, TLS, proxy, open timeout
   4    handshake rejected (HTTP status other than 101, or no valid 101)
   5    closed abnormally: close code other than 1000/1001, or no Close
-       frame (dropped, or our Close unanswered within --close-timeout)
+       frame (dropped, our Close unanswered within --close-timeout, a
+       write stuck longer than --write-timeout)
   124  --timeout expired, or --wait silence before the goal
   130  interrupted (Ctrl-C; a second Ctrl-C quits at once)
 
