@@ -34,6 +34,7 @@ from wschan_cli.render.closecodes import describe_close
 
 from .backoff import Backoff
 from .outgoing import Streamed
+from .race import first_done
 from .retry import classify
 
 #: A connection that stayed up this long resets the backoff (delays and tries start over).
@@ -208,24 +209,12 @@ class Link:
 
     async def wait_attempted(self) -> None:
         """Until the first connect attempt succeeded or failed (or the link ended)."""
-        attempted = asyncio.ensure_future(self._attempted.wait())
-        ended = asyncio.ensure_future(self._ended.wait())
-        try:
-            await asyncio.wait({attempted, ended}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            attempted.cancel()
-            ended.cancel()
+        await first_done(self._attempted.wait(), self._ended.wait())
 
     async def ready(self) -> Channel | None:
         """The channel once a connection is up, or None if the link ended first."""
         if not self._ready.is_set():
-            waiter = asyncio.ensure_future(self._ready.wait())
-            ender = asyncio.ensure_future(self._ended.wait())
-            try:
-                await asyncio.wait({waiter, ender}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                waiter.cancel()
-                ender.cancel()
+            await first_done(self._ready.wait(), self._ended.wait())
             if not self._ready.is_set():
                 return None
         return self.ch

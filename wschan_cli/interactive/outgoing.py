@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .payload import InputError, StreamDecoder, decode_message
+from .race import first_done
 from .reader import InputReader, StreamedMessage
 
 
@@ -82,14 +83,7 @@ class Outbox:
         """The reader's next batch; None as well when the connection ends first."""
         if not reader.queue.empty():
             return reader.queue.get_nowait()
-        getter = asyncio.ensure_future(reader.queue.get())
-        ender = asyncio.ensure_future(self.ended.wait())
-        try:
-            await asyncio.wait({getter, ender}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            ender.cancel()
-            if not getter.done():
-                getter.cancel()
+        getter, _ = await first_done(reader.queue.get(), self.ended.wait())
         return getter.result() if getter.done() and not getter.cancelled() else None
 
     async def _decoded(
