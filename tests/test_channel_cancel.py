@@ -8,8 +8,6 @@ no websockets exception escaping untyped.
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 import struct
 from collections.abc import Callable
 
@@ -17,7 +15,16 @@ import pytest
 
 from wschan_cli.channel import Channel, ChannelClosed, CloseInfo, Event, What
 
-from .helpers import GUID, QUIET, GatedTransport, Recorder, gated_factory, is_, run
+from .helpers import (
+    QUIET,
+    GatedTransport,
+    RawServer,
+    Recorder,
+    gated_factory,
+    is_,
+    open_watched,
+    run,
+)
 
 # --------------------------------------------------------------------------- a recording peer
 
@@ -40,67 +47,27 @@ def close_code(payload: bytes) -> int:
     return struct.unpack("!H", payload[:2])[0] if payload else 1005
 
 
-class Peer:
+class Peer(RawServer):
     """A hand-written server recording every client frame (fin, opcode, payload) per
-    connection. It answers a Close with a Close and ends TCP; ``hold_101`` delays the first
-    connection's 101 until opened; ``answer_close`` False ignores Close frames; ``answers``
-    maps a data frame's payload to the raw bytes written back at once, in one segment."""
+    connection. It answers a Close with a Close and ends TCP; ``answer_close`` False ignores
+    Close frames; ``answers`` maps a data frame's payload to the raw bytes written back at
+    once, in one segment."""
 
     def __init__(
-        self,
-        *,
-        hold_101: bool = False,
-        answer_close: bool = True,
-        answers: dict[bytes, bytes] | None = None,
+        self, *, answer_close: bool = True, answers: dict[bytes, bytes] | None = None
     ) -> None:
+        super().__init__(self._record)
         self.answers = answers or {}
-        self.frames: list[list[tuple[bool, int, bytes]]] = []
-        self.hold_101 = asyncio.Event()
-        if not hold_101:
-            self.hold_101.set()
-        self.got_request = asyncio.Event()
         self.answer_close = answer_close
-        self.url = ""
-        self._server: asyncio.Server | None = None
-        self._handlers: set[asyncio.Task[None]] = set()
-
-    async def __aenter__(self) -> Peer:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.url = f"ws://127.0.0.1:{self._server.sockets[0].getsockname()[1]}/"
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        for task in self._handlers:
-            task.cancel()
-        await asyncio.gather(*self._handlers, return_exceptions=True)
+        self.frames: list[list[tuple[bool, int, bytes]]] = []
 
     def data(self, n: int = -1) -> list[tuple[int, bytes]]:
         return [(op, payload) for _, op, payload in self.frames[n]]
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._handlers.add(task)
+    async def _record(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         frames: list[tuple[bool, int, bytes]] = []
         self.frames.append(frames)
-        first = len(self.frames) == 1
         try:
-            request = await reader.readuntil(b"\r\n\r\n")
-            self.got_request.set()
-            if first:
-                await self.hold_101.wait()
-            key = next(
-                line.split(b":", 1)[1].strip()
-                for line in request.split(b"\r\n")
-                if line.lower().startswith(b"sec-websocket-key:")
-            )
-            accept = base64.b64encode(hashlib.sha1(key + GUID.encode()).digest())
-            writer.write(
-                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
-            )
             while True:
                 fin, opcode, payload = await read_frame(reader)
                 frames.append((fin, opcode, payload))
@@ -109,11 +76,9 @@ class Peer:
                 if opcode == 0x8 and self.answer_close:
                     writer.write(bytes([0x88, len(payload)]) + payload)
                     await writer.drain()
-                    break
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
-            pass  # the client left, or the test ended: a quiet end either way
-        finally:
-            writer.close()
+                    return
+        except asyncio.CancelledError:
+            pass  # the test ended: a quiet end
 
 
 def cancel_on(rec: Recorder, match: Callable[[Event], bool], task: asyncio.Task[None]) -> None:
@@ -143,17 +108,8 @@ def falls(rec: Recorder) -> list[int]:
 def test_d14_a_deinit_cancelled_at_any_await_lets_the_next_deinit_complete(where: str) -> None:
     async def main() -> None:
         async with Peer(answer_close=where != "close wait") as peer:
-            made: list[GatedTransport] = []
-            rec, closes = Recorder(), []
-            ch = Channel(
-                peer.url,
-                options=QUIET,
-                transport_factory=gated_factory(made),
-                on_close=closes.append,
-            )
-            ch.subscribe(rec)
-            await ch.open()
-            gate = made[0]
+            closes: list[CloseInfo] = []
+            ch, rec, gate = await open_watched(peer.url, on_close=closes.append)
             send = None
             if where == "token":  # a send holds the token: deinit waits for it
                 gate.drain_gate.close()
@@ -233,16 +189,8 @@ def test_d12_a_fragmented_send_cancelled_at_a_fragment_fails_the_connection_with
 
     async def main() -> None:
         async with Peer() as peer:
-            made: list[GatedTransport] = []
-            rec, closes = Recorder(), []
-            ch = Channel(
-                peer.url,
-                options=QUIET,
-                transport_factory=gated_factory(made),
-                on_close=closes.append,
-            )
-            ch.subscribe(rec)
-            await ch.open()
+            closes: list[CloseInfo] = []
+            ch, rec, gate = await open_watched(peer.url, on_close=closes.append)
             send = asyncio.ensure_future(ch.send("aaabbbccc", fragment_size=3))
             seen = 0
 
@@ -250,14 +198,14 @@ def test_d12_a_fragmented_send_cancelled_at_a_fragment_fails_the_connection_with
                 nonlocal seen
                 if event.what is What.FRAME_OUT and str(event.party) == "send#1":
                     if seen == at:
-                        made[0].drain_gate.close()  # this fragment's drain waits...
+                        gate.drain_gate.close()  # this fragment's drain waits...
                         send.cancel()  # ...and is cancelled there
                     seen += 1
 
             rec.hooks.append(hook)
             with pytest.raises(asyncio.CancelledError):
                 await send
-            made[0].drain_gate.open()
+            gate.drain_gate.open()
             if at == 2:
                 await ch.send("next")
                 await ch.deinit()
@@ -290,7 +238,7 @@ def test_d12_a_fragmented_send_cancelled_at_a_fragment_fails_the_connection_with
 @pytest.mark.parametrize("where", ["connect", "request write", "101 wait"])
 def test_d13_a_connector_cancelled_at_any_await_releases_its_connection(where: str) -> None:
     async def main() -> None:
-        async with Peer(hold_101=where == "101 wait") as peer:
+        async with Peer() as peer:
             made: list[GatedTransport] = []
             rec, closes = Recorder(), []
             stalled = asyncio.Event()
@@ -300,8 +248,10 @@ def test_d13_a_connector_cancelled_at_any_await_releases_its_connection(where: s
                     stalled.set()
                     await asyncio.Event().wait()  # TCP never completes
                 transport = await gated_factory(made)(uri, options)
-                if where == "request write" and len(made) == 1:
+                if len(made) == 1 and where == "request write":
                     made[0].drain_gate.close()
+                if len(made) == 1 and where == "101 wait":
+                    made[0].read_gate.close()
                 return transport
 
             ch = Channel(peer.url, options=QUIET, transport_factory=factory, on_close=closes.append)
@@ -309,18 +259,16 @@ def test_d13_a_connector_cancelled_at_any_await_releases_its_connection(where: s
             opening = asyncio.ensure_future(ch.open())
             if where == "connect":
                 await stalled.wait()
-                opening.cancel()
-            elif where == "request write":
-                await made_draining(made)
-                opening.cancel()
             else:
-                await peer.got_request.wait()
-                opening.cancel()
+                while not made:
+                    await asyncio.sleep(0)
+                await (made[0].draining if where == "request write" else made[0].held).wait()
+            opening.cancel()
+            if made:  # the request drains, the 101 reaches a reader no one waits for
+                made[0].drain_gate.open()
+                made[0].read_gate.open()
             with pytest.raises(asyncio.CancelledError):
                 await opening
-            if made:
-                made[0].drain_gate.open()
-            peer.hold_101.set()  # a late 101 finds no one to use it
             assert ch.established == 0 and ch.state == "undefined" and not ch.sending
             if where == "connect":
                 assert falls(rec) == [] and closes == []
@@ -330,12 +278,6 @@ def test_d13_a_connector_cancelled_at_any_await_releases_its_connection(where: s
             await ch.send("after")  # usable: a new connection
             await ch.deinit()
             assert peer.data(-1) == [(0x1, b"after"), (0x8, b"\x03\xe8")]
-            assert falls(rec)[-2:] == [1, 0] and not rec.of(What.UPGRADED)[1:]
+            assert falls(rec)[-2:] == [1, 0] and len(rec.of(What.UPGRADED)) == 1
 
     run(main())
-
-
-async def made_draining(made: list[GatedTransport]) -> None:
-    while not made:
-        await asyncio.sleep(0)
-    await made[0].draining.wait()

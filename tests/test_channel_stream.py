@@ -11,7 +11,7 @@ import pytest
 from wschan_cli.channel import Channel, ChannelClosed, Event, What
 from wschan_cli.trace import gates
 
-from .helpers import QUIET, GatedTransport, Recorder, gated_factory, is_, run
+from .helpers import QUIET, GatedTransport, Recorder, is_, open_watched, run
 from .test_channel_cancel import Peer, close_code
 
 
@@ -110,11 +110,7 @@ def test_a_stream_cancelled_at_any_await_never_leaves_half_a_message(
 ) -> None:
     async def main() -> None:
         async with Peer() as peer:
-            made: list[GatedTransport] = []
-            rec = Recorder()
-            ch = Channel(peer.url, options=QUIET, transport_factory=gated_factory(made))
-            ch.subscribe(rec)
-            await ch.open()
+            ch, rec, gate = await open_watched(peer.url)
             stalled = asyncio.Event()
 
             async def source() -> AsyncIterator[bytes]:
@@ -131,7 +127,7 @@ def test_a_stream_cancelled_at_any_await_never_leaves_half_a_message(
                 nonlocal written
                 if event.what is What.FRAME_OUT and event.party.kind == "send":
                     if where == "drain" and written == k:
-                        made[0].drain_gate.close()
+                        gate.drain_gate.close()
                         sending.cancel()
                     written += 1
 
@@ -141,7 +137,7 @@ def test_a_stream_cancelled_at_any_await_never_leaves_half_a_message(
                 sending.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await sending
-            made[0].drain_gate.open()
+            gate.drain_gate.open()
             if not unfinished:
                 await ch.send("next")
                 await ch.deinit()
@@ -175,5 +171,20 @@ def test_a_source_that_fails_mid_message_fails_the_connection_and_raises_its_err
                 await ch.send("next")
             await ch.deinit()
             assert [op for _, op, _ in peer.frames[0]] == [0x2, 0x8]
+
+    run(main())
+
+
+def test_a_chunk_that_is_neither_bytes_nor_str_is_refused() -> None:
+    async def main() -> None:
+        async with Peer() as peer:
+            ch = Channel(peer.url, options=QUIET)
+            with pytest.raises(TypeError, match="not int"):
+                await ch.send_stream(chunks(5))  # type: ignore[arg-type]  # bytes(5) is 5 zeros
+            with pytest.raises(TypeError, match="not int"):
+                await ch.send_stream(chunks(b"a", b"b", 5))  # type: ignore[arg-type]
+            with pytest.raises(ChannelClosed, match="1011"):  # D12: it was mid-message
+                await ch.send("next")
+            await ch.deinit()
 
     run(main())

@@ -228,8 +228,23 @@ def test_bad_utf8_in_the_middle_of_a_streamed_message_cuts_it_off_with_1011_and_
 # ---------------------------------------------------------------------- --timeout (item 5)
 
 
+def start_up_seconds() -> float:
+    """How long the interpreter takes to start wschan and exit, here and now: what a bound
+    measured from outside the process adds to wschan's own bound."""
+    times = []
+    for _ in range(3):
+        start = time.monotonic()
+        subprocess.run(
+            [sys.executable, "-m", "wschan_cli", "send", "--help"], capture_output=True, check=True
+        )
+        times.append(time.monotonic() - start)
+    return min(times)
+
+
 @pytest.mark.timeout(120)
 def test_timeout_holds_within_half_a_second_against_a_peer_that_stopped_reading() -> None:
+    # Before issue 10: --timeout 5 exited after 6.5 s ("while closing").
+    start_up = start_up_seconds()
     with LoopThread() as loop:
         server = loop.call(SilentServer(reads=False).start())
         for run in range(RUNS):
@@ -241,7 +256,7 @@ def test_timeout_holds_within_half_a_second_against_a_peer_that_stopped_reading(
             line = assert_one_line(err, run)
             assert proc.returncode == 124, (run, line)
             assert line.startswith("wschan: timed out after 1s (--timeout): "), (run, line)
-            assert took < 1.5, f"run {run}: {took:.2f}s for --timeout 1"
+            assert took < 1.5 + start_up, f"run {run}: {took:.2f}s for --timeout 1"
 
 
 # ---------------------------------------------------------------------- a close crossing ours

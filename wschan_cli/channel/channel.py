@@ -15,15 +15,18 @@ can drive the same code with a simulated transport.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import os
+from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from websockets.client import ClientProtocol
 from websockets.exceptions import InvalidState, InvalidStatus, InvalidURI, ProtocolError
 from websockets.extensions.permessage_deflate import enable_client_permessage_deflate
-from websockets.frames import Close, Opcode
+from websockets.frames import Close, Frame, Opcode
 from websockets.http11 import Response
 from websockets.protocol import CLOSED, OPEN
 from websockets.typing import Origin, Subprotocol
@@ -52,6 +55,32 @@ T = TypeVar("T")
 # Opcodes by the low nibble of a serialized frame's first byte, to name what is written.
 _OPCODE_NAMES = {0: "cont", 1: "text", 2: "binary", 8: "close", 9: "ping", 10: "pong"}
 _OK_CLOSE_CODES = (1000, 1001)
+_UTF8Decoder = codecs.getincrementaldecoder("utf-8")
+
+
+def _reject(future: asyncio.Future[Any], error: BaseException) -> None:
+    """Resolve a future the core made with an error, and count that error as retrieved: its
+    awaiter, if it still runs, gets it all the same, but a task cancelled between its wake-up
+    and its next step (asyncio.run's shutdown, a timeout) leaves no "Future exception was
+    never retrieved" behind."""
+    if not future.done():
+        future.set_exception(error)
+        future.exception()
+
+
+class _ClientProtocol(ClientProtocol):
+    """websockets' client protocol, accepting a Close between the fragments of a message.
+
+    RFC 6455 5.4 lets control frames, Close included, come between fragments; 5.5.1 then asks
+    for a Close in response, and 1.4 to discard what follows. websockets instead fails such a
+    connection with 1002 ("incomplete fragmented message", Autobahn 7.1.5). Forgetting the
+    message in progress just before websockets reads the Close gives the RFC's behaviour: the
+    unfinished message is dropped and the Close is echoed."""
+
+    def recv_frame(self, frame: Frame) -> None:
+        if frame.opcode is Opcode.CLOSE:
+            self.current_size = None  # websockets' count of the message in progress
+        super().recv_frame(frame)
 
 
 def _check_close(code: int, reason: str) -> None:
@@ -68,9 +97,10 @@ def _check_close(code: int, reason: str) -> None:
 class ProtocolState(StrEnum):
     """The channel's protocol state, as in the C++ ``WFComplexChannel``."""
 
-    UNDEFINED = "undefined"  # needs connect and upgrade (also after a clean close)
+    UNDEFINED = "undefined"  # needs connect and upgrade (also after a clean close, reconnect on)
     SUCCESS = "success"  # upgraded: can send
     ERROR = "error"  # an error close or a failed connect: terminal until a new channel
+    CLOSED = "closed"  # a clean close with reconnect off: terminal too
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +152,11 @@ class _Stream:
 
 
 def _piece(chunk: bytes | str) -> bytes:
-    return chunk.encode() if isinstance(chunk, str) else bytes(chunk)
+    if isinstance(chunk, str):
+        return chunk.encode()
+    if isinstance(chunk, (bytes, bytearray, memoryview)):
+        return bytes(chunk)
+    raise TypeError(f"send_stream needs bytes or str chunks, not {type(chunk).__name__}")
 
 
 @dataclass(eq=False)
@@ -141,8 +175,9 @@ class _Connection:
     replies: list[bytes] = field(default_factory=list)
     replier_running: bool = False
     pings: dict[bytes, tuple[asyncio.Future[float], float]] = field(default_factory=dict)
-    fragments: list[bytes] = field(default_factory=list)
+    fragments: list[Any] = field(default_factory=list)  # bytes, or str decoded so far (text)
     fragment_type: str = ""
+    decoder: codecs.IncrementalDecoder | None = None  # of the text message being received
     failed: bool = False  # we failed the connection (1007, 1011): deliver nothing more
     abandoned: bool = False  # its connector was cancelled: the channel stays usable (D11)
     keepalive: asyncio.Task[None] | None = None
@@ -192,7 +227,7 @@ class Channel:
         self._token = Token(self._emit)
         self._established = 0
         self._state = ProtocolState.UNDEFINED
-        self._error: ChannelError | None = None  # why the state is ERROR
+        self._error: ChannelError | None = None  # why the state is ERROR or CLOSED (terminal)
         self._conn: _Connection | None = None
         self._connections = 0
         self._parties: dict[str, int] = {}
@@ -203,6 +238,12 @@ class Channel:
         self._deiniting = False
         self._deinit_done: asyncio.Future[None] | None = None
         self._disposed = False
+        self._last_close: CloseInfo | None = None
+        self._close_waiters: list[asyncio.Future[CloseInfo]] = []
+        queue = self.options.receive_queue
+        self._inbox: deque[Message | CloseInfo] | None = deque() if queue and not process else None
+        self._inbox_put = asyncio.Event()  # the reader added to the inbox
+        self._inbox_taken = asyncio.Event()  # the consumer took from it, or a shutdown began
 
     # ------------------------------------------------------------------ read-only views
 
@@ -290,6 +331,45 @@ class Channel:
         """Send a Ping and return the round-trip time in seconds once its Pong arrives."""
         return await self._ping(data, keepalive=None)
 
+    async def closed(self) -> CloseInfo:
+        """Wait until the connection closes and return how it ended. With no connection open,
+        return the last close at once (or wait for the first connection's close); raises
+        ``ChannelDisposed`` if the channel is disposed before that."""
+        if self._conn is None and self._last_close is not None:
+            return self._last_close
+        self._check_usable()
+        waiter: asyncio.Future[CloseInfo] = asyncio.get_running_loop().create_future()
+        self._close_waiters.append(waiter)
+        try:
+            return await waiter
+        finally:
+            self._close_waiters.remove(waiter)
+
+    async def messages(self) -> AsyncIterator[Message]:
+        """The received messages, in order, as an async iterator that ends after the last
+        message of a connection that closed (or when the channel is disposed).
+
+        Needs ``ChannelOptions(receive_queue=N)`` and no ``process`` callback. At most N
+        messages wait (plus what one read brought); then the reader stops reading from the
+        connection until the consumer takes one, so a slow consumer slows the peer down
+        (TCP flow control) instead of filling memory. While held back, the reader sees no
+        Ping and no Close either: keepalive may then time out.
+        """
+        inbox = self._inbox
+        if inbox is None:
+            raise ValueError("messages() needs ChannelOptions(receive_queue=N) and no process")
+        while True:
+            while not inbox:
+                if self._disposed:
+                    return
+                self._inbox_put.clear()
+                await self._inbox_put.wait()
+            item = inbox.popleft()
+            self._inbox_taken.set()
+            if isinstance(item, CloseInfo):
+                return
+            yield item
+
     async def _ping(self, data: bytes | None, *, keepalive: _Connection | None) -> float:
         payload = data if data is not None else os.urandom(4)
         pong: asyncio.Future[float] = asyncio.get_running_loop().create_future()
@@ -318,8 +398,8 @@ class Channel:
         ``only`` pins the task to one connection (keepalive): it never connects.
         """
         self._check_usable()
-        if self._state is ProtocolState.ERROR:
-            self._raise_error()  # after an error close, fail at once (no token needed to say so)
+        if self._error is not None:
+            self._raise_error()  # after a terminal close, fail at once (no token needed to say so)
         party = self._new_party(kind)
         seen = only or (self._conn if self._conn is not None and self._conn.usable else None)
         self._enter()
@@ -374,7 +454,7 @@ class Channel:
             if conn.usable:
                 return conn  # another connector finished while we waited
             raise self._closed_error(conn)  # closing, not yet released: no second connection
-        if self._state is ProtocolState.ERROR:
+        if self._error is not None:
             self._raise_error()
         if self._deiniting or not connect:
             raise ChannelClosed(1000, "channel is shutting down", "local")
@@ -445,8 +525,7 @@ class Channel:
             return  # the connection is already going down
         if not proto.expect_continuation_frame:
             return  # the message is complete
-        conn.failed = True
-        conn.proto.fail(1011, "send interrupted in the middle of a message")
+        self._fail_connection(conn, 1011, "send interrupted in the middle of a message")
         self._put(party, conn, [chunk for chunk in conn.proto.data_to_send() if chunk])
 
     # ------------------------------------------------------------------ connector (D1, D2)
@@ -515,10 +594,8 @@ class Channel:
         return conn
 
     def _new_protocol(self) -> Any:
-        from websockets.client import ClientProtocol
-
         opts = self.options
-        return ClientProtocol(
+        return _ClientProtocol(
             self.uri,
             origin=Origin(opts.origin) if opts.origin else None,
             extensions=enable_client_permessage_deflate(None) if opts.compression else None,
@@ -562,7 +639,8 @@ class Channel:
         *,
         handshake: bool = False,
     ) -> None:
-        """Write ``chunks`` (default: what the protocol has queued), then drain.
+        """Write what is owed (D10), then ``chunks`` (default: what the protocol has queued),
+        then drain.
 
         Only the token holder writes. A write that fails or cannot drain in time kills the
         connection (D8), unless a shutdown is already under way, which then finishes the job.
@@ -660,8 +738,8 @@ class Channel:
                         problem = "closed before the 101"
                     else:
                         problem = f"sent an invalid handshake response: {proto.handshake_exc}"
-                    conn.upgraded.set_exception(
-                        HandshakeInterrupted(f"connection to {self.url} {problem}")
+                    _reject(
+                        conn.upgraded, HandshakeInterrupted(f"connection to {self.url} {problem}")
                     )
                 owed += [chunk for chunk in proto.data_to_send() if chunk]  # our own failure
                 if proto.parser_exc is not None and not isinstance(proto.parser_exc, EOFError):
@@ -670,10 +748,20 @@ class Channel:
                     self._queue_replies(conn, owed)
                 if not data or proto.state is CLOSED:
                     break
+                inbox = self._inbox
+                while (
+                    inbox is not None
+                    and len(inbox) >= self.options.receive_queue
+                    and not conn.shutdown_requested
+                ):
+                    # Backpressure: read nothing more until the consumer catches up.
+                    self._inbox_taken.clear()
+                    await self._inbox_taken.wait()
         finally:
             if not conn.upgraded.done():
-                conn.upgraded.set_exception(
-                    HandshakeInterrupted(f"connection to {self.url} closed before the 101")
+                _reject(
+                    conn.upgraded,
+                    HandshakeInterrupted(f"connection to {self.url} closed before the 101"),
                 )
             conn.reader_done.set()
             self._emit(party, What.READER_END, reason=reason)
@@ -683,7 +771,7 @@ class Channel:
             if conn.upgraded.done():
                 return
             if conn.proto.handshake_exc is not None:
-                conn.upgraded.set_exception(self._rejection(conn, event))
+                _reject(conn.upgraded, self._rejection(conn, event))
             else:
                 conn.upgraded.set_result(event)
             return
@@ -699,33 +787,65 @@ class Channel:
             )
         if opcode is Opcode.PONG:
             self._resolve_pings(conn, bytes(event.data))
+        elif conn.failed:
+            return  # RFC 6455 7.1.7: after failing the connection, process nothing more
+        elif opcode is Opcode.TEXT and event.fin:  # the common case: a whole text message
+            try:
+                text = bytes(event.data).decode()
+            except UnicodeDecodeError as exc:
+                self._fail_connection(conn, 1007, f"invalid UTF-8 at position {exc.start}")
+                return
+            self._deliver(conn, Message("text", text))
+        elif opcode is Opcode.BINARY and event.fin:
+            self._deliver(conn, Message("binary", bytes(event.data)))
         elif opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
-            if opcode is not Opcode.CONT:
-                conn.fragment_type = "text" if opcode is Opcode.TEXT else "binary"
-                conn.fragments = []
-            conn.fragments.append(bytes(event.data))
-            if event.fin:
-                self._deliver(conn, conn.fragment_type, b"".join(conn.fragments))
-                conn.fragments = []
+            self._fragment(conn, opcode, event)
         # PING and CLOSE: the protocol queued the Pong / Close echo; the replier writes it.
 
-    def _deliver(self, conn: _Connection, kind: str, payload: bytes) -> None:
-        if conn.failed:
-            return  # RFC 6455 7.1.7: after failing the connection, process nothing more
-        data: str | bytes = payload
-        if kind == "text":
+    def _fragment(self, conn: _Connection, opcode: Opcode, event: Any) -> None:
+        """One frame of a fragmented message. Text is decoded fragment by fragment, so invalid
+        UTF-8 fails the connection (1007) at the first fragment that cannot be the start of
+        valid UTF-8, not at the end of the message (RFC 6455 8.1)."""
+        if opcode is not Opcode.CONT:
+            conn.fragment_type = "text" if opcode is Opcode.TEXT else "binary"
+            conn.fragments = []
+            conn.decoder = _UTF8Decoder() if opcode is Opcode.TEXT else None
+        if conn.decoder is None:
+            conn.fragments.append(bytes(event.data))
+        else:
             try:
-                data = payload.decode()
-            except UnicodeDecodeError as exc:
-                conn.failed = True
-                conn.proto.fail(1007, f"invalid UTF-8 at position {exc.start}")
+                conn.fragments.append(conn.decoder.decode(event.data, event.fin))
+            except UnicodeDecodeError:
+                n = len(conn.fragments) + 1
+                self._fail_connection(
+                    conn, 1007, f"invalid UTF-8 in fragment {n} of a text message"
+                )
                 return
+        if event.fin:
+            parts, conn.fragments, conn.decoder = conn.fragments, [], None
+            if conn.fragment_type == "text":
+                self._deliver(conn, Message("text", "".join(parts)))
+            else:
+                self._deliver(conn, Message("binary", b"".join(parts)))
+
+    @staticmethod
+    def _fail_connection(conn: _Connection, code: int, reason: str) -> None:
+        """Fail the connection (RFC 6455 7.1.7): our Close, then nothing but waiting for TCP."""
+        conn.failed = True
+        conn.proto.fail(code, reason)
+
+    def _deliver(self, conn: _Connection, message: Message) -> None:
+        inbox = self._inbox
+        if inbox is not None:
+            if len(inbox) < self.options.receive_queue or not conn.shutdown_requested:
+                inbox.append(message)  # over the bound only by what one read brought
+                self._inbox_put.set()
+            return  # closing with a consumer that is behind: the rest is dropped
         if self._process is not None:
             try:
-                self._process(Message(kind, data))
+                self._process(message)
             except Exception as exc:  # a failing consumer must not kill the reader
-                conn.failed = True
-                conn.proto.fail(1011, f"process callback failed: {exc}")
+                self._fail_connection(conn, 1011, f"process callback failed: {exc}")
 
     def _rejection(self, conn: _Connection, response: Response) -> HandshakeRejected:
         exc = conn.proto.handshake_exc
@@ -852,6 +972,7 @@ class Channel:
             return
         assert self._token.holder == party, "shutdown without the token"
         conn.shutdown_requested = True
+        self._inbox_taken.set()  # a reader held back by a full inbox reads on to the close
         self._emit(party, What.SHUTDOWN, graceful=graceful is not None, abort=abort)
         if conn.keepalive is not None and conn.keepalive is not asyncio.current_task():
             conn.keepalive.cancel()
@@ -901,8 +1022,7 @@ class Channel:
                 )
             conn.transport.abort()
             await conn.reader_done.wait()  # abort ends the reader at once
-            if not conn.released:
-                self._release(party, conn)
+            self._release(party, conn)
             raise
         self._release(party, conn)
 
@@ -916,19 +1036,26 @@ class Channel:
         if self._conn is conn:
             self._conn = None
         for future, _ in conn.pings.values():
-            if not future.done():
-                future.set_exception(info.error())
+            _reject(future, info.error())
         conn.pings.clear()
         self._set_established(party, 0)
         self._emit(
             party, What.CLOSED, code=info.code, reason=info.reason, by=info.by, clean=info.clean
         )
-        if self._state is not ProtocolState.ERROR:
-            if info.clean or conn.abandoned:
+        if self._error is None:
+            if conn.abandoned or (info.clean and self.options.reconnect):
                 self._set_state(party, ProtocolState.UNDEFINED)  # next send reconnects
             else:
                 self._error = info.error()
-                self._set_state(party, ProtocolState.ERROR, error=str(self._error))
+                state = ProtocolState.CLOSED if info.clean else ProtocolState.ERROR
+                self._set_state(party, state, error=str(self._error))
+        self._last_close = info
+        for waiter in self._close_waiters:
+            if not waiter.done():
+                waiter.set_result(info)
+        if self._inbox is not None:
+            self._inbox.append(info)  # the end of this connection's messages
+            self._inbox_put.set()
         self._close_callbacks.append((party, info))
 
     def _close_info(self, conn: _Connection) -> CloseInfo:
@@ -1008,6 +1135,9 @@ class Channel:
             await self._quiesce()
             self._disposed = True
             self._emit(party, What.DISPOSE)
+            for waiter in self._close_waiters:
+                _reject(waiter, ChannelDisposed(f"channel to {self.url} was deinitialized"))
+            self._inbox_put.set()  # messages() ends
         finally:
             if not self._disposed:
                 self._deinit_done = None  # D14: the next deinit() runs the teardown again
