@@ -164,3 +164,13 @@ def test_ctrl_c_in_the_bridge_exits_130(echo: ThreadedServer) -> None:
             process.communicate()
     assert process.returncode == 130
     assert err.decode().strip() == "wschan: interrupted"
+
+
+def test_a_line_over_1_mib_is_streamed_and_arrives_whole() -> None:
+    line = "x" * (3 << 20)
+    with ThreadedServer(max_size=None) as srv:
+        result = wschan("connect", srv.url, "--max-size", "0", input=line + "\n", timeout=60)
+        srv.wait_ended(1)
+        assert srv.received == [line]
+    assert result.returncode == 0, err_line(result)
+    assert result.stdout == (line + "\n").encode()

@@ -8,7 +8,10 @@ test queries real DNS: the unknown host is answered "no such name" in the child 
 
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -17,7 +20,7 @@ import trustme
 
 from wschan_cli.server import ThreadedServer
 
-from .send_helpers import HttpAnswer, LoopThread, err_line, no_dns_env, wschan
+from .send_helpers import HttpAnswer, LoopThread, clean_env, err_line, no_dns_env, wschan
 from .test_send_net import server_context
 
 UNKNOWN_HOST = "nonexistent.invalid"
@@ -102,3 +105,28 @@ def test_a_refused_port_gives_3_once_the_tries_are_used_up() -> None:
     code, err, _ = connect(*FAST, "--reconnect-tries", "3", f"ws://127.0.0.1:{refused_port()}/")
     assert code == 3, err
     assert "gave up after 3 reconnect attempts" in err, err
+
+
+@pytest.mark.timeout(120)
+def test_ctrl_c_in_the_bridge_closes_with_1001_and_exits_130_twenty_times() -> None:
+    # One Ctrl-C rule for send, the bridge and the prompt (interactive/interrupt.py): the first
+    # closes cleanly (here with 1001 "interrupted"), one line on stderr, status 130.
+    with ThreadedServer() as server:
+        for run in range(20):
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "wschan_cli", "connect", server.url],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=clean_env(),
+            )
+            assert proc.stdin is not None and proc.stdout is not None
+            proc.stdin.write(b"hello\n")
+            proc.stdin.flush()
+            assert proc.stdout.readline() == b"hello\n"  # connected, the line echoed
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=15)
+            assert proc.returncode == 130, (run, err)
+            assert err == b"wschan: interrupted\n", (run, err)
+            server.wait_ended(run + 1)
+        assert server.close_codes == [1001] * 20

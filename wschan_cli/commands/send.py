@@ -34,9 +34,9 @@ from wschan_cli.exitcodes import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_OK,
-    EXIT_REJECTED,
     EXIT_TIMEOUT,
     EXIT_USAGE,
+    status_for,
 )
 from wschan_cli.runner import print_traceback, run_main
 
@@ -439,15 +439,12 @@ def run(plan: Plan) -> int:
 
 async def _main(plan: Plan, diag: Diagnostics, writer: ReplyWriter) -> int:
     import asyncio
-    import contextlib
-    import signal
     import time
 
     from wschan_cli.channel import (
         Channel,
         ChannelClosed,
         ChannelError,
-        ConnectError,
         Event,
         HandshakeError,
         HandshakeRejected,
@@ -455,6 +452,7 @@ async def _main(plan: Plan, diag: Diagnostics, writer: ReplyWriter) -> int:
         What,
         WriteTimeout,
     )
+    from wschan_cli.interactive.interrupt import CtrlC
 
     loop = asyncio.get_running_loop()
     conn = plan.connection
@@ -553,20 +551,11 @@ async def _main(plan: Plan, diag: Diagnostics, writer: ReplyWriter) -> int:
     task = asyncio.current_task()
     assert task is not None
 
-    def on_sigint() -> None:
-        if state.interrupted:
-            # Second Ctrl-C: quit now.
-            try:
-                writer.flush()
-            finally:
-                diag.error("interrupted")
-                os._exit(EXIT_INTERRUPTED)
+    def stop() -> None:
         state.interrupted = True
         task.cancel()
 
-    # (Not possible off the main thread or on some platforms: Ctrl-C then ends asyncio.run.)
-    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-        loop.add_signal_handler(signal.SIGINT, on_sigint)
+    CtrlC(stop, error=diag.error, last_words=writer.flush).install()
 
     exit_code: int | None = None
     message: str | None = None
@@ -591,16 +580,13 @@ async def _main(plan: Plan, diag: Diagnostics, writer: ReplyWriter) -> int:
             state.timed_out = True
         else:
             exit_code, message = EXIT_CONNECT, f"{exc} (raise --open-timeout)"
-    except ConnectError as exc:
-        exit_code, message = EXIT_CONNECT, str(exc)
-    except HandshakeError as exc:
-        if isinstance(exc, HandshakeRejected):
-            diag.response(exc.status, exc.headers)
-        exit_code, message = EXIT_REJECTED, f"handshake failed: {exc}"
     except (ChannelClosed, WriteTimeout) as exc:
         state.send_error = exc  # the close info says the rest
-    except ChannelError as exc:
-        exit_code, message = EXIT_ERROR, str(exc)
+    except ChannelError as exc:  # ConnectError 3, HandshakeError 4, others 1 (exitcodes)
+        if isinstance(exc, HandshakeRejected):
+            diag.response(exc.status, exc.headers)
+        handshake = "handshake failed: " if isinstance(exc, HandshakeError) else ""
+        exit_code, message = status_for(exc), f"{handshake}{exc}"
 
     # Close: gracefully unless --abrupt or the run timed out.
     ch.subscribe(watch_deinit)

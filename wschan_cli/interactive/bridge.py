@@ -17,12 +17,13 @@ import sys
 import time
 
 from wschan_cli.channel import Message
-from wschan_cli.exitcodes import EXIT_ERROR, EXIT_USAGE
+from wschan_cli.exitcodes import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE
 from wschan_cli.render.color import Style, color_enabled, is_tty
 from wschan_cli.render.diagnostics import Diagnostics
 from wschan_cli.render.replies import ReplyWriter
 from wschan_cli.runner import run_main
 
+from .interrupt import CtrlC
 from .link import Link, LinkConfig
 from .outgoing import Outbox
 from .payload import InputError
@@ -105,25 +106,45 @@ async def _bridge(cfg: LinkConfig, diag: Diagnostics, writer: ReplyWriter, wait:
         except InputError as exc:
             input_error = str(exc)
 
+    task = asyncio.current_task()
+    assert task is not None
+    interrupted = False
+
+    def stop() -> None:
+        nonlocal interrupted
+        interrupted = True
+        task.cancel()
+
+    CtrlC(stop, error=diag.error, last_words=flush).install()
     pumping = asyncio.ensure_future(pump())
-    await asyncio.wait({pumping, supervisor}, return_when=asyncio.FIRST_COMPLETED)
-    if not supervisor.done():
-        # End of input: every line is sent. Close once the connection has been silent for
-        # --wait seconds (replies to the last lines are still on their way); not before the
-        # first connect attempt has told how it went, so the status says it (3, 4).
-        await link.wait_attempted()
-        while not supervisor.done() and not broken_pipe and input_error is None:
-            remaining = last_activity + wait - loop.time()
-            if remaining <= 0:
-                break
-            await asyncio.wait({supervisor}, timeout=remaining)
+    try:
+        await asyncio.wait({pumping, supervisor}, return_when=asyncio.FIRST_COMPLETED)
         if not supervisor.done():
-            await link.close(1001 if broken_pipe else 1000, "stdout closed" if broken_pipe else "")
+            # End of input: every line is sent. Close once the connection has been silent for
+            # --wait seconds (replies to the last lines are still on their way); not before
+            # the first connect attempt has told how it went, so the status says it (3, 4).
+            await link.wait_attempted()
+            while not supervisor.done() and not broken_pipe and input_error is None:
+                remaining = last_activity + wait - loop.time()
+                if remaining <= 0:
+                    break
+                await asyncio.wait({supervisor}, timeout=remaining)
+            if not supervisor.done():
+                code, reason = (1001, "stdout closed") if broken_pipe else (1000, "")
+                await link.close(code, reason)
+    except asyncio.CancelledError:
+        if not interrupted:
+            raise
+        task.uncancel()
+        await link.close(1001, "interrupted")  # a second Ctrl-C quits at once (interrupt.py)
     pumping.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await pumping
     status = await supervisor
     flush()
+    if interrupted:
+        diag.error("interrupted")
+        return EXIT_INTERRUPTED
     if status != 0 and link.final_message:
         diag.error(link.final_message)
     if broken_pipe:

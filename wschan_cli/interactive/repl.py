@@ -15,7 +15,6 @@ import binascii
 import contextlib
 import io
 import os
-import signal
 import sys
 import time
 from collections.abc import Coroutine
@@ -31,6 +30,7 @@ from wschan_cli.render.replies import ReplyWriter, iso_time
 from wschan_cli.runner import run_main
 
 from . import slash
+from .interrupt import CtrlC
 from .link import Link, LinkConfig
 from .view import ChannelView
 
@@ -88,7 +88,9 @@ class Repl:
         )
         self.view = ChannelView(on_change=self._invalidate)
         self.show_transitions = cfg.connection.verbose
-        self.armed = False  # a first Ctrl-C was pressed: the next one quits
+        # Ctrl-C (interrupt.py): at the prompt a key (the second one ends the prompt, which
+        # restores the terminal); while a command waits, a SIGINT that cancels the command.
+        self.ctrl_c = CtrlC(lambda: None, error=self.error)
         self.deinited = False
         self.outbox: asyncio.Queue[str | bytes] = asyncio.Queue()
         self.app: Any = None
@@ -137,7 +139,7 @@ class Repl:
         extra = self.link.status_line
         if self.deinited:
             extra = "deinitialized: /quit to leave"
-        if self.armed:
+        if self.ctrl_c.pressed:
             extra = "Ctrl-C again to quit"
         return " " + self.view.toolbar(extra)
 
@@ -168,11 +170,11 @@ class Repl:
         @keys.add("c-c")
         def _(event: Any) -> None:
             buffer = event.app.current_buffer
-            if self.armed:
+            if self.ctrl_c.pressed:
                 event.app.exit(exception=KeyboardInterrupt())
                 return
             buffer.reset()
-            self.armed = True
+            self.ctrl_c.pressed = True
             event.app.invalidate()
 
         session: Any = PromptSession(
@@ -184,7 +186,7 @@ class Repl:
         self.app = session.app
 
         def disarm(_buffer: Any) -> None:
-            self.armed = False
+            self.ctrl_c.pressed = False
 
         session.default_buffer.on_text_insert += disarm  # typing disarms; a reset does not
 
@@ -270,21 +272,9 @@ class Repl:
     async def _interruptible(self, work: Coroutine[Any, Any, int | None]) -> int | None:
         """Run a command; Ctrl-C (a SIGINT: the prompt is not reading keys now) cancels it and
         arms the quit, as at the prompt; a second Ctrl-C before it ends exits at once (130)."""
-        loop = asyncio.get_running_loop()
         task = asyncio.ensure_future(work)
-
-        def on_sigint() -> None:
-            if self.armed:
-                sys.stderr.write("wschan: interrupted\n")
-                sys.stderr.flush()
-                os._exit(EXIT_INTERRUPTED)
-            self.armed = True
-            task.cancel()
-
-        installed = False
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(signal.SIGINT, on_sigint)
-            installed = True
+        self.ctrl_c.stop = task.cancel
+        self.ctrl_c.install()
         try:
             return await task
         except asyncio.CancelledError:
@@ -293,8 +283,7 @@ class Repl:
             self.error("interrupted (Ctrl-C again to quit)")
             return None
         finally:
-            if installed:
-                loop.remove_signal_handler(signal.SIGINT)
+            self.ctrl_c.remove()
 
     def _finish(self) -> int:
         """The link ended by itself (server close, or reconnect gave up): say how."""
@@ -321,7 +310,7 @@ class Repl:
     # ------------------------------------------------------------------ one line
 
     async def _line(self, line: str) -> int | None:
-        self.armed = False
+        self.ctrl_c.pressed = False
         if not line:
             return None  # Enter on an empty line sends nothing
         parsed = slash.parse(line)
