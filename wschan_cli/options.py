@@ -376,7 +376,8 @@ _OPTIONS: list[Callable[[F], F]] = [
         default=DEFAULT_CLOSE_TIMEOUT,
         show_default=True,
         metavar="SECONDS",
-        help="How long to wait for the server to answer a Close frame (0: forever).",
+        help="How long writing our Close frame and hearing the server's answer may take "
+        "together, even while the server does not read (0: forever).",
     ),
     click.option(
         "--write-timeout",
@@ -385,7 +386,8 @@ _OPTIONS: list[Callable[[F], F]] = [
         show_default=True,
         metavar="SECONDS",
         help="Abort the connection (1006) when a frame cannot be written within SECONDS "
-        "(the server stopped reading); the Close frame included (0: wait forever).",
+        "(the server stopped reading) (0: wait forever). The final Close frame is also "
+        "bounded by --close-timeout.",
     ),
     click.option(
         "--ping-interval",

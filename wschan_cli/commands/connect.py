@@ -82,7 +82,8 @@ Exit status:
   5    closed abnormally: close code other than 1000/1001, or no Close
        frame (dropped, /terminate, our Close unanswered, a write stuck
        longer than --write-timeout)
-  130  interrupted (Ctrl-C twice)
+  130  interrupted: Ctrl-C twice at the prompt; in the bridge, one
+       Ctrl-C closes (1001), a second quits at once
 
 \b
 Examples:

@@ -8,6 +8,7 @@ view      the channel's state as the toolbar shows it, built from events only
 slash     parsing of the slash commands
 repl      on a terminal: the prompt_toolkit session
 retry     which failed connects --reconnect retries (transient) or gives up (permanent)
+interrupt the Ctrl-C rule (first: end cleanly; second: quit at once), also send's
 
 Input, shared with ``wschan send``:
 
