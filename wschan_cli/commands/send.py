@@ -11,6 +11,7 @@ import os
 import re
 import sys
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,12 @@ import click
 
 from wschan_cli.interactive.payload import InputError, check_file, decode_message
 from wschan_cli.options import ConnectionSettings, check_url, connection_options
-from wschan_cli.render.closecodes import close_code_name, describe_close
+from wschan_cli.render.closecodes import (
+    SENDABLE_CLOSE_CODES,
+    close_code_name,
+    close_frame_problem,
+    describe_close,
+)
 
 if TYPE_CHECKING:
     import asyncio
@@ -44,12 +50,12 @@ from wschan_cli.runner import print_traceback, run_main
 #: still missing (the count rule usually ends the wait long before).
 DEFAULT_IDLE = 2.0
 
+#: Replies a script keeps for its next "until" (those since its last wait; older ones drop off).
+UNTIL_WINDOW = 1024
+
 #: Seconds an abrupt close may take after --timeout expired (a write may hold the token, D8);
 #: then wschan exits anyway and leaves the socket to the kernel.
 ABORT_GRACE = 0.1
-
-#: Close codes a client may put in a Close frame (RFC 6455 7.4; 1004-1006 and 1015 may not).
-SENDABLE_CLOSE_CODES = "1000-1003, 1007-1014 or 3000-4999"
 
 WAIT_RULE = """\
 After the last message is sent, wschan waits, then closes:
@@ -151,15 +157,55 @@ class Plan:
     fmt: str
     timestamps: bool
     pretty: bool
+    script: bool = False  # --input jsonl: stdin is a script of actions (interactive/script.py)
     started: float = field(default_factory=time.monotonic)  # --timeout counts from here
 
     @property
     def reads_stdin(self) -> bool:
-        return any(kind.startswith("stdin") for kind, _ in self.sources)
+        return self.script or any(kind.startswith("stdin") for kind, _ in self.sources)
 
     @property
     def has_goal(self) -> bool:
         return self.expect is not None or self.until is not None
+
+    def final_goal(self) -> Goal | None:
+        """What --expect / --until wait for after the last message (None: no goal)."""
+        return Goal(expect=self.expect, until=self.until) if self.has_goal else None
+
+
+@dataclass
+class Goal:
+    """What a wait waits for: ``expect`` replies, or one reply matching ``until``, counted from
+    ``base`` (the replies received before the wait, for a script's wait; 0 for --expect and
+    --until, which count from the handshake). ``line`` is the script line that asked (0: the
+    command line)."""
+
+    expect: int | None = None
+    until: re.Pattern[str] | None = None
+    line: int = 0
+    base: int = 0
+    done: bool = False
+
+    def check(self, replies: int, text: str | None) -> bool:
+        """Whether the goal is met now, ``text`` being the last reply (as --until matches it)."""
+        if self.expect is not None and replies - self.base >= self.expect:
+            self.done = True
+        if self.until is not None and text is not None and self.until.search(text):
+            self.done = True
+        return self.done
+
+    def progress(self, replies: int) -> str:
+        where = f"line {self.line}: " if self.line else ""
+        if self.expect is not None:
+            return f"{where}after {replies - self.base} of {self.expect} expected replies"
+        assert self.until is not None
+        what = f'"until" {self.until.pattern!r}' if self.line else f"--until {self.until.pattern!r}"
+        return f"{where}before a reply matched {what} ({replies - self.base} received)"
+
+
+def match_text(data: str | bytes) -> str:
+    """What --until and "until" search: the text, or a binary reply's hex."""
+    return data if isinstance(data, str) else data.hex()
 
 
 def parse_delimiter(text: str) -> bytes:
@@ -179,13 +225,9 @@ def parse_delimiter(text: str) -> bytes:
 
 
 def check_close(code: int, reason: str) -> None:
-    if not (1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999):
-        raise click.BadParameter(
-            f"{code} cannot be sent in a Close frame: use {SENDABLE_CLOSE_CODES}",
-            param_hint="'--close-code'",
-        )
-    if len(reason.encode("utf-8", "surrogateescape")) > 123:
-        raise click.BadParameter("at most 123 bytes of UTF-8", param_hint="'--close-reason'")
+    if problem := close_frame_problem(code, reason):
+        which, why = problem
+        raise click.BadParameter(why, param_hint=f"'--close-{which}'")
 
 
 def make_plan(ctx: click.Context, url: str, messages: tuple[str, ...], **o: Any) -> Plan:
@@ -226,6 +268,26 @@ def make_plan(ctx: click.Context, url: str, messages: tuple[str, ...], **o: Any)
 
     sources: list[tuple[str, Any]] = []
     files: tuple[str, ...] = o["files"]
+    script = o["input_format"] == "jsonl"
+    if script:
+        # The script says what each message is: nothing else may add messages or encode them.
+        given = [
+            name
+            for name, value in (
+                ("MESSAGE", messages),
+                ("--file", files),
+                ("--binary", o["binary"]),
+                ("--hex", o["input_hex"]),
+                ("--base64", o["input_base64"]),
+                ("--null", o["null"]),
+                ("--delimiter", o["delimiter"] is not None),
+            )
+            if value
+        ]
+        if given:
+            raise click.UsageError(
+                f"--input jsonl reads the whole script from stdin: drop {', '.join(given)}"
+            )
     if messages.count("-") > 1:
         raise click.UsageError("stdin ('-') can be read only once")
     if "-" in messages and "-" in files:
@@ -256,7 +318,7 @@ def make_plan(ctx: click.Context, url: str, messages: tuple[str, ...], **o: Any)
         except InputError as exc:
             raise click.BadParameter(str(exc), param_hint="'--file'") from None
         sources.append(("file", path))
-    if not messages and not files:
+    if not messages and not files and not script:
         sources.append(("stdin", None))
 
     return Plan(
@@ -276,6 +338,7 @@ def make_plan(ctx: click.Context, url: str, messages: tuple[str, ...], **o: Any)
         fmt=fmt,
         timestamps=o["timestamps"],
         pretty=o["pretty"],
+        script=script,
     )
 
 
@@ -302,6 +365,14 @@ def make_plan(ctx: click.Context, url: str, messages: tuple[str, ...], **o: Any)
     help=r"Split stdin into messages at SEP instead of newlines (escapes \n \r \t \0 \xHH).",
 )
 @click.option("-0", "--null", is_flag=True, help="Split stdin at NUL bytes (like find -print0).")
+@click.option(
+    "--input",
+    "input_format",
+    type=click.Choice(["lines", "jsonl"]),
+    default="lines",
+    show_default=True,
+    help="stdin is messages (lines) or a script of JSON Lines actions (jsonl, see below).",
+)
 @click.option(
     "--binary",
     is_flag=True,
@@ -402,6 +473,13 @@ class RunState:
     flush_pending: bool = False
     input_error: str | None = None
     send_error: Exception | None = None
+    goal: Goal | None = None  # what the current wait waits for
+    wait_base: int = 0  # replies received before the end of the script's last wait
+    # --input jsonl: replies received since its last wait, for its next "until" (bounded)
+    window: deque[str] | None = None
+    close_code: int = 1000  # what the Close frame we send carries (--close-code or "close")
+    close_reason: str = ""
+    script_closed: bool = False  # a script's "close" line ended the run
     changed: asyncio.Event | None = None
     closed: asyncio.Event | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -457,7 +535,16 @@ async def _main(plan: Plan, diag: Diagnostics, writer: ReplyWriter) -> int:
     loop = asyncio.get_running_loop()
     conn = plan.connection
     diag.t0 = loop.time()
-    state = RunState(changed=asyncio.Event(), closed=asyncio.Event())
+    state = RunState(
+        changed=asyncio.Event(),
+        closed=asyncio.Event(),
+        close_code=plan.close_code,
+        close_reason=plan.close_reason,
+    )
+    if plan.script:
+        state.window = deque(maxlen=UNTIL_WINDOW)
+    else:
+        state.goal = plan.final_goal()  # replies received while sending count
     changed, closed = state.changed, state.closed
     assert changed is not None and closed is not None
     # loop.time() is time.monotonic(): the bound covers the start-up as well.
@@ -477,7 +564,8 @@ async def _main(plan: Plan, diag: Diagnostics, writer: ReplyWriter) -> int:
         stdin = stdin_reader(plan.delimiter, whole=whole)
         stdin.start()
         if sys.stdin.isatty() and sys.stderr.isatty():
-            diag.note("reading messages from the terminal, one per line; end with Ctrl-D")
+            what = "a JSON Lines script" if plan.script else "messages"
+            diag.note(f"reading {what} from the terminal, one per line; end with Ctrl-D")
 
     def flush() -> None:
         state.flush_pending = False
@@ -503,12 +591,13 @@ async def _main(plan: Plan, diag: Diagnostics, writer: ReplyWriter) -> int:
             loop.call_soon(flush)
         state.replies += 1
         state.last_activity = loop.time()
-        if plan.expect is not None and state.replies >= plan.expect:
-            state.goal_done = True
-        if plan.until is not None:
-            data = message.data if isinstance(message.data, str) else message.data.hex()
-            if plan.until.search(data):
-                state.goal_done = True
+        goal = state.goal
+        if goal is not None:
+            text = match_text(message.data) if goal.until is not None else None
+            if goal.check(state.replies, text) and not goal.line:
+                state.goal_done = True  # --expect/--until met: the run ends, nothing more shown
+        elif state.window is not None:
+            state.window.append(match_text(message.data))
         changed.set()
 
     def on_close(info: CloseInfo) -> None:
@@ -590,8 +679,9 @@ async def _main(plan: Plan, diag: Diagnostics, writer: ReplyWriter) -> int:
 
     # Close: gracefully unless --abrupt or the run timed out.
     ch.subscribe(watch_deinit)
-    abrupt = plan.abrupt or state.timed_out
-    close_code, close_reason = plan.close_code, plan.close_reason
+    # A script's "close" line asks for a Close frame, --abrupt or not.
+    abrupt = (plan.abrupt and not state.script_closed) or state.timed_out
+    close_code, close_reason = state.close_code, state.close_reason
     if state.broken_pipe:
         close_code, close_reason = 1001, "stdout closed"
     closing = asyncio.ensure_future(ch.deinit(close_code, close_reason, abrupt=abrupt))
@@ -634,7 +724,7 @@ async def _main(plan: Plan, diag: Diagnostics, writer: ReplyWriter) -> int:
     code, message = _outcome(plan, state)
     if code != EXIT_OK and message:
         diag.error(message)
-    elif code == EXIT_OK and (note := _server_close_note(plan, state)):
+    elif code == EXIT_OK and (note := _server_close_note(state)):
         diag.note(note)
     return code
 
@@ -666,6 +756,10 @@ async def _work(ch: Channel, plan: Plan, state: RunState, stdin: InputReader | N
     assert closed is not None
     await ch.open()
     state.last_activity = loop.time()
+    if plan.script:
+        assert stdin is not None
+        await _run_script(ch, plan, state, stdin)
+        return
     outbox = Outbox(plan.sources, plan.binary, plan.encoding, stdin, ended=closed)
     async for message in outbox:
         if state.broken_pipe:
@@ -680,28 +774,90 @@ async def _work(ch: Channel, plan: Plan, state: RunState, stdin: InputReader | N
     await _wait_for_replies(plan, state)
 
 
+async def _run_script(ch: Channel, plan: Plan, state: RunState, stdin: InputReader) -> None:
+    """Carry out a --input jsonl script, step by step, each one after the one before it."""
+    import asyncio
+    import contextlib
+
+    from wschan_cli.interactive.script import Close, Ping, Send, Sleep, Wait, script_steps
+
+    loop = asyncio.get_running_loop()
+    closed = state.closed
+    assert closed is not None
+    async for step in script_steps(stdin, closed):
+        if state.broken_pipe:
+            return
+        if isinstance(step, Send):
+            await ch.send(step.data)
+            state.sent += 1
+        elif isinstance(step, Ping):
+            await ch.ping(step.payload)  # on once its Pong is back (bounded: --ping-timeout)
+        elif isinstance(step, Sleep):
+            with contextlib.suppress(TimeoutError):  # bounded by --timeout as a whole
+                async with asyncio.timeout(step.seconds):
+                    await closed.wait()
+        elif isinstance(step, Wait):
+            goal = Goal(expect=step.expect, until=step.until, line=step.line)
+            if not await _wait_for(goal, plan, state):
+                return
+        else:
+            assert isinstance(step, Close)
+            state.close_code, state.close_reason = step.code, step.reason
+            state.script_closed = state.all_sent = True
+            return  # the rest of the input is not read
+        state.last_activity = loop.time()
+    if closed.is_set():
+        return  # the connection ended before the end of the script
+    state.all_sent = True
+    final = plan.final_goal()
+    if final is None:
+        await _wait_for_replies(plan, state)
+    elif await _wait_for(final, plan, state):
+        state.goal_done = True
+
+
+async def _wait_for(goal: Goal, plan: Plan, state: RunState) -> bool:
+    """A script's wait: replies counted, and matched, from the end of its last wait. True once
+    met; then the next wait counts from here."""
+    assert state.window is not None
+    goal.base = state.wait_base
+    goal.check(state.replies, None)
+    for text in state.window:
+        goal.check(state.replies, text)
+    state.goal = goal
+    await _wait_for_replies(plan, state)
+    if not goal.done:
+        return False
+    state.goal = None
+    state.wait_base = state.replies
+    state.window.clear()
+    return True
+
+
 async def _wait_for_replies(plan: Plan, state: RunState) -> None:
+    """Until ``state.goal`` is met; without one, by the default rule or --wait (WAIT_RULE)."""
     import asyncio
 
     loop = asyncio.get_running_loop()
     changed = state.changed
     assert changed is not None
+    goal = state.goal
     if plan.wait is not None:
         silence: float | None = plan.wait
     else:
-        silence = None if plan.has_goal else DEFAULT_IDLE
+        silence = None if goal is not None else DEFAULT_IDLE
     while True:
         changed.clear()
-        if state.close is not None or state.goal_done or state.broken_pipe:
+        if state.close is not None or state.broken_pipe or (goal is not None and goal.done):
             return
-        if not plan.has_goal and plan.wait is None and state.replies >= state.sent:
+        if goal is None and plan.wait is None and state.replies >= state.sent:
             return
         if silence is None:
             await changed.wait()
             continue
         remaining = state.last_activity + silence - loop.time()
         if remaining <= 0:
-            if plan.has_goal:
+            if goal is not None:
                 state.silent_too_long = True
             return
         try:
@@ -727,8 +883,10 @@ def _outcome(plan: Plan, state: RunState) -> tuple[int, str | None]:
         return EXIT_TIMEOUT, (
             f"timed out after {plan.timeout:g}s (--timeout): {state.sent} sent, {got} received"
         )
+    goal = state.goal
     if state.silent_too_long:
-        return EXIT_TIMEOUT, f"no reply for {plan.wait:g}s (--wait): {_goal_progress(plan, state)}"
+        assert goal is not None
+        return EXIT_TIMEOUT, f"no reply for {plan.wait:g}s (--wait): {goal.progress(state.replies)}"
     if state.broken_pipe:
         return EXIT_ERROR, "stdout was closed (broken pipe); closed the connection with 1001"
     if state.goal_done:
@@ -745,31 +903,23 @@ def _outcome(plan: Plan, state: RunState) -> tuple[int, str | None]:
             info, close_timeout=conn.close_timeout, write_timeout=conn.write_timeout
         )
     label = f"{info.code} {close_code_name(info.code)}"
+    if goal is not None and not goal.done and (state.all_sent or goal.line):
+        progress = goal.progress(state.replies)
+        return EXIT_ERROR, f"the server closed the connection ({label}) {progress}"
     if not state.all_sent:
         return EXIT_ERROR, (
             f"the server closed the connection ({label}) before all messages were sent: "
             f"{state.sent} sent"
         )
-    if plan.has_goal:
-        return EXIT_ERROR, (
-            f"the server closed the connection ({label}) {_goal_progress(plan, state)}"
-        )
     return EXIT_OK, None
 
 
-def _server_close_note(plan: Plan, state: RunState) -> str | None:
+def _server_close_note(state: RunState) -> str | None:
     """A run that met its goal (exit 0) still says so when the server closed with a code of
     its own, e.g. a 4001 that crossed our Close (both sides closed at once, RFC 6455 7.1.3)."""
     import dataclasses
 
     info = state.close
-    if info is None or info.code in (1000, 1001, 1006, plan.close_code):
+    if info is None or info.code in (1000, 1001, 1006, state.close_code):
         return None
     return describe_close(dataclasses.replace(info, by="peer"))
-
-
-def _goal_progress(plan: Plan, state: RunState) -> str:
-    if plan.expect is not None:
-        return f"after {state.replies} of {plan.expect} expected replies"
-    assert plan.until is not None
-    return f"before a reply matched --until {plan.until.pattern!r} ({state.replies} received)"
