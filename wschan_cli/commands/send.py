@@ -195,12 +195,14 @@ class Goal:
         return self.done
 
     def progress(self, replies: int) -> str:
-        where = f"line {self.line}: " if self.line else ""
+        got = replies - self.base
         if self.expect is not None:
-            return f"{where}after {replies - self.base} of {self.expect} expected replies"
+            line = f" (line {self.line})" if self.line else ""
+            return f"after {got} of {self.expect} expected replies{line}"
         assert self.until is not None
-        what = f'"until" {self.until.pattern!r}' if self.line else f"--until {self.until.pattern!r}"
-        return f"{where}before a reply matched {what} ({replies - self.base} received)"
+        pattern = self.until.pattern
+        what = f'"until" {pattern!r} of line {self.line}' if self.line else f"--until {pattern!r}"
+        return f"before a reply matched {what} ({got} received)"
 
 
 def match_text(data: str | bytes) -> str:
