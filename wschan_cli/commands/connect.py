@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from wschan_cli.commands.connect_exec import exec_options, run_exec_if_asked
-from wschan_cli.options import ConnectionSettings, check_url, connection_options
+from wschan_cli.options import ConnectionSettings, check_url, connection_options, output_format
 
 #: Seconds of silence (no message in or out) after the end of input before the bridge closes.
 DEFAULT_BRIDGE_WAIT = 1.0
@@ -147,6 +147,12 @@ Examples:
     "--timestamps", is_flag=True, help="Prefix each message with its time (ISO 8601, UTC)."
 )
 @click.option("--pretty", is_flag=True, help="Indent messages that are JSON (toggle: /pretty).")
+@click.option(
+    "--json",
+    "json",
+    is_flag=True,
+    help="Write received messages and each close as JSON Lines (as wschan send --json).",
+)
 @connection_options
 @exec_options
 @click.pass_context
@@ -162,6 +168,9 @@ def connect(ctx: click.Context, url: str, **options: Any) -> None:
     from wschan_cli.render.color import is_tty
 
     check_url(url)
+    fmt = output_format(
+        json_out=options["json"], pretty=options["pretty"], timestamps=options["timestamps"]
+    )
     connection: ConnectionSettings = options["connection"]
     cfg = LinkConfig(
         url=url,
@@ -176,11 +185,15 @@ def connect(ctx: click.Context, url: str, **options: Any) -> None:
     if is_tty(sys.stdin) and is_tty(sys.stdout):
         from wschan_cli.interactive.repl import run_repl
 
-        ctx.exit(run_repl(cfg, timestamps=options["timestamps"], pretty=options["pretty"]))
+        ctx.exit(run_repl(cfg, fmt=fmt, timestamps=options["timestamps"], pretty=options["pretty"]))
     from wschan_cli.interactive.bridge import run_bridge
 
     ctx.exit(
         run_bridge(
-            cfg, wait=options["wait"], timestamps=options["timestamps"], pretty=options["pretty"]
+            cfg,
+            wait=options["wait"],
+            fmt=fmt,
+            timestamps=options["timestamps"],
+            pretty=options["pretty"],
         )
     )

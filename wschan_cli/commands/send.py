@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from wschan_cli.interactive.payload import InputError, check_file, decode_message
-from wschan_cli.options import ConnectionSettings, check_url, connection_options
+from wschan_cli.options import ConnectionSettings, check_url, connection_options, output_format
 from wschan_cli.render.closecodes import (
     SENDABLE_CLOSE_CODES,
     close_code_name,
@@ -253,11 +253,9 @@ def make_plan(ctx: click.Context, url: str, messages: tuple[str, ...], **o: Any)
         raise click.UsageError("--abrupt sends no Close frame: drop --close-code/--close-reason")
     check_close(o["close_code"], o["close_reason"])
 
-    if o["json_out"] and (o["raw"] or o["pretty"]):
-        raise click.UsageError("--json cannot be combined with --raw or --pretty")
-    if o["raw"] and (o["pretty"] or o["timestamps"]):
-        raise click.UsageError("--raw writes payloads only: drop --pretty/--timestamps")
-    fmt = "json" if o["json_out"] else "raw" if o["raw"] else "plain"
+    fmt = output_format(
+        json_out=o["json_out"], raw=o["raw"], pretty=o["pretty"], timestamps=o["timestamps"]
+    )
 
     until = None
     if o["until"] is not None:
@@ -509,7 +507,7 @@ def run(plan: Plan) -> int:
         fmt=plan.fmt,
         timestamps=plan.timestamps,
         pretty=plan.pretty,
-        escape=stdout_tty and plan.fmt == "plain",
+        escape=stdout_tty,
         color=plan.pretty and color_enabled(conn.color, sys.stdout),
     )
     return run_main(
