@@ -58,6 +58,14 @@ line has been sent, and the session closes (1000) once --wait seconds
 (default {DEFAULT_BRIDGE_WAIT:g}) pass with no message in or out.
 
 \b
+--json (bridge and terminal): each message received, and each close,
+is written as the JSON Lines of wschan send --json: {{"t", "dir": "in",
+"type": "text"|"binary", "data"}} (binary data in hex), then {{"t",
+"type": "close", "code", "reason", "by", "clean"}} (one per connection
+with --reconnect). On a terminal they replace the "<" lines; DEL, C1
+and bidi controls in them are \\uXXXX escapes (the same JSON).
+
+\b
 --reconnect: after an abnormal close or a failed connect, connect again
 after a delay that doubles each time (from --reconnect-delay up to
 --reconnect-max-delay, plus a random jitter of at most one first delay),
@@ -90,6 +98,7 @@ Examples:
   wschan connect ws://127.0.0.1:8765/
   wschan connect wss://example.test/feed --init '{{"op":"subscribe"}}' --reconnect
   seq 100 | wschan connect ws://127.0.0.1:8765/ > replies.txt
+  seq 100 | wschan connect ws://127.0.0.1:8765/ --json | jq -r 'select(.dir == "in") | .data'
 """
 
 

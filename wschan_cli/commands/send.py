@@ -100,6 +100,30 @@ Input:
   its first frames went out cuts it off (close 1011) and exits 2.
 
 \b
+Script (--input jsonl): stdin is one JSON object per line, one action
+  each, carried out in order as read (blank lines are skipped):
+    {{"text": "..."}}       send a text message
+    {{"binary": "00ff"}}    send a binary message given in hex
+    {{"base64": "AP8="}}    send a binary message given in base64
+    {{"ping": "..."}}       send a Ping (at most 125 bytes of UTF-8), go
+                          on when its Pong is back (--ping-timeout)
+    {{"sleep": 0.5}}        pause, in seconds (bounded by --timeout)
+    {{"expect": N}}         wait for N replies
+    {{"until": "REGEX"}}    wait for a reply matching REGEX (as --until)
+    {{"close": 1000, "reason": "..."}}  close (code and reason as for
+                          --close-code); the rest of stdin is not read
+  expect and until count the replies received since the previous
+  expect/until was met (or the handshake; until keeps the last 1024);
+  they wait as --expect and --until do: --wait seconds of silence
+  before the goal is a failure (124), --timeout bounds the run. At the
+  end of the script (no close line) wschan waits as above (--expect
+  counting from the last expect/until met) and closes with --close-code.
+  A bad line (not JSON, not an object, an unknown key, a wrong type,
+  two actions, a bad value, over 1 MiB) stops the run: "wschan: line N:
+  ..." and exit 2, after the lines before it went out. No MESSAGE,
+  --file or input encoding option with --input jsonl.
+
+\b
 Output (stdout): each reply as it arrives; text as is (control
   characters escaped on a terminal), binary as hex. --raw writes text
   unescaped and binary as bytes (no newline after binary). --json
@@ -130,6 +154,8 @@ Examples:
   seq 1000 | wschan send ws://127.0.0.1:8765/ --json
   wschan send wss://example.test/api '{{"op":"ping"}}' --until pong --pretty
   wschan send ws://127.0.0.1:8765/ --binary --hex 0001ff --expect 1
+  printf '%s\\n' '{{"text":"login"}}' '{{"expect":1}}' '{{"close":1000}}' |
+    wschan send ws://127.0.0.1:8765/ --input jsonl --json
 """
 
 
