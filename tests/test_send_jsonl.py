@@ -217,6 +217,24 @@ def test_a_reply_that_came_before_the_wait_line_counts(loop: LoopThread) -> None
     assert rec.frames()[-1] == close_frame(1000)
 
 
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [({"expect": 1}, {"expect": 1}), ({"until": "ready"}, {"until": "^two"})],
+)
+def test_each_reply_counts_for_one_wait_only_even_when_they_come_together(
+    loop: LoopThread, first: dict[str, object], second: dict[str, object]
+) -> None:
+    # Both replies arrive in one read: the one after the goal was met is the next wait's.
+    rec = Recorder(replies={"go": ["one ready", "two ready"]})
+    url = serve(loop, rec)
+    result = wschan(
+        "send", url, "--input", "jsonl", "--wait", "2",
+        input=script({"text": "go"}, first, second, {"close": 1000}),
+    )  # fmt: skip
+    assert result.returncode == 0, err_line(result)
+    assert result.stdout == b"one ready\ntwo ready\n"
+
+
 def test_a_wait_that_gets_nothing_fails_after_wait_seconds_and_sends_nothing_more(
     loop: LoopThread,
 ) -> None:

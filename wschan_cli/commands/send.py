@@ -12,6 +12,7 @@ import re
 import sys
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -50,8 +51,10 @@ from wschan_cli.runner import print_traceback, run_main
 #: still missing (the count rule usually ends the wait long before).
 DEFAULT_IDLE = 2.0
 
-#: Replies a script keeps for its next "until" (those since its last wait; older ones drop off).
+#: The replies a script keeps for its next "until": the last ones, at most this many and this
+#: many characters (a binary reply is kept as its hex); older ones drop off.
 UNTIL_WINDOW = 1024
+UNTIL_WINDOW_CHARS = 16 << 20
 
 #: Seconds an abrupt close may take after --timeout expired (a write may hold the token, D8);
 #: then wschan exits anyway and leaves the socket to the kernel.
@@ -112,12 +115,14 @@ Script (--input jsonl): stdin is one JSON object per line, one action
     {{"until": "REGEX"}}    wait for a reply matching REGEX (as --until)
     {{"close": 1000, "reason": "..."}}  close (code and reason as for
                           --close-code); the rest of stdin is not read
-  expect and until count the replies received since the previous
-  expect/until was met (or the handshake; until keeps the last 1024);
-  they wait as --expect and --until do: --wait seconds of silence
-  before the goal is a failure (124), --timeout bounds the run. At the
-  end of the script (no close line) wschan waits as above (--expect
-  counting from the last expect/until met) and closes with --close-code.
+  expect and until look at the replies after the one that met the
+  previous expect/until (from the handshake for the first), including
+  those that came before the line was read (until: the last 1024, 16
+  MiB at most); they wait as --expect and --until do: --wait seconds
+  of silence before the goal is a failure (124), --timeout bounds the
+  run. At the end of the script (no close line) wschan waits as above
+  (--expect counting from the last expect/until met) and closes with
+  --close-code.
   A bad line (not JSON, not an object, an unknown key, a wrong type,
   two actions, a bad value, over 1 MiB) stops the run: "wschan: line N:
   ..." and exit 2, after the lines before it went out. No MESSAGE,
@@ -201,23 +206,30 @@ class Plan:
 
 @dataclass
 class Goal:
-    """What a wait waits for: ``expect`` replies, or one reply matching ``until``, counted from
-    ``base`` (the replies received before the wait, for a script's wait; 0 for --expect and
-    --until, which count from the handshake). ``line`` is the script line that asked (0: the
-    command line)."""
+    """What a wait waits for: ``expect`` replies, or one reply matching ``until``, among the
+    replies after the first ``base`` (0 for --expect and --until: from the handshake; in a
+    script, those after the reply that met its previous wait). ``line`` is the script line that
+    asked (0: the command line); ``met_by`` the number of the reply that met it."""
 
     expect: int | None = None
     until: re.Pattern[str] | None = None
     line: int = 0
     base: int = 0
-    done: bool = False
+    met_by: int = 0
 
-    def check(self, replies: int, text: str | None) -> bool:
-        """Whether the goal is met now, ``text`` being the last reply (as --until matches it)."""
-        if self.expect is not None and replies - self.base >= self.expect:
-            self.done = True
-        if self.until is not None and text is not None and self.until.search(text):
-            self.done = True
+    @property
+    def done(self) -> bool:
+        return self.met_by > 0
+
+    def check(self, number: int, text: str | None) -> bool:
+        """Whether the goal is met, reply ``number`` (from the handshake, 1 first) having
+        arrived; ``text`` is that reply as --until matches it (None: count only)."""
+        if self.done or number <= self.base:
+            return self.done
+        if self.expect is not None and number - self.base >= self.expect:
+            self.met_by = self.base + self.expect  # the replies after it count for the next wait
+        elif self.until is not None and text is not None and self.until.search(text):
+            self.met_by = number
         return self.done
 
     def progress(self, replies: int) -> str:
@@ -229,6 +241,23 @@ class Goal:
         pattern = self.until.pattern
         what = f'"until" {pattern!r} of line {self.line}' if self.line else f"--until {pattern!r}"
         return f"before a reply matched {what} ({got} received)"
+
+
+@dataclass
+class RecentReplies:
+    """The last replies as (number, text), within UNTIL_WINDOW and UNTIL_WINDOW_CHARS."""
+
+    items: deque[tuple[int, str]] = field(default_factory=deque)
+    chars: int = 0
+
+    def add(self, number: int, text: str) -> None:
+        self.items.append((number, text))
+        self.chars += len(text)
+        while len(self.items) > UNTIL_WINDOW or self.chars > UNTIL_WINDOW_CHARS:
+            self.chars -= len(self.items.popleft()[1])
+
+    def __iter__(self) -> Iterator[tuple[int, str]]:
+        return iter(self.items)
 
 
 def match_text(data: str | bytes) -> str:
@@ -500,9 +529,8 @@ class RunState:
     input_error: str | None = None
     send_error: Exception | None = None
     goal: Goal | None = None  # what the current wait waits for
-    wait_base: int = 0  # replies received before the end of the script's last wait
-    # --input jsonl: replies received since its last wait, for its next "until" (bounded)
-    window: deque[str] | None = None
+    wait_base: int = 0  # the reply that met the script's last wait
+    window: RecentReplies | None = None  # --input jsonl: for its next "until"
     close_code: int = 1000  # what the Close frame we send carries (--close-code or "close")
     close_reason: str = ""
     script_closed: bool = False  # a script's "close" line ended the run
@@ -568,7 +596,7 @@ async def _main(plan: Plan, diag: Diagnostics, writer: ReplyWriter) -> int:
         close_reason=plan.close_reason,
     )
     if plan.script:
-        state.window = deque(maxlen=UNTIL_WINDOW)
+        state.window = RecentReplies()
     else:
         state.goal = plan.final_goal()  # replies received while sending count
     changed, closed = state.changed, state.closed
@@ -618,12 +646,14 @@ async def _main(plan: Plan, diag: Diagnostics, writer: ReplyWriter) -> int:
         state.replies += 1
         state.last_activity = loop.time()
         goal = state.goal
-        if goal is not None:
-            text = match_text(message.data) if goal.until is not None else None
-            if goal.check(state.replies, text) and not goal.line:
-                state.goal_done = True  # --expect/--until met: the run ends, nothing more shown
-        elif state.window is not None:
-            state.window.append(match_text(message.data))
+        text = None
+        if state.window is not None or (goal is not None and goal.until is not None):
+            text = match_text(message.data)
+        if state.window is not None:
+            assert text is not None
+            state.window.add(state.replies, text)
+        if goal is not None and goal.check(state.replies, text) and not goal.line:
+            state.goal_done = True  # --expect/--until met: the run ends, nothing more shown
         changed.set()
 
     def on_close(info: CloseInfo) -> None:
@@ -843,20 +873,20 @@ async def _run_script(ch: Channel, plan: Plan, state: RunState, stdin: InputRead
 
 
 async def _wait_for(goal: Goal, plan: Plan, state: RunState) -> bool:
-    """A script's wait: replies counted, and matched, from the end of its last wait. True once
-    met; then the next wait counts from here."""
+    """A script's wait, over the replies after the one that met its previous wait (those that
+    arrived before this line was reached included). True once met."""
     assert state.window is not None
     goal.base = state.wait_base
-    goal.check(state.replies, None)
-    for text in state.window:
-        goal.check(state.replies, text)
+    for number, text in state.window:
+        if goal.check(number, text):
+            break
+    goal.check(state.replies, None)  # expect: older replies than the window hold count too
     state.goal = goal
     await _wait_for_replies(plan, state)
     if not goal.done:
         return False
     state.goal = None
-    state.wait_base = state.replies
-    state.window.clear()
+    state.wait_base = goal.met_by
     return True
 
 
