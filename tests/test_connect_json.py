@@ -95,6 +95,19 @@ def test_the_bridge_writes_the_close_it_made_itself() -> None:
     ]
 
 
+def test_with_reconnect_each_connection_has_its_close_record() -> None:
+    from wschan_cli.server import Behaviour, ThreadedServer
+
+    with ThreadedServer(Behaviour(close_after=0, close_code=4001, close_reason="go away")) as srv:
+        result = wschan(
+            "connect", srv.url, "--json", "--reconnect", "--reconnect-tries", "1",
+            "--reconnect-delay", "0", input="",
+        )  # fmt: skip
+    assert result.returncode == 5
+    close = {"type": "close", "code": 4001, "reason": "go away", "by": "peer", "clean": False}
+    assert records(result.stdout) == [close, close]
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
 def test_on_a_terminal_the_records_are_shown_with_controls_escaped(
     url: str, tmp_path: Path

@@ -235,6 +235,50 @@ def test_each_reply_counts_for_one_wait_only_even_when_they_come_together(
     assert result.stdout == b"one ready\ntwo ready\n"
 
 
+def test_expect_on_the_command_line_counts_from_the_scripts_last_wait(loop: LoopThread) -> None:
+    rec = Recorder(replies={"a": ["A"], "b": ["B1", "B2"]})
+    url = serve(loop, rec)
+    result = wschan(
+        "send", url, "--input", "jsonl", "--expect", "1", "--wait", "2",
+        input=script({"text": "a"}, {"expect": 1}, {"text": "b"}),
+    )  # fmt: skip
+    assert result.returncode == 0, err_line(result)
+    assert result.stdout == b"A\nB1\n"  # "A" met line 2; --expect 1 is then met by B1
+
+
+def test_a_close_line_sends_its_close_frame_even_with_abrupt(loop: LoopThread) -> None:
+    rec = Recorder()
+    url = serve(loop, rec)
+    result = wschan(
+        "send", url, "--input", "jsonl", "--abrupt",
+        input=script({"text": "x"}, {"close": 3001}),
+    )  # fmt: skip
+    assert result.returncode == 0, err_line(result)
+    assert rec.frames() == [(TEXT, b"x"), close_frame(3001)]
+
+
+def test_a_ping_without_its_pong_ends_the_run_after_ping_timeout(loop: LoopThread) -> None:
+    async def no_pong(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            opcode, payload = await read_frame(reader)
+            log.append((opcode, payload))
+            if opcode == CLOSE:
+                writer.write(frame(CLOSE, payload[:2]))
+                await writer.drain()
+                return
+
+    log: list[tuple[int, bytes]] = []
+    server = RawServer(no_pong)
+    loop.call(server.__aenter__())
+    result = wschan(
+        "send", server.url, "--input", "jsonl", "--ping-timeout", "0.3",
+        input=script({"ping": "hello?"}, {"text": "never sent"}),
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "no Pong from 127.0.0.1" in err_line(result) and "0.3s" in err_line(result)
+    assert log[0] == (PING, b"hello?") and (TEXT, b"never sent") not in log
+
+
 def test_a_wait_that_gets_nothing_fails_after_wait_seconds_and_sends_nothing_more(
     loop: LoopThread,
 ) -> None:
