@@ -306,8 +306,15 @@ async def _run(
             loop.add_signal_handler(signum, on_signal, signum)
             installed.append(signum)
     try:
+        # record=False: nobody reads the records of a served process, and keeping every
+        # message would grow the heap (and slow the echo) for as long as it runs.
         server = EmbeddedServer(
-            behaviour, host=host, port=port, compression=compression, ssl=ssl_context
+            behaviour,
+            host=host,
+            port=port,
+            compression=compression,
+            ssl=ssl_context,
+            record=False,
         )
         try:
             await server.start()
