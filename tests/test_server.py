@@ -622,6 +622,41 @@ def test_serve_keeps_no_message_so_its_memory_stays_flat() -> None:
     assert after - before < 8 * 1024, f"RSS grew from {before} KiB to {after} KiB"
 
 
+# The serve process's own Python, started so that it can (or cannot) import uvloop.
+WITH_UVLOOP = ["-m", "wschan_cli"]
+WITHOUT_UVLOOP = [
+    "-c",
+    "import sys; sys.modules['uvloop'] = None; sys.argv[0] = 'wschan'\n"
+    "from wschan_cli.entry import main; main()",
+]
+
+
+@pytest.mark.parametrize("installed", [True, False], ids=["uvloop", "asyncio"])
+@pytest.mark.timeout(40)
+def test_serve_runs_on_uvloop_when_it_is_installed(installed: bool) -> None:
+    start = WITH_UVLOOP if installed else WITHOUT_UVLOOP
+    if installed:
+        pytest.importorskip("uvloop")
+    proc = subprocess.Popen(
+        [sys.executable, "-X", "importtime", *start, "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = read_line(proc, 15).rstrip("\n")
+        with sync_connect(url, open_timeout=5) as ws:
+            ws.send("on which loop?")
+            assert ws.recv(timeout=5) == "on which loop?"
+        status, _, err = stop_process(proc, signal.SIGTERM)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert status == 0, err
+    assert (" uvloop.loop\n" in err) is installed  # the compiled loop, not a blocked import
+
+
 @pytest.mark.timeout(40)
 def test_serve_subprocess_behaviour_and_sigint() -> None:
     proc = start_serve("--close-after", "1", "--close-code", "4000", "--close-reason", "enough")

@@ -226,8 +226,7 @@ def serve(
     """
     # Imported here, not at module level: ``wschan serve --help`` should not pay
     # for asyncio and websockets.
-    import asyncio
-
+    from wschan_cli.runner import run_loop
     from wschan_cli.server import Behaviour
 
     if keyfile is not None and certfile is None:
@@ -268,7 +267,7 @@ def serve(
         )
 
     try:
-        status = asyncio.run(
+        status = run_loop(
             _run(behaviour, host, port, compression=not no_compression, ssl_context=ssl_context)
         )
     except KeyboardInterrupt:
