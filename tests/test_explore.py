@@ -162,7 +162,7 @@ def test_peer_close_explores_auto_reply_and_reconnect_without_violation() -> Non
     setup = Setup(senders=1, peer_close=True)
     report = explore(lambda choose: Schedule(setup, choose), on_result=look)
     assert report.exhausted and report.ok, report.found
-    assert (report.schedules, report.states) == (169, 135)
+    assert (report.schedules, report.states) == (195, 153)  # D10: shutdown writes the echo
     assert reconnects  # a send pending over a clean close reconnects, and deinit closes that too
     assert {"terminate waits on deinit", "deinit waits on auto_reply"} <= shapes
 
@@ -172,7 +172,7 @@ def test_cli_peer_close() -> None:
     result = wschan("--explore", "--peer", "close", "--senders", "1", "--json")
     assert result.returncode == 0, result.stderr
     head = json.loads(result.stdout.splitlines()[0])["explore"]
-    assert head["peer"] == "close" and head["schedules"] == 169
+    assert head["peer"] == "close" and head["schedules"] == 195
     assert wschan("--peer", "close").returncode == 2
 
 

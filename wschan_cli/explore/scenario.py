@@ -118,7 +118,7 @@ class Schedule:
 
     async def _main(self, loop: ScheduleLoop) -> None:
         made: list[SimTransport] = []
-        options = ChannelOptions(ping_interval=None, compression=False)
+        options = ChannelOptions(ping_interval=None, compression=False, reconnect=True)
         ch = self.setup.channel_cls(
             URL, options=options, transport_factory=sim_factory(made), on_close=self.closes.append
         )
