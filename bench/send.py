@@ -265,20 +265,29 @@ def startup(args: argparse.Namespace, wschan: list[str]) -> list[str]:
         {label: (lambda argv=argv: measure(argv)) for label, argv in commands.items()},
         args.runs,
     )
-    base_cpu, base_wall = median(runs[floor], "cpu"), median(runs[floor], "wall")
-    out = [
-        f"Start-up, median of {args.runs} interleaved rounds (target: within 2.5x of the "
-        "interpreter):",
+    return [
+        f"Start-up, median of {args.runs} interleaved rounds (ratio: the command's figure / "
+        "`python -c pass`'s; target: within 2.5x):",
         "",
-        "| command | CPU | ratio to `python -c pass` (CPU) | wall | ratio (wall) | failed |",
-        "|---|---:|---:|---:|---:|---:|",
+        *ratio_table(runs, floor),
+    ]
+
+
+def ratio_table(
+    runs: dict[str, list[Run]], reference: str, notes: dict[str, str] | None = None
+) -> list[str]:
+    """One row per command: median CPU and wall time, each with its ratio to ``reference``."""
+    ref_cpu, ref_wall = median(runs[reference], "cpu"), median(runs[reference], "wall")
+    out = [
+        "| command | CPU | ratio (CPU) | wall | ratio (wall) | wrong output | note |",
+        "|---|---:|---:|---:|---:|---:|---|",
     ]
     for label, result in runs.items():
         cpu, wall = median(result, "cpu"), median(result, "wall")
-        failed = sum(not r.ok for r in result)
+        wrong = sum(not r.ok for r in result)
         out.append(
-            f"| {label} | {ms(cpu)} | {cpu / base_cpu:.2f}x | {ms(wall)} | "
-            f"{wall / base_wall:.2f}x | {failed} |"
+            f"| {label} | {ms(cpu)} | {cpu / ref_cpu:.2f} | {ms(wall)} | {wall / ref_wall:.2f} | "
+            f"{wrong}/{len(result)} | {(notes or {}).get(label, '')} |"
         )
     return out
 
@@ -310,24 +319,12 @@ def one_shot(args: argparse.Namespace, wschan: list[str]) -> list[str]:
         runs = interleaved(commands, args.runs)
     finally:
         server.stop()
-    script_label = "plain Python script, websockets asyncio client"
-    ref_cpu = median(runs[script_label], "cpu")
-    ref_wall = median(runs[script_label], "wall")
-    out = [
+    return [
         f"One-shot round trip against `wschan serve`, median of {args.runs} interleaved rounds "
         "(ratio: the command's figure / the plain script's; target <= 1.0 for wschan):",
         "",
-        "| client | CPU | ratio (CPU) | wall | ratio (wall) | wrong output | note |",
-        "|---|---:|---:|---:|---:|---:|---|",
+        *ratio_table(runs, "plain Python script, websockets asyncio client", notes),
     ]
-    for label, result in runs.items():
-        cpu, wall = median(result, "cpu"), median(result, "wall")
-        wrong = sum(not r.ok for r in result)
-        out.append(
-            f"| {label} | {ms(cpu)} | {cpu / ref_cpu:.2f} | {ms(wall)} | {wall / ref_wall:.2f} | "
-            f"{wrong}/{len(result)} | {notes.get(label, '')} |"
-        )
-    return out
 
 
 def stream(args: argparse.Namespace, wschan: list[str]) -> list[str]:
