@@ -1,5 +1,6 @@
 """Running a command's event loop under the command line's error rule (cli.md): Ctrl-C is exit
-130, anything unexpected is one line on stderr, with the traceback only under ``--debug``.
+130, anything unexpected is one line on stderr, with the traceback only under ``--debug`` (and
+its secrets masked, as everywhere else).
 
 ``run_loop`` runs on uvloop's loop when the optional extra is installed (``pip install
 'wschan[fast]'``), asyncio's otherwise; ``serve`` uses it. ``send`` and ``connect`` (``run_main``)
@@ -11,6 +12,7 @@ deterministic one, and asyncio's for the real runs).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -40,8 +42,15 @@ def run_loop(main: Coroutine[Any, Any, T]) -> T:
         return runner.run(main)
 
 
-def run_main(main: Coroutine[Any, Any, int], *, debug: bool, error: Callable[[str], None]) -> int:
-    """Run ``main`` and return its exit status; ``error`` prints one line after "wschan: "."""
+def run_main(
+    main: Coroutine[Any, Any, int],
+    *,
+    debug: bool,
+    error: Callable[[str], None],
+    mask: Callable[[str], str],
+) -> int:
+    """Run ``main`` and return its exit status; ``error`` prints one line after "wschan: ",
+    ``mask`` hides the secrets of a --debug traceback."""
     import asyncio
 
     try:
@@ -51,8 +60,14 @@ def run_main(main: Coroutine[Any, Any, int], *, debug: bool, error: Callable[[st
         return EXIT_INTERRUPTED
     except Exception as exc:
         if debug:
-            import traceback
-
-            traceback.print_exc()
+            print_traceback(mask)
         error(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
         return EXIT_ERROR
+
+
+def print_traceback(mask: Callable[[str], str]) -> None:
+    """--debug: the traceback of the exception being handled, on stderr, secrets masked."""
+    import traceback
+
+    sys.stderr.write(mask(traceback.format_exc()))
+    sys.stderr.flush()

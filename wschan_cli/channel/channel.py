@@ -859,6 +859,7 @@ class Channel:
                 f"{response.reason_phrase}{detail}",
                 status=status,
                 body=body,
+                headers=tuple(response.headers.raw_items()),
             )
         return HandshakeRejected(
             f"{self.url} sent an invalid upgrade response: {exc}",
