@@ -7,6 +7,7 @@ Commands are imported only when they run, so ``wschan --help`` and ``wschan --ve
 from __future__ import annotations
 
 import importlib
+import sys
 
 import click
 
