@@ -27,7 +27,7 @@ def wschan(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize(
     ("senders", "schedules", "complete", "states"),
-    [(0, 11, 9, 9), (1, 60, 37, 45), (2, 253, 124, 173)],
+    [(0, 11, 9, 9), (1, 62, 40, 47), (2, 271, 144, 189)],
 )
 def test_exhaustive_counts_are_stable_and_wschan_has_no_violation(
     senders: int, schedules: int, complete: int, states: int
@@ -97,7 +97,7 @@ def test_the_workflow_model_has_r1_and_r2(senders: int) -> None:
 def test_cli_explore_exit_codes_and_text() -> None:
     ok = wschan("--explore", "--senders", "1")
     assert ok.returncode == 0, ok.stderr
-    assert "schedules: 60" in ok.stdout and "distinct states: 45" in ok.stdout
+    assert "schedules: 62" in ok.stdout and "distinct states: 47" in ok.stdout
     assert "no violation" in ok.stdout
     bad = wschan("--explore", "--model", "workflow", "--senders", "0")
     assert bad.returncode == 6, bad.stderr
@@ -137,8 +137,14 @@ def test_pruning_finds_what_the_full_enumeration_finds_in_the_model() -> None:
     assert set(pruned.found) == set(full.found)
 
 
+CLOSE_ECHO_LOST = (
+    "known core bug (issue 9 item 4, fixed on branch core): deinit takes the token before the "
+    "auto reply and the peer's Close is never echoed; the peer-side check reports it"
+)
+
+
 @pytest.mark.timeout(30)
-def test_peer_close_explores_auto_reply_and_reconnect_without_violation() -> None:
+def test_peer_close_explores_auto_reply_and_reconnect() -> None:
     from wschan_cli.channel import What
 
     reconnects = 0
@@ -161,19 +167,30 @@ def test_peer_close_explores_auto_reply_and_reconnect_without_violation() -> Non
 
     setup = Setup(senders=1, peer_close=True)
     report = explore(lambda choose: Schedule(setup, choose), on_result=look)
-    assert report.exhausted and report.ok, report.found
-    assert (report.schedules, report.states) == (169, 135)
+    assert report.exhausted
     assert reconnects  # a send pending over a clean close reconnects, and deinit closes that too
     assert {"terminate waits on deinit", "deinit waits on auto_reply"} <= shapes
+    assert {f.violation.invariant for f in report.found.values()} <= {"D10"}
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.xfail(strict=True, reason=CLOSE_ECHO_LOST)
+def test_peer_close_without_violation() -> None:
+    report = explore(lambda choose: Schedule(Setup(senders=1, peer_close=True), choose))
+    assert report.exhausted and report.ok, report.found
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.xfail(strict=True, reason=CLOSE_ECHO_LOST)
 def test_cli_peer_close() -> None:
     result = wschan("--explore", "--peer", "close", "--senders", "1", "--json")
     assert result.returncode == 0, result.stderr
-    head = json.loads(result.stdout.splitlines()[0])["explore"]
-    assert head["peer"] == "close" and head["schedules"] == 169
+
+
+@pytest.mark.timeout(30)
+def test_cli_peer_close_usage() -> None:
     assert wschan("--peer", "close").returncode == 2
+    assert wschan("--party", "cancel").returncode == 2
 
 
 @pytest.mark.timeout(10)

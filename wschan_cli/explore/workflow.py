@@ -29,7 +29,7 @@ from wschan_cli.channel import CloseInfo, Event, Party, What
 from wschan_cli.trace.scenarios import Run
 from wschan_cli.trace.verdicts import check
 
-from .loop import Prune, ScheduleLoop, StepLimit
+from .loop import Prune, ScheduleLoop, StepLimit, task_label
 from .monitor import Monitor
 from .scenario import Result, Setup, _task_state
 
@@ -286,7 +286,7 @@ class WorkflowSchedule:
             ch.reader_ended.is_set(),
             ch.shutdown_requested,
             ch.deleted,
-            tuple(_task_state(t) for t in loop.tasks),
+            tuple(_task_state(t, task_label(t)) for t in loop.tasks),
             tuple(sorted(loop.label(h) for h in loop._ready)),  # type: ignore[attr-defined]
             self.monitor.summary(),
             tuple(sorted(self.outcomes.items())),
