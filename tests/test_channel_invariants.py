@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 
@@ -251,7 +252,8 @@ def test_6_established_falls_once_per_connection_after_reader_end_and_shutdown()
                 closes.append(info)
                 closed.set()
 
-            ch = Channel(srv.url, options=QUIET, on_close=on_close)
+            reconnecting = dataclasses.replace(QUIET, reconnect=True)
+            ch = Channel(srv.url, options=reconnecting, on_close=on_close)
             ch.subscribe(rec)
             for i in range(3):
                 # Each connection: echo one message, then the server closes it cleanly (1000).

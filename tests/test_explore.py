@@ -137,14 +137,8 @@ def test_pruning_finds_what_the_full_enumeration_finds_in_the_model() -> None:
     assert set(pruned.found) == set(full.found)
 
 
-CLOSE_ECHO_LOST = (
-    "known core bug (issue 9 item 4, fixed on branch core): deinit takes the token before the "
-    "auto reply and the peer's Close is never echoed; the peer-side check reports it"
-)
-
-
 @pytest.mark.timeout(30)
-def test_peer_close_explores_auto_reply_and_reconnect() -> None:
+def test_peer_close_explores_auto_reply_and_reconnect_without_violation() -> None:
     from wschan_cli.channel import What
 
     reconnects = 0
@@ -167,24 +161,17 @@ def test_peer_close_explores_auto_reply_and_reconnect() -> None:
 
     setup = Setup(senders=1, peer_close=True)
     report = explore(lambda choose: Schedule(setup, choose), on_result=look)
-    assert report.exhausted
+    assert report.exhausted and report.ok, report.found
     assert reconnects  # a send pending over a clean close reconnects, and deinit closes that too
     assert {"terminate waits on deinit", "deinit waits on auto_reply"} <= shapes
-    assert {f.violation.invariant for f in report.found.values()} <= {"D10"}
-
-
-@pytest.mark.timeout(30)
-@pytest.mark.xfail(strict=True, reason=CLOSE_ECHO_LOST)
-def test_peer_close_without_violation() -> None:
-    report = explore(lambda choose: Schedule(Setup(senders=1, peer_close=True), choose))
-    assert report.exhausted and report.ok, report.found
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.xfail(strict=True, reason=CLOSE_ECHO_LOST)
 def test_cli_peer_close() -> None:
     result = wschan("--explore", "--peer", "close", "--senders", "1", "--json")
     assert result.returncode == 0, result.stderr
+    head = json.loads(result.stdout.splitlines()[0])["explore"]
+    assert head["peer"] == "close" and head["mode"] == "exhaustive"
 
 
 @pytest.mark.timeout(30)

@@ -124,3 +124,21 @@ def test_a_cancelled_queued_waiter_leaves_the_queue() -> None:
         assert len(token.waiters) == 0
 
     run(main())
+
+
+def test_an_emit_that_raises_on_release_still_wakes_the_waiter() -> None:
+    async def main() -> None:
+        def emit(party: Party, what: What, **_: object) -> None:
+            if what is What.RELEASE:
+                raise RuntimeError("observer bug")
+
+        token = Token(emit)
+        await token.take(Party("a"))
+        waiter = asyncio.ensure_future(token.take(Party("b")))
+        await asyncio.sleep(0)
+        with pytest.raises(RuntimeError, match="observer bug"):
+            token.release(Party("a"))
+        await asyncio.wait_for(waiter, 1)  # woken anyway: no lost wake-up
+        assert token.holder == Party("b")
+
+    run(main())

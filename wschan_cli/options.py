@@ -234,6 +234,7 @@ class ConnectionSettings:
             "proxy": self.proxy,
             "trust_env": not self.no_proxy,
             "unix_socket": self.unix_socket,
+            "reconnect": True,  # the CLI reconnects after a clean close (the C++ design)
         }
         values.update(changes)
         return ChannelOptions(**values)

@@ -15,15 +15,18 @@ can drive the same code with a simulated transport.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import os
-from collections.abc import Callable, Coroutine, Hashable
+from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Hashable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, TypeVar
 
-from websockets.exceptions import InvalidState, InvalidStatus, InvalidURI
+from websockets.client import ClientProtocol
+from websockets.exceptions import InvalidState, InvalidStatus, InvalidURI, ProtocolError
 from websockets.extensions.permessage_deflate import enable_client_permessage_deflate
-from websockets.frames import Opcode
+from websockets.frames import Close, Frame, Opcode
 from websockets.http11 import Response
 from websockets.protocol import CLOSED, OPEN
 from websockets.typing import Origin, Subprotocol
@@ -52,14 +55,52 @@ T = TypeVar("T")
 # Opcodes by the low nibble of a serialized frame's first byte, to name what is written.
 _OPCODE_NAMES = {0: "cont", 1: "text", 2: "binary", 8: "close", 9: "ping", 10: "pong"}
 _OK_CLOSE_CODES = (1000, 1001)
+_UTF8Decoder = codecs.getincrementaldecoder("utf-8")
+
+
+def _reject(future: asyncio.Future[Any], error: BaseException) -> None:
+    """Resolve a future the core made with an error, and count that error as retrieved: its
+    awaiter, if it still runs, gets it all the same, but a task cancelled between its wake-up
+    and its next step (asyncio.run's shutdown, a timeout) leaves no "Future exception was
+    never retrieved" behind."""
+    if not future.done():
+        future.set_exception(error)
+        future.exception()
+
+
+class _ClientProtocol(ClientProtocol):
+    """websockets' client protocol, accepting a Close between the fragments of a message.
+
+    RFC 6455 5.4 lets control frames, Close included, come between fragments; 5.5.1 then asks
+    for a Close in response, and 1.4 to discard what follows. websockets instead fails such a
+    connection with 1002 ("incomplete fragmented message", Autobahn 7.1.5). Forgetting the
+    message in progress just before websockets reads the Close gives the RFC's behaviour: the
+    unfinished message is dropped and the Close is echoed."""
+
+    def recv_frame(self, frame: Frame) -> None:
+        if frame.opcode is Opcode.CLOSE:
+            self.current_size = None  # websockets' count of the message in progress
+        super().recv_frame(frame)
+
+
+def _check_close(code: int, reason: str) -> None:
+    """Raise ValueError unless a Close frame with this code and reason may be sent: websockets'
+    own check (RFC 6455 7.4), plus the 125-byte limit of a control frame (5.5)."""
+    try:
+        payload = Close(code, reason).serialize()
+    except ProtocolError:
+        raise ValueError(f"close code {code} may not be sent in a Close frame") from None
+    if len(payload) > 125:
+        raise ValueError(f"close reason too long: {len(payload) - 2} bytes (at most 123)")
 
 
 class ProtocolState(StrEnum):
     """The channel's protocol state, as in the C++ ``WFComplexChannel``."""
 
-    UNDEFINED = "undefined"  # needs connect and upgrade (also after a clean close)
+    UNDEFINED = "undefined"  # needs connect and upgrade (also after a clean close, reconnect on)
     SUCCESS = "success"  # upgraded: can send
     ERROR = "error"  # an error close or a failed connect: terminal until a new channel
+    CLOSED = "closed"  # a clean close with reconnect off: terminal too
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +141,20 @@ class _Frames:
         return _Frames([data[i : i + fragment_size] for i in step], text)
 
 
+@dataclass(frozen=True, slots=True)
+class _Stream:
+    """One outgoing data message of unknown length: its first piece (read before taking the
+    token), the source of the rest, and whether it is text."""
+
+    first: bytes
+    rest: AsyncIterator[bytes | str]
+    text: bool
+
+
+def _piece(chunk: bytes | str) -> bytes:
+    return chunk.encode() if isinstance(chunk, str) else bytes(chunk)
+
+
 @dataclass(eq=False)
 class _Connection:
     """One kernel connection: from the connector's TCP connect to its release."""
@@ -116,9 +171,11 @@ class _Connection:
     replies: list[bytes] = field(default_factory=list)
     replier_running: bool = False
     pings: dict[bytes, tuple[asyncio.Future[float], float]] = field(default_factory=dict)
-    fragments: list[bytes] = field(default_factory=list)
+    fragments: list[Any] = field(default_factory=list)  # bytes, or str decoded so far (text)
     fragment_type: str = ""
+    decoder: codecs.IncrementalDecoder | None = None  # of the text message being received
     failed: bool = False  # we failed the connection (1007, 1011): deliver nothing more
+    abandoned: bool = False  # its connector was cancelled: the channel stays usable (D11)
     keepalive: asyncio.Task[None] | None = None
 
     @property
@@ -151,7 +208,9 @@ class _Connection:
             ("pings", tuple((k, _future_outcome(f)) for k, (f, _) in self.pings.items())),
             ("fragments", tuple(self.fragments)),
             ("fragment_type", self.fragment_type),
+            ("decoder", None if self.decoder is None else self.decoder.getstate()),
             ("failed", self.failed),
+            ("abandoned", self.abandoned),
             ("keepalive", None if keepalive is None else _future_outcome(keepalive)),
         )
 
@@ -236,7 +295,7 @@ class Channel:
         self._token = self.token_class(self._emit)
         self._established = 0
         self._state = ProtocolState.UNDEFINED
-        self._error: ChannelError | None = None  # why the state is ERROR
+        self._error: ChannelError | None = None  # why the state is ERROR or CLOSED (terminal)
         self._conn: _Connection | None = None
         self._connections = 0
         self._parties: dict[str, int] = {}
@@ -247,6 +306,12 @@ class Channel:
         self._deiniting = False
         self._deinit_done: asyncio.Future[None] | None = None
         self._disposed = False
+        self._last_close: CloseInfo | None = None
+        self._close_waiters: list[asyncio.Future[CloseInfo]] = []
+        queue = self.options.receive_queue
+        self._inbox: deque[Message | CloseInfo] | None = deque() if queue and not process else None
+        self._inbox_put = asyncio.Event()  # the reader added to the inbox
+        self._inbox_taken = asyncio.Event()  # the consumer took from it, or a shutdown began
 
     # ------------------------------------------------------------------ read-only views
 
@@ -303,6 +368,27 @@ class Channel:
         else:
             await self._out_task("send", _Frames.of(bytes(message), False, fragment_size))
 
+    async def send_stream(
+        self, chunks: AsyncIterable[bytes | str], *, text: bool | None = None
+    ) -> None:
+        """Send one message of any length, read from ``chunks``, in constant memory.
+
+        Each non-empty chunk becomes one frame of the same fragmented message (str chunks are
+        UTF-8 encoded); the message is text if ``text`` is True, binary if False, and when
+        None, text if the first chunk is a str. The first chunk is read before the token is
+        taken; the rest are read while holding it (one message, no other frame but owed
+        control replies in between, D10), each only after the previous frame drained. A source
+        that ends at once sends one empty message.
+
+        If the send is cancelled, or ``chunks`` raises, after the first frame went out and
+        before the last, the connection is failed with 1011 (D12). A slow source holds the
+        token, and so delays every other send, until the message is complete.
+        """
+        rest = aiter(chunks)
+        first = await anext(rest, b"")
+        kind = isinstance(first, str) if text is None else text
+        await self._out_task("send", _Stream(_piece(first), rest, kind))
+
     async def send_text(self, text: str, *, fragment_size: int | None = None) -> None:
         await self._out_task("send", _Frames.of(text.encode(), True, fragment_size))
 
@@ -312,6 +398,45 @@ class Channel:
     async def ping(self, data: bytes | None = None) -> float:
         """Send a Ping and return the round-trip time in seconds once its Pong arrives."""
         return await self._ping(data, keepalive=None)
+
+    async def closed(self) -> CloseInfo:
+        """Wait until the connection closes and return how it ended. With no connection open,
+        return the last close at once (or wait for the first connection's close); raises
+        ``ChannelDisposed`` if the channel is disposed before that."""
+        if self._conn is None and self._last_close is not None:
+            return self._last_close
+        self._check_usable()
+        waiter: asyncio.Future[CloseInfo] = asyncio.get_running_loop().create_future()
+        self._close_waiters.append(waiter)
+        try:
+            return await waiter
+        finally:
+            self._close_waiters.remove(waiter)
+
+    async def messages(self) -> AsyncIterator[Message]:
+        """The received messages, in order, as an async iterator that ends after the last
+        message of a connection that closed (or when the channel is disposed).
+
+        Needs ``ChannelOptions(receive_queue=N)`` and no ``process`` callback. At most N
+        messages wait (plus what one read brought); then the reader stops reading from the
+        connection until the consumer takes one, so a slow consumer slows the peer down
+        (TCP flow control) instead of filling memory. While held back, the reader sees no
+        Ping and no Close either: keepalive may then time out.
+        """
+        inbox = self._inbox
+        if inbox is None:
+            raise ValueError("messages() needs ChannelOptions(receive_queue=N) and no process")
+        while True:
+            while not inbox:
+                if self._disposed:
+                    return
+                self._inbox_put.clear()
+                await self._inbox_put.wait()
+            item = inbox.popleft()
+            self._inbox_taken.set()
+            if isinstance(item, CloseInfo):
+                return
+            yield item
 
     async def _ping(self, data: bytes | None, *, keepalive: _Connection | None) -> float:
         payload = data if data is not None else os.urandom(4)
@@ -330,7 +455,7 @@ class Channel:
     async def _out_task(
         self,
         kind: str,
-        frames: _Frames | None = None,
+        frames: _Frames | _Stream | None = None,
         *,
         ping: tuple[bytes, asyncio.Future[float]] | None = None,
         only: _Connection | None = None,
@@ -341,8 +466,8 @@ class Channel:
         ``only`` pins the task to one connection (keepalive): it never connects.
         """
         self._check_usable()
-        if self._state is ProtocolState.ERROR:
-            self._raise_error()  # after an error close, fail at once (no token needed to say so)
+        if self._error is not None:
+            self._raise_error()  # after a terminal close, fail at once (no token needed to say so)
         party = self._new_party(kind)
         seen = only or (self._conn if self._conn is not None and self._conn.usable else None)
         self._enter()
@@ -355,18 +480,17 @@ class Channel:
                 else:
                     conn = await self._ready(party, seen, connect=only is None)
                 try:
-                    if frames is not None:
-                        # The whole message goes out under one holding of the token, so no
-                        # other frame can land between two fragments, though each drains.
+                    # A whole message goes out under one holding of the token, so no
+                    # other frame can land between two fragments, though each drains.
+                    if isinstance(frames, _Stream):
+                        await self._write_stream(party, conn, frames)
+                    elif frames is not None:
                         last = len(frames.pieces) - 1
-                        for i, piece in enumerate(frames.pieces):
-                            if i:
-                                conn.proto.send_continuation(piece, fin=i == last)
-                            elif frames.text:
-                                conn.proto.send_text(piece, fin=i == last)
-                            else:
-                                conn.proto.send_binary(piece, fin=i == last)
+                        if last == 0:
+                            self._put_first(conn, frames.text, frames.pieces[0], True)
                             await self._write(party, conn)
+                        else:
+                            await self._write_fragments(party, conn, frames)
                     elif ping is not None:
                         payload, pong = ping
                         if payload in conn.pings:
@@ -398,7 +522,7 @@ class Channel:
             if conn.usable:
                 return conn  # another connector finished while we waited
             raise self._closed_error(conn)  # closing, not yet released: no second connection
-        if self._state is ProtocolState.ERROR:
+        if self._error is not None:
             self._raise_error()
         if self._deiniting or not connect:
             raise ChannelClosed(1000, "channel is shutting down", "local")
@@ -409,6 +533,68 @@ class Channel:
         its traceback is reset each time instead of growing with each raise."""
         assert self._error is not None
         raise self._error.with_traceback(None)
+
+    @staticmethod
+    def _put_first(conn: _Connection, text: bool, piece: bytes, fin: bool) -> None:
+        if text:
+            conn.proto.send_text(piece, fin=fin)
+        else:
+            conn.proto.send_binary(piece, fin=fin)
+
+    async def _write_fragments(self, party: Party, conn: _Connection, frames: _Frames) -> None:
+        """Write a message in several frames. D12: if this is interrupted between two of them
+        (cancelled, or a failure that is not the connection's own), the connection is failed
+        with 1011 rather than left with half a message on it."""
+        last = len(frames.pieces) - 1
+        try:
+            for i, piece in enumerate(frames.pieces):
+                if i:
+                    conn.proto.send_continuation(piece, fin=i == last)
+                else:
+                    self._put_first(conn, frames.text, piece, fin=False)
+                await self._write(party, conn)
+        except BaseException:
+            self._fail_mid_message(party, conn)
+            raise
+
+    async def _write_stream(self, party: Party, conn: _Connection, stream: _Stream) -> None:
+        """Write a message read from a source: one frame per non-empty chunk, each written once
+        the next chunk is known (so the last carries FIN) and the one before it drained."""
+        piece, first = stream.first, True
+        try:
+            async for chunk in stream.rest:
+                if not (chunk := _piece(chunk)):
+                    continue
+                if first:
+                    self._put_first(conn, stream.text, piece, fin=False)
+                    first = False
+                else:
+                    conn.proto.send_continuation(piece, fin=False)
+                await self._write(party, conn)
+                piece = chunk
+            if first:
+                self._put_first(conn, stream.text, piece, fin=True)
+            else:
+                conn.proto.send_continuation(piece, fin=True)
+            await self._write(party, conn)
+        except BaseException:
+            self._fail_mid_message(party, conn)
+            raise
+
+    def _fail_mid_message(self, party: Party, conn: _Connection) -> None:
+        """D12: a message was left unfinished on ``conn`` (its send was cancelled or its source
+        failed between two fragments). Finishing it is not ours to decide (the rest may never
+        come), so the connection is failed as RFC 6455 7.1.7 says: a Close 1011, which 5.4
+        allows between fragments, then the reader waits for the peer to end TCP (bounded by the
+        close timeout) and terminate releases it. Nothing is awaited here: this runs on the
+        way out of a cancelled task, still holding the token."""
+        proto = conn.proto
+        if conn.shutdown_requested or proto.state is not OPEN:
+            return  # the connection is already going down
+        if not proto.expect_continuation_frame:
+            return  # the message is complete
+        self._fail_connection(conn, 1011, "send interrupted in the middle of a message")
+        self._put(party, conn, [chunk for chunk in conn.proto.data_to_send() if chunk])
 
     # ------------------------------------------------------------------ connector (D1, D2)
 
@@ -453,6 +639,16 @@ class Channel:
         except ChannelError as exc:
             await self._fail_connect(party, conn, exc)
             raise
+        except asyncio.CancelledError:
+            # D13: a cancelled connector releases its half-made connection (established 1 -> 0
+            # once, on_close once) and leaves the channel as it found it: the next out task
+            # connects anew. A 101 that arrives later finds no one to use it.
+            if conn is not None:
+                conn.abandoned = True
+                self._settle_upgraded(conn)
+                conn.local_close = CloseInfo(1006, "connect cancelled", "local", clean=False)
+                await self._shutdown(party, conn, graceful=None, abort=True)
+            raise
         self._set_state(party, ProtocolState.SUCCESS)
         self._emit(
             party,
@@ -466,10 +662,8 @@ class Channel:
         return conn
 
     def _new_protocol(self) -> Any:
-        from websockets.client import ClientProtocol
-
         opts = self.options
-        return ClientProtocol(
+        return _ClientProtocol(
             self.uri,
             origin=Origin(opts.origin) if opts.origin else None,
             extensions=enable_client_permessage_deflate(None) if opts.compression else None,
@@ -491,12 +685,17 @@ class Channel:
         self._error = error
         self._set_state(party, ProtocolState.ERROR, error=str(error))
         if conn is not None:
-            if not conn.upgraded.done():
-                conn.upgraded.cancel()
-            elif not conn.upgraded.cancelled():
-                conn.upgraded.exception()  # retrieved: it is the error raised above
+            self._settle_upgraded(conn)
             conn.local_close = CloseInfo(1006, str(error), "local", clean=False)
             await self._shutdown(party, conn, graceful=None, abort=True)
+
+    @staticmethod
+    def _settle_upgraded(conn: _Connection) -> None:
+        """The connector gives up on ``conn``: nobody will await its 101 any more."""
+        if not conn.upgraded.done():
+            conn.upgraded.cancel()
+        elif not conn.upgraded.cancelled():
+            conn.upgraded.exception()  # retrieved: the connector reported it (or gave up)
 
     # ------------------------------------------------------------------ writing (token only)
 
@@ -508,20 +707,17 @@ class Channel:
         *,
         handshake: bool = False,
     ) -> None:
-        """Write ``chunks`` (default: what the protocol has queued), then drain.
+        """Write what is owed (D10), then ``chunks`` (default: what the protocol has queued),
+        then drain.
 
         Only the token holder writes. A write that fails or cannot drain in time kills the
         connection (D8), unless a shutdown is already under way, which then finishes the job.
         """
-        if self._token.holder is not party and self._token.holder != party:
-            raise AssertionError(f"{party} wrote without holding the token")
         if chunks is None:
             chunks = [chunk for chunk in conn.proto.data_to_send() if chunk]
-        for chunk in chunks:
-            conn.transport.write(chunk)
-            if self._subscribers:
-                opcode = "http" if handshake else _OPCODE_NAMES.get(chunk[0] & 0x0F, "?")
-                self._emit(party, What.FRAME_OUT, opcode=opcode, size=len(chunk))
+        if conn.replies:  # D10: owed control replies go first (control frames may sit between
+            chunks, conn.replies = conn.replies + chunks, []  # fragments, RFC 6455 5.4)
+        self._put(party, conn, chunks, handshake=handshake)
         try:
             if conn.transport.writing_paused:
                 async with self._clock.timeout(self.options.write_timeout):
@@ -544,6 +740,18 @@ class Channel:
                 await self._shutdown(party, conn, graceful=None, abort=True)
             raise self._closed_error(conn) from None
 
+    def _put(
+        self, party: Party, conn: _Connection, chunks: list[bytes], *, handshake: bool = False
+    ) -> None:
+        """Hand ``chunks`` to the transport, without waiting for them to drain."""
+        if self._token.holder is not party and self._token.holder != party:
+            raise AssertionError(f"{party} wrote without holding the token")
+        for chunk in chunks:
+            conn.transport.write(chunk)
+            if self._subscribers:
+                opcode = "http" if handshake else _OPCODE_NAMES.get(chunk[0] & 0x0F, "?")
+                self._emit(party, What.FRAME_OUT, opcode=opcode, size=len(chunk))
+
     # ------------------------------------------------------------------ reader and terminate
 
     async def _run_reader(self, conn: _Connection) -> None:
@@ -558,20 +766,27 @@ class Channel:
         party = Party("reader", conn.n)
         proto = conn.proto
         reason = "eof"
+        limit = self.options.close_timeout
+        deadline: float | None = None  # for the peer to end TCP, once a Close went out
         try:
             while True:
                 try:
-                    if proto.close_expected():
-                        # A Close was exchanged: the server should end TCP; don't wait forever.
-                        async with self._clock.timeout(self.options.close_timeout):
+                    if deadline is None and limit is not None and proto.close_expected():
+                        deadline = self._clock.now() + limit
+                    if deadline is not None:
+                        # A Close went out: the server should end TCP. One bound for the whole
+                        # wait, so a peer that keeps sending cannot keep us CLOSING.
+                        left = max(deadline - self._clock.now(), 0.0)
+                        async with self._clock.timeout(left):
                             data = await conn.transport.read()
                     else:
                         data = await conn.transport.read()
                 except TimeoutError:
                     reason = "close timeout"
-                    conn.local_close = conn.local_close or CloseInfo(
-                        1006, "peer did not close TCP after the Close", "local", clean=False
-                    )
+                    if not conn.failed:  # a connection we failed keeps the code we failed it with
+                        conn.local_close = conn.local_close or CloseInfo(
+                            1006, "peer did not close TCP after the Close", "local", clean=False
+                        )
                     break
                 except OSError as exc:
                     reason = f"read error: {exc}"
@@ -581,6 +796,9 @@ class Channel:
                     proto.receive_data(data)
                 else:
                     proto.receive_eof()
+                # D10: what the protocol owes for these frames (Pong, Close echo) is owed before
+                # ``process`` sees any of them, so no send it starts can overtake it.
+                owed = [chunk for chunk in proto.data_to_send() if chunk]
                 for event in proto.events_received():
                     self._on_protocol_event(party, conn, event)
                 if not conn.upgraded.done() and proto.handshake_exc is not None:
@@ -588,18 +806,30 @@ class Channel:
                         problem = "closed before the 101"
                     else:
                         problem = f"sent an invalid handshake response: {proto.handshake_exc}"
-                    conn.upgraded.set_exception(
-                        HandshakeInterrupted(f"connection to {self.url} {problem}")
+                    _reject(
+                        conn.upgraded, HandshakeInterrupted(f"connection to {self.url} {problem}")
                     )
-                replies = [chunk for chunk in proto.data_to_send() if chunk]
-                if replies:
-                    self._queue_replies(conn, replies)
+                owed += [chunk for chunk in proto.data_to_send() if chunk]  # our own failure
+                if proto.parser_exc is not None and not isinstance(proto.parser_exc, EOFError):
+                    conn.failed = True  # websockets failed it (1002, 1009): 7.1.7 applies too
+                if owed:
+                    self._queue_replies(conn, owed)
                 if not data or proto.state is CLOSED:
                     break
+                inbox = self._inbox
+                while (
+                    inbox is not None
+                    and len(inbox) >= self.options.receive_queue
+                    and not conn.shutdown_requested
+                ):
+                    # Backpressure: read nothing more until the consumer catches up.
+                    self._inbox_taken.clear()
+                    await self._inbox_taken.wait()
         finally:
             if not conn.upgraded.done():
-                conn.upgraded.set_exception(
-                    HandshakeInterrupted(f"connection to {self.url} closed before the 101")
+                _reject(
+                    conn.upgraded,
+                    HandshakeInterrupted(f"connection to {self.url} closed before the 101"),
                 )
             conn.reader_done.set()
             self._emit(party, What.READER_END, reason=reason)
@@ -609,7 +839,7 @@ class Channel:
             if conn.upgraded.done():
                 return
             if conn.proto.handshake_exc is not None:
-                conn.upgraded.set_exception(self._rejection(conn, event))
+                _reject(conn.upgraded, self._rejection(conn, event))
             else:
                 conn.upgraded.set_result(event)
             return
@@ -625,33 +855,65 @@ class Channel:
             )
         if opcode is Opcode.PONG:
             self._resolve_pings(conn, bytes(event.data))
+        elif conn.failed:
+            return  # RFC 6455 7.1.7: after failing the connection, process nothing more
+        elif opcode is Opcode.TEXT and event.fin:  # the common case: a whole text message
+            try:
+                text = bytes(event.data).decode()
+            except UnicodeDecodeError as exc:
+                self._fail_connection(conn, 1007, f"invalid UTF-8 at position {exc.start}")
+                return
+            self._deliver(conn, Message("text", text))
+        elif opcode is Opcode.BINARY and event.fin:
+            self._deliver(conn, Message("binary", bytes(event.data)))
         elif opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
-            if opcode is not Opcode.CONT:
-                conn.fragment_type = "text" if opcode is Opcode.TEXT else "binary"
-                conn.fragments = []
-            conn.fragments.append(bytes(event.data))
-            if event.fin:
-                self._deliver(conn, conn.fragment_type, b"".join(conn.fragments))
-                conn.fragments = []
+            self._fragment(conn, opcode, event)
         # PING and CLOSE: the protocol queued the Pong / Close echo; the replier writes it.
 
-    def _deliver(self, conn: _Connection, kind: str, payload: bytes) -> None:
-        if conn.failed:
-            return  # RFC 6455 7.1.7: after failing the connection, process nothing more
-        data: str | bytes = payload
-        if kind == "text":
+    def _fragment(self, conn: _Connection, opcode: Opcode, event: Any) -> None:
+        """One frame of a fragmented message. Text is decoded fragment by fragment, so invalid
+        UTF-8 fails the connection (1007) at the first fragment that cannot be the start of
+        valid UTF-8, not at the end of the message (RFC 6455 8.1)."""
+        if opcode is not Opcode.CONT:
+            conn.fragment_type = "text" if opcode is Opcode.TEXT else "binary"
+            conn.fragments = []
+            conn.decoder = _UTF8Decoder() if opcode is Opcode.TEXT else None
+        if conn.decoder is None:
+            conn.fragments.append(bytes(event.data))
+        else:
             try:
-                data = payload.decode()
-            except UnicodeDecodeError as exc:
-                conn.failed = True
-                conn.proto.fail(1007, f"invalid UTF-8 at position {exc.start}")
+                conn.fragments.append(conn.decoder.decode(event.data, event.fin))
+            except UnicodeDecodeError:
+                n = len(conn.fragments) + 1
+                self._fail_connection(
+                    conn, 1007, f"invalid UTF-8 in fragment {n} of a text message"
+                )
                 return
+        if event.fin:
+            parts, conn.fragments, conn.decoder = conn.fragments, [], None
+            if conn.fragment_type == "text":
+                self._deliver(conn, Message("text", "".join(parts)))
+            else:
+                self._deliver(conn, Message("binary", b"".join(parts)))
+
+    @staticmethod
+    def _fail_connection(conn: _Connection, code: int, reason: str) -> None:
+        """Fail the connection (RFC 6455 7.1.7): our Close, then nothing but waiting for TCP."""
+        conn.failed = True
+        conn.proto.fail(code, reason)
+
+    def _deliver(self, conn: _Connection, message: Message) -> None:
+        inbox = self._inbox
+        if inbox is not None:
+            if len(inbox) < self.options.receive_queue or not conn.shutdown_requested:
+                inbox.append(message)  # over the bound only by what one read brought
+                self._inbox_put.set()
+            return  # closing with a consumer that is behind: the rest is dropped
         if self._process is not None:
             try:
-                self._process(Message(kind, data))
+                self._process(message)
             except Exception as exc:  # a failing consumer must not kill the reader
-                conn.failed = True
-                conn.proto.fail(1011, f"process callback failed: {exc}")
+                self._fail_connection(conn, 1011, f"process callback failed: {exc}")
 
     def _rejection(self, conn: _Connection, response: Response) -> HandshakeRejected:
         exc = conn.proto.handshake_exc
@@ -685,7 +947,12 @@ class Channel:
                 break
 
     def _queue_replies(self, conn: _Connection, replies: list[bytes]) -> None:
+        """Owe ``replies`` on ``conn`` (D10): the next token holder writes them before anything
+        of its own; the auto reply party is only there in case no other party comes."""
         conn.replies.extend(replies)
+        if conn.failed:
+            # RFC 6455 7.1.7: once we failed the connection, nothing but our Close goes out.
+            conn.replies = [chunk for chunk in conn.replies if chunk[0] & 0x0F == Opcode.CLOSE]
         if not conn.replier_running:
             conn.replier_running = True
             self._spawn(self._auto_reply(conn), f"auto_reply#{conn.n}")
@@ -772,35 +1039,58 @@ class Channel:
             return
         assert self._token.holder == party, "shutdown without the token"
         conn.shutdown_requested = True
+        self._inbox_taken.set()  # a reader held back by a full inbox reads on to the close
         self._emit(party, What.SHUTDOWN, graceful=graceful is not None, abort=abort)
         if conn.keepalive is not None and conn.keepalive is not asyncio.current_task():
             conn.keepalive.cancel()
-        if graceful is not None and conn.proto.state is OPEN and not conn.reader_done.is_set():
-            conn.proto.send_close(*graceful)
-            try:
-                await self._write(party, conn)
-                async with self._clock.timeout(self.options.close_timeout):
-                    await conn.reader_done.wait()
-            except TimeoutError:
-                conn.local_close = conn.local_close or CloseInfo(
-                    1006, "no Close answer within the close timeout", "local", clean=False
-                )
-                abort = True
-            except ChannelError:
-                abort = True  # the link died under our Close; the reader tells how
-        if abort:
-            conn.transport.abort()
-        else:
-            conn.transport.close()
-        if not conn.reader_done.is_set():
-            # close() flushes what is buffered first: a peer that stopped reading would keep
-            # the reader (and us) waiting forever, so that wait is bounded too.
-            try:
-                async with self._clock.timeout(self.options.close_timeout):
-                    await conn.reader_done.wait()
-            except TimeoutError:
+        try:
+            if conn.replies and not abort:
+                # D10, RFC 6455 5.5.1: a Close echo (or Pong) we owe goes out before we close,
+                # even when this holder is deinit or terminate.
+                try:
+                    async with self._clock.timeout(self.options.close_timeout):
+                        await self._write(party, conn, [])
+                except (TimeoutError, ChannelError):
+                    abort = True
+            if graceful is not None and conn.proto.state is OPEN and not conn.reader_done.is_set():
+                conn.proto.send_close(*graceful)
+                try:
+                    # One bound for writing our Close and hearing the answer, so a peer that
+                    # never reads cannot hold deinit even when write_timeout is None.
+                    async with self._clock.timeout(self.options.close_timeout):
+                        await self._write(party, conn)
+                        await conn.reader_done.wait()
+                except TimeoutError:
+                    conn.local_close = conn.local_close or CloseInfo(
+                        1006, "no Close answer within the close timeout", "local", clean=False
+                    )
+                    abort = True
+                except ChannelError:
+                    abort = True  # the link died under our Close; the reader tells how
+            if abort:
                 conn.transport.abort()
-                await conn.reader_done.wait()  # abort ends the reader at once
+            else:
+                conn.transport.close()
+            if not conn.reader_done.is_set():
+                # close() flushes what is buffered first: a peer that stopped reading would keep
+                # the reader (and us) waiting forever, so that wait is bounded too.
+                try:
+                    async with self._clock.timeout(self.options.close_timeout):
+                        await conn.reader_done.wait()
+                except TimeoutError:
+                    conn.transport.abort()
+                    await conn.reader_done.wait()  # abort ends the reader at once
+        except asyncio.CancelledError:
+            # D11: cancelled while shutting down: cut the link and still release it, so the
+            # connection never stays half closed with established == 1.
+            if conn.proto.close_rcvd is None:
+                conn.local_close = conn.local_close or CloseInfo(
+                    1006, "closing was cancelled", "local", clean=False
+                )
+            conn.transport.abort()
+            await conn.reader_done.wait()  # abort ends the reader at once
+            self._release(party, conn)
+            raise
         self._release(party, conn)
 
     def _release(self, party: Party, conn: _Connection) -> None:
@@ -813,19 +1103,26 @@ class Channel:
         if self._conn is conn:
             self._conn = None
         for future, _ in conn.pings.values():
-            if not future.done():
-                future.set_exception(info.error())
+            _reject(future, info.error())
         conn.pings.clear()
         self._set_established(party, 0)
         self._emit(
             party, What.CLOSED, code=info.code, reason=info.reason, by=info.by, clean=info.clean
         )
-        if self._state is not ProtocolState.ERROR:
-            if info.clean:
+        if self._error is None:
+            if conn.abandoned or (info.clean and self.options.reconnect):
                 self._set_state(party, ProtocolState.UNDEFINED)  # next send reconnects
             else:
                 self._error = info.error()
-                self._set_state(party, ProtocolState.ERROR, error=str(self._error))
+                state = ProtocolState.CLOSED if info.clean else ProtocolState.ERROR
+                self._set_state(party, state, error=str(self._error))
+        self._last_close = info
+        for waiter in self._close_waiters:
+            if not waiter.done():
+                waiter.set_result(info)
+        if self._inbox is not None:
+            self._inbox.append(info)  # the end of this connection's messages
+            self._inbox_put.set()
         self._close_callbacks.append((party, info))
 
     def _close_info(self, conn: _Connection) -> CloseInfo:
@@ -856,41 +1153,62 @@ class Channel:
 
     async def deinit(self, code: int = 1000, reason: str = "", *, abrupt: bool = False) -> None:
         """Tear the channel down: close the connection (gracefully unless ``abrupt``), let every
-        pending party finish, then dispose. Returns once the channel is disposed; idempotent."""
+        pending party finish, then dispose. Returns once the channel is disposed; idempotent.
+
+        A close code or reason that may not be sent (RFC 6455 7.4, e.g. 1005, or a reason over
+        123 bytes) raises ValueError before anything changes. D14: if the caller running the
+        teardown is cancelled (or it fails), the connection is still released (D11) and the
+        next ``deinit()`` (or one already waiting) completes the teardown and disposes.
+        """
         if self._disposed:
             return
-        if self._deinit_done is not None:
-            await asyncio.shield(self._deinit_done)
-            return
-        loop = asyncio.get_running_loop()
-        self._deinit_done = loop.create_future()
+        if not abrupt:
+            _check_close(code, reason)
+        while not self._disposed:
+            running = self._deinit_done
+            if running is None:
+                await self._teardown(code, reason, abrupt)
+            else:
+                await asyncio.shield(running)  # resolves whether that teardown ended or not
+
+    async def _teardown(self, code: int, reason: str, abrupt: bool) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._deinit_done = done
         self._deiniting = True
         party = Party("deinit")
-        self._enter()
         try:
-            await self._token.take(party)
+            self._enter()
             try:
-                conn = self._conn
-                if conn is None or conn.released:
-                    self._emit(party, What.LEAVE)  # established == 0: nothing to shut down
-                else:
-                    if abrupt and not conn.reader_done.is_set():
-                        # We end it, with no Close frame: whatever the reader sees next (EOF)
-                        # is the echo of our own close, not the peer's doing.
-                        conn.local_close = CloseInfo(
-                            1006, "closed without a Close frame (abrupt deinit)", "local", False
+                await self._token.take(party)
+                try:
+                    conn = self._conn
+                    if conn is None or conn.released:
+                        self._emit(party, What.LEAVE)  # established == 0: nothing to shut down
+                    else:
+                        if abrupt and conn.proto.state is OPEN and not conn.reader_done.is_set():
+                            # We end it, with no Close frame: whatever the reader sees next
+                            # (EOF) is the echo of our own close, not the peer's doing. Only
+                            # while nothing else ended it: an earlier record stands.
+                            conn.local_close = conn.local_close or CloseInfo(
+                                1006, "closed without a Close frame (abrupt deinit)", "local", False
+                            )
+                        await self._shutdown(
+                            party, conn, graceful=None if abrupt else (code, reason), abort=False
                         )
-                    await self._shutdown(
-                        party, conn, graceful=None if abrupt else (code, reason), abort=False
-                    )
+                finally:
+                    self._token.release(party)
             finally:
-                self._token.release(party)
+                self._leave()
+            await self._quiesce()
+            self._disposed = True
+            self._emit(party, What.DISPOSE)
+            for waiter in self._close_waiters:
+                _reject(waiter, ChannelDisposed(f"channel to {self.url} was deinitialized"))
+            self._inbox_put.set()  # messages() ends
         finally:
-            self._leave()
-        await self._quiesce()
-        self._disposed = True
-        self._emit(party, What.DISPOSE)
-        self._deinit_done.set_result(None)
+            if not self._disposed:
+                self._deinit_done = None  # D14: the next deinit() runs the teardown again
+            done.set_result(None)
 
     async def _quiesce(self) -> None:
         """Wait until no party is inside a channel step (D6: dispose last)."""
@@ -965,7 +1283,12 @@ class Channel:
             detail=detail,
         )
         for subscriber in list(self._subscribers):
-            subscriber(event)
+            try:
+                subscriber(event)
+            except Exception as exc:  # an observer must not change what the channel does
+                asyncio.get_running_loop().call_exception_handler(
+                    {"message": f"event subscriber failed on {event.what.value}", "exception": exc}
+                )
 
     # ------------------------------------------------------------------ snapshot (explorer)
 
@@ -1008,4 +1331,9 @@ class Channel:
                 None if self._deinit_done is None else _future_outcome(self._deinit_done),
             ),
             ("_disposed", self._disposed),
+            ("_last_close", self._last_close),
+            ("_close_waiters", tuple(_future_outcome(f) for f in self._close_waiters)),
+            ("_inbox", None if self._inbox is None else tuple(self._inbox)),
+            ("_inbox_put", self._inbox_put.is_set()),
+            ("_inbox_taken", self._inbox_taken.is_set()),
         )

@@ -28,6 +28,13 @@ class ChannelOptions:
     keyfile: str | None = None  # its private key, if not inside certfile
     insecure: bool = False  # do not verify the server's certificate or host name
     user_agent: str | None = None
+    # After a clean close (1000/1001), reconnect on the next out task (the C++ design, and what
+    # the CLI asks for), or, by default, fail it with the ChannelClosed of that close.
+    reconnect: bool = False
+    # With no ``process`` callback: keep up to this many received messages for
+    # ``Channel.messages()``; while that many wait, the reader stops reading from the
+    # connection (backpressure). 0: no queue, messages without ``process`` are dropped.
+    receive_queue: int = 0
     # Where the TCP connection goes (transport.open_tcp). ``proxy`` is a URL: http:// or https://
     # (HTTP CONNECT, credentials from the URL sent as Basic), socks5:// (names resolved here) or
     # socks5h:// (names resolved by the proxy), with optional user:password. ``trust_env`` uses

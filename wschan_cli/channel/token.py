@@ -85,9 +85,11 @@ class Token:
         if self.holder is not party and self.holder != party:
             raise TokenMisuse(f"{party} released the token held by {self.holder}")
         self.holder = None
-        self._emit(party, What.RELEASE)
-        if self.waiters:
-            self._signal(party)
+        try:
+            self._emit(party, What.RELEASE)
+        finally:
+            if self.waiters:  # even if an observer of the release raised: no lost wake-up
+                self._signal(party)
 
     def _signal(self, party: Party) -> None:
         woken = self.waiters.signal_one()

@@ -50,6 +50,9 @@ class Transport(Protocol):
 TransportFactory = Callable[[WebSocketURI, ChannelOptions], Awaitable[Transport]]
 
 
+READ_HIGH_WATER = 256 * 1024  # received bytes held before the socket stops being read
+
+
 class StreamTransport(asyncio.Protocol):
     """An asyncio protocol exposing awaitable ``read`` and ``drain`` with flow control."""
 
@@ -61,6 +64,8 @@ class StreamTransport(asyncio.Protocol):
         self._read_waiter: asyncio.Future[None] | None = None
         self._drain_waiter: asyncio.Future[None] | None = None
         self._paused = False
+        self._buffered = 0  # received, not yet read
+        self._reading_paused = False
 
     # asyncio.Protocol callbacks
 
@@ -70,6 +75,12 @@ class StreamTransport(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._chunks.append(data)
+        self._buffered += len(data)
+        if self._buffered > READ_HIGH_WATER and not self._reading_paused and self._transport:
+            # Flow control: a reader that does not read (a full receive queue) stops the
+            # socket being read, so the peer is slowed down by TCP instead of filling memory.
+            self._reading_paused = True
+            self._transport.pause_reading()
         self._wake_reader()
 
     def eof_received(self) -> bool | None:
@@ -83,6 +94,7 @@ class StreamTransport(asyncio.Protocol):
         self._wake_reader()
         if self._drain_waiter is not None and not self._drain_waiter.done():
             self._drain_waiter.set_exception(ConnectionResetError("connection lost"))
+            self._drain_waiter.exception()  # retrieved here too: a cancelled drain logs nothing
 
     @property
     def writing_paused(self) -> bool:
@@ -120,6 +132,10 @@ class StreamTransport(asyncio.Protocol):
         if self._chunks:
             data = b"".join(self._chunks)
             self._chunks.clear()
+            self._buffered = 0
+            if self._reading_paused and self._transport is not None:
+                self._reading_paused = False
+                self._transport.resume_reading()
             return data
         if self._error is not None:
             raise ConnectionResetError(str(self._error) or "connection lost")

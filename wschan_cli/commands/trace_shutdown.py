@@ -232,7 +232,7 @@ def trace_shutdown(
         abrupt=abrupt,
         as_json=as_json,
         timeout=timeout,
-        options=ChannelOptions(insecure=insecure),
+        options=ChannelOptions(insecure=insecure, reconnect=True),
         repeat=repeat,
         export=export,
     )

@@ -44,7 +44,12 @@ MUTATIONS: dict[str, Mutation] = {
         Mutation(
             "release-without-signal",
             "token",
-            _t(("        if self.waiters:\n            self._signal(party)\n", "")),
+            _t(
+                (
+                    "            if self.waiters:  # even if an observer",
+                    "            if False:  # even if an observer",
+                ),
+            ),
             "2: every release wakes one queued waiter",
         ),
         Mutation(
@@ -52,10 +57,13 @@ MUTATIONS: dict[str, Mutation] = {
             "token",
             _t(
                 (
-                    "        self.holder = None\n        self._emit(party, What.RELEASE)\n"
-                    "        if self.waiters:\n            self._signal(party)\n",
+                    "        self.holder = None\n        try:\n",
                     "        if self.waiters:\n            self._signal(party)\n"
-                    "        self.holder = None\n        self._emit(party, What.RELEASE)\n",
+                    "        self.holder = None\n        try:\n",
+                ),
+                (
+                    "            if self.waiters:  # even if an observer",
+                    "            if False:  # even if an observer",
                 ),
             ),
             "2: a release is not a hand-off (signal after the release)",
@@ -95,9 +103,9 @@ MUTATIONS: dict[str, Mutation] = {
             "token",
             _t(
                 (
-                    "        if self.waiters:\n            self._signal(party)\n",
-                    "        if self.waiters:\n            self._signal(party)\n"
-                    "            self._signal(party)\n",
+                    "no lost wake-up\n                self._signal(party)\n",
+                    "no lost wake-up\n                self._signal(party)\n"
+                    "                self._signal(party)\n",
                 ),
             ),
             "2: a release wakes exactly one waiter",
@@ -156,10 +164,8 @@ MUTATIONS: dict[str, Mutation] = {
             "channel",
             _t(
                 (
-                    "                if replies:\n"
-                    "                    self._queue_replies(conn, replies)\n",
-                    "                for chunk in replies:\n"
-                    "                    conn.transport.write(chunk)\n",
+                    "if owed:\n                    self._queue_replies(conn, owed)\n",
+                    "for chunk in owed:\n                    conn.transport.write(chunk)\n",
                 ),
             ),
             "1, 8: a Pong goes through the token like every write",
@@ -189,13 +195,17 @@ MUTATIONS: dict[str, Mutation] = {
             "channel",
             _t(
                 (
-                    "                await self._write(party, conn)\n"
-                    "                async with self._clock.timeout(self.options.close_timeout):",
-                    "                await self._write(party, conn)\n"
-                    "                async with self._clock.timeout(None):",
+                    "self._clock.timeout(self.options.close_timeout):\n"
+                    "                        await self._write(party, conn)\n",
+                    "self._clock.timeout(None):\n"
+                    "                        await self._write(party, conn)\n",
+                ),
+                (
+                    "left = max(deadline - self._clock.now(), 0.0)",
+                    "left = limit  # per read, not overall",
                 ),
             ),
-            "D5: the graceful close waits at most the close timeout",
+            "D5: the graceful close waits at most the close timeout, overall",
         ),
         Mutation(
             "connector-releases-before-upgrade",
@@ -222,6 +232,66 @@ MUTATIONS: dict[str, Mutation] = {
                 ),
             ),
             "1: the keepalive ping goes through the token like every write",
+        ),
+        # Issue 8 item 1 and issue 9 items 1-4, each reintroduced into the fixed core.
+        Mutation(
+            "send-overtakes-owed-pong",
+            "channel",
+            _t(
+                (
+                    "        if conn.replies:  # D10: owed control replies go first",
+                    "        if False:  # D10: owed control replies go first",
+                ),
+            ),
+            "D10: an owed Pong goes out before any later-started send",
+        ),
+        Mutation(
+            "close-echo-lost",
+            "channel",
+            _t(("            if conn.replies and not abort:\n", "            if False:\n")),
+            "D10, RFC 6455 5.5.1: a received Close is echoed even when deinit holds the token",
+        ),
+        Mutation(
+            "deinit-not-rerun-after-cancel",
+            "channel",
+            _t(
+                (
+                    "                self._deinit_done = None  # D14: the next deinit() runs the "
+                    "teardown again\n            done.set_result(None)\n",
+                    "                pass  # as before D14: only a teardown that ends resolves\n"
+                    "            if self._disposed:\n                done.set_result(None)\n",
+                ),
+            ),
+            "D11: a cancelled deinit does not stop a later one from disposing",
+        ),
+        Mutation(
+            "half-message-on-cancel",
+            "channel",
+            _t(
+                (
+                    "                await self._write(party, conn)\n"
+                    "        except BaseException:\n"
+                    "            self._fail_mid_message(party, conn)\n"
+                    "            raise\n\n"
+                    "    async def _write_stream",
+                    "                await self._write(party, conn)\n"
+                    "        except BaseException:\n"
+                    "            raise\n\n"
+                    "    async def _write_stream",
+                ),
+            ),
+            "D11: a cancelled fragmented send never leaves half a message on a live connection",
+        ),
+        Mutation(
+            "half-connection-on-cancel",
+            "channel",
+            _t(
+                (
+                    "            if conn is not None:\n                conn.abandoned = True\n",
+                    "            if False:\n                conn.abandoned = True\n",
+                ),
+            ),
+            "D11: a cancelled connector releases its half-made connection",
         ),
     ]
 }

@@ -137,6 +137,7 @@ class Schedule:
             close_timeout=TIMEOUT,
             write_timeout=TIMEOUT,
             compression=False,
+            reconnect=True,  # the C++ design: a send after a clean close reconnects
         )
         # Bound: the write timeout, the close timeout, then the wait for TCP's end (D5).
         self.monitor = Monitor(close_bound=3 * TIMEOUT, cancelled=self._was_cancelled)

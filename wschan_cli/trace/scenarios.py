@@ -83,7 +83,7 @@ async def run_scenario(
     run = Run(scenario, senders, abrupt)
     made: list[GatedTransport] = []
     # Keepalive off: a ping at a random moment would add a party the scenario did not ask for.
-    opts = replace(options or ChannelOptions(), ping_interval=None)
+    opts = replace(options or ChannelOptions(reconnect=True), ping_interval=None)
     ch = Channel(
         url, options=opts, transport_factory=gated_factory(made), on_close=run.closes.append
     )

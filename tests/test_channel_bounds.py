@@ -1,0 +1,110 @@
+"""Every wait of the close has a bound, and the close record says what really happened."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+from wschan_cli.channel import Channel, CloseInfo, What
+
+from .helpers import QUIET, RawServer, Recorder, frame, is_, never_read, run
+
+
+def opts(**changes: object):  # type: ignore[no-untyped-def]
+    return dataclasses.replace(QUIET, **changes)
+
+
+async def bad_text_then(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    writer.write(frame(0x1, b"\xff"))  # invalid UTF-8: the client fails the connection, 1007
+
+
+def test_a_peer_that_keeps_sending_after_our_close_is_cut_after_one_close_timeout() -> None:
+    async def chatty(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await bad_text_then(reader, writer)
+        while True:  # never ends TCP, never stops talking
+            writer.write(frame(0x9, b"still here"))
+            await writer.drain()
+            await asyncio.sleep(0.02)
+
+    async def main() -> None:
+        async with RawServer(chatty) as srv:
+            rec, closes = Recorder(), []
+            ch = Channel(srv.url, options=opts(close_timeout=0.3), on_close=closes.append)
+            ch.subscribe(rec)
+            await ch.open()
+            await rec.wait_for(is_(What.CLOSED))  # without the overall bound: never
+            assert ch.established == 0
+            assert closes == [CloseInfo(1007, "invalid UTF-8 at position 0", "local", False)]
+            await ch.deinit()
+
+    run(main(), timeout=5)
+
+
+def test_an_abrupt_deinit_keeps_the_close_record_of_a_connection_already_failed() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await bad_text_then(reader, writer)
+        await asyncio.Event().wait()  # reads nothing more, never ends TCP
+
+    async def main() -> None:
+        async with RawServer(silent) as srv:
+            rec, closes = Recorder(), []
+            ch = Channel(srv.url, options=QUIET, on_close=closes.append)
+            ch.subscribe(rec)
+            await ch.open()
+            await rec.wait_for(is_(What.FRAME_OUT, opcode="close"))  # we failed it: 1007
+            await ch.deinit(abrupt=True)
+            assert closes == [CloseInfo(1007, "invalid UTF-8 at position 0", "local", False)]
+
+    run(main())
+
+
+def test_deinit_is_bounded_by_the_close_timeout_even_without_a_write_timeout() -> None:
+    async def main() -> None:
+        async with RawServer(never_read) as srv:
+            rec, closes = Recorder(), []
+            ch = Channel(
+                srv.url,
+                options=opts(write_timeout=None, close_timeout=0.3, compression=False),
+                on_close=closes.append,
+            )
+            ch.subscribe(rec)
+            await ch.open()
+            # Fill the socket buffers: the message is whole in them, but cannot drain.
+            send = asyncio.ensure_future(ch.send(b"x" * 8 * 2**20))
+            await rec.wait_for(is_(What.FRAME_OUT, "send#1"))
+            send.cancel()
+            await asyncio.gather(send, return_exceptions=True)
+            await ch.deinit()  # its Close cannot drain either: it used to wait forever
+            assert ch.disposed
+            assert closes == [
+                CloseInfo(1006, "no Close answer within the close timeout", "local", False)
+            ]
+
+    run(main(), timeout=5)
+
+
+def test_a_failing_event_subscriber_neither_stops_the_channel_nor_loses_a_wake_up() -> None:
+    async def main() -> None:
+        async with RawServer(echo_nothing) as srv:
+            errors: list[str] = []
+            loop = asyncio.get_running_loop()
+            loop.set_exception_handler(lambda _loop, ctx: errors.append(ctx["message"]))
+            ch = Channel(srv.url, options=QUIET)
+
+            def broken(event):  # type: ignore[no-untyped-def]
+                if event.what is What.RELEASE:
+                    raise RuntimeError("observer bug")
+
+            ch.subscribe(broken)
+            await asyncio.gather(*(ch.send(f"{i}") for i in range(5)))
+            await ch.deinit()
+            assert ch.disposed and "event subscriber failed on release" in errors
+
+    run(main())
+
+
+async def echo_nothing(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    while data := await reader.read(65536):
+        if data[0] & 0x0F == 0x8:
+            writer.write(frame(0x8, b"\x03\xe8"))
+            return
