@@ -125,6 +125,7 @@ def test_cli_explore_json() -> None:
 def test_cli_explore_usage_errors() -> None:
     assert wschan("--explore", "ws://127.0.0.1:1/").returncode == 2
     assert wschan("--model", "workflow").returncode == 2
+    assert wschan("--explore", "--model", "workflow", "--party", "keepalive").returncode == 2
 
 
 @pytest.mark.timeout(30)
@@ -230,3 +231,27 @@ def test_schedule_loop_virtual_time_choices_and_hang() -> None:
         assert loop.hung
     finally:
         loop.close()
+
+
+@pytest.mark.timeout(60)
+def test_the_workflow_model_with_its_connector_has_h1_and_h2() -> None:
+    from wschan_cli.explore.workflow import H1, H2
+
+    setup = Setup(senders=1, connector=True)
+    report = explore(lambda choose: WorkflowSchedule(setup, choose))
+    assert report.exhausted
+    shown = {f.violation.message: f for f in report.found.values()}
+    assert H1 in shown and H2 in shown
+    h1 = [(str(e.party), e.what.value) for e in shown[H1].events]
+    # the request is written, the 101 is read before the connector waits, and nothing follows
+    assert ("send#1", "frame_out") in h1 and ("send#1", "upgraded") not in h1
+
+
+@pytest.mark.timeout(120)
+def test_no_future_exception_is_left_unretrieved() -> None:
+    """A future holding an error nobody retrieved is a violation of its own (reported with its
+    schedule), and nothing reaches stderr: the run before the core retrieved every future
+    printed 'Future exception was never retrieved' 1,368 times."""
+    result = wschan("--explore", "--senders", "0", "--with-ping", "--peer", "close")
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert "never retrieved" not in result.stderr and not result.stderr.strip()

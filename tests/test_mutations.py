@@ -42,9 +42,14 @@ CAUGHT = {
 
 def setup_of(name: str) -> Setup:
     senders, parties, _, _ = CAUGHT[name]
-    peer_close = "peer-close" in parties  # --peer close, not a party
-    setup = Setup(senders=senders, channel_cls=mutant(name), peer_close=peer_close)
-    return with_parties(setup, [p for p in parties if p != "peer-close"])
+    # --peer close and --with-ping are options, not parties
+    setup = Setup(
+        senders=senders,
+        channel_cls=mutant(name),
+        peer_close="peer-close" in parties,
+        with_ping="ping" in parties,
+    )
+    return with_parties(setup, [p for p in parties if p not in ("peer-close", "ping")])
 
 
 def test_every_mutation_has_a_scenario_that_catches_it() -> None:

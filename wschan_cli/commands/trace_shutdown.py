@@ -189,6 +189,8 @@ def trace_shutdown(
             raise click.UsageError("--repeat and --export apply to live traces, not --explore")
         if broken is not None and model != "wschan":
             raise click.UsageError("--broken applies to --model wschan")
+        if model == "workflow" and set(parties) - {"connector"}:
+            raise click.UsageError("--model workflow takes only --party connector")
         sys.exit(
             _explore(
                 broken,

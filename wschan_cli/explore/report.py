@@ -67,8 +67,7 @@ def title(config: Config) -> str:
         parties.append("terminate (the peer ends TCP)")
     if config.with_ping and config.model == "wschan":
         parties.append("a ping")
-    if config.model == "wschan":
-        parties.extend(config.parties)
+    parties.extend(config.parties)
     return f"{model}: {', '.join(parties)}"
 
 

@@ -25,6 +25,7 @@ from wschan_cli.channel import (
     Event,
     Message,
     Party,
+    PingTimeout,
     What,
     WriteTimeout,
 )
@@ -379,8 +380,8 @@ class Schedule:
             self.ping_outcome = "pong"
         except ChannelDisposed:
             self.ping_outcome = "rejected"
-        except ChannelClosed as exc:
-            self.ping_outcome = f"ChannelClosed: {exc}"
+        except (ChannelClosed, PingTimeout, WriteTimeout) as exc:
+            self.ping_outcome = f"{type(exc).__name__}: {exc}"  # a stalled peer: D8, no Pong
         except Exception as exc:
             self.ping_outcome = f"{type(exc).__name__}: {exc}"
             self.monitor.violate("3, 7", f"the ping failed with {type(exc).__name__}: {exc}")
