@@ -6,7 +6,7 @@ of sends, and without any (each run cut at ``--deadline`` seconds: then marked a
 ``mutations``: which scenario's exhaustive exploration catches which mutation of the core
 (explore/mutants.py), with the invariant it reports. Both print Markdown tables.
 
-    .venv/bin/python bench/explore.py figures [--max-senders 6] [--deadline 60]
+    .venv/bin/python bench/explore.py figures [--max-senders 6] [--deadline 60] [--shapes A,B]
     .venv/bin/python bench/explore.py mutations [--deadline 60]
 """
 
@@ -61,7 +61,7 @@ def run(setup: Setup, deadline: float, *, reduce: bool = True, workflow: bool = 
     return explore(lambda choose: cls(setup, choose), reduce=reduce, deadline=deadline)
 
 
-def figures(max_senders: int, deadline: float) -> None:
+def figures(max_senders: int, deadline: float, shapes: list[str]) -> None:
     print("| shape | senders | reductions | schedules | distinct states | seconds | result |")
     print("|---|---:|---|---:|---:|---:|---|")
     reductions = (
@@ -69,7 +69,8 @@ def figures(max_senders: int, deadline: float) -> None:
         ("states only", {"symmetric": False}, True),
         ("none", {}, False),
     )
-    for shape, make in SHAPES.items():
+    for shape in shapes:
+        make = SHAPES[shape]
         cut: set[str] = set()  # reductions that did not finish: larger runs would not either
         for senders in range(1, max_senders + 1):
             for label, changes, reduce in reductions:
@@ -110,12 +111,13 @@ def main() -> None:
     parser.add_argument("what", choices=["figures", "mutations"])
     parser.add_argument("--max-senders", type=int, default=6)
     parser.add_argument("--deadline", type=float, default=60.0)
+    parser.add_argument("--shapes", default=",".join(SHAPES), help="comma-separated")
     args = parser.parse_args()
     print(f"Python {sys.version.split()[0]}, {platform.machine()}, {os.cpu_count()} CPUs")
     print(f"load average at start: {os.getloadavg()[0]:.1f} (the machine is shared)")
     print()
     if args.what == "figures":
-        figures(args.max_senders, args.deadline)
+        figures(args.max_senders, args.deadline, args.shapes.split(","))
     else:
         mutations(args.deadline)
 

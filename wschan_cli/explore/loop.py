@@ -86,10 +86,22 @@ class ScheduleLoop(asyncio.BaseEventLoop):
         self.futures.append(future)  # the schedule checks that every exception was retrieved
         return future
 
+    def call_exception_handler(self, context: dict[str, Any]) -> None:
+        # A schedule stopped at an explored state abandons its tasks, and with them futures
+        # (a gather's, a task's) that would have been retrieved had it run on: asyncio would
+        # warn when they are collected. Complete schedules are checked by unretrieved().
+        if "never retrieved" in str(context.get("message", "")):
+            return
+        super().call_exception_handler(context)
+
     def unretrieved(self) -> list[asyncio.Future[Any]]:
         """Futures that hold an exception nobody retrieved (asyncio would warn on collection);
         marks them retrieved, so the warning is this report, once."""
-        lost = [f for f in self.futures if f.done() and getattr(f, "_log_traceback", False)]
+        lost = [
+            f
+            for f in [*self.futures, *self.tasks]
+            if f.done() and getattr(f, "_log_traceback", False)
+        ]
         for future in lost:
             future._log_traceback = False
         return lost
