@@ -173,3 +173,18 @@ def test_a_source_that_fails_mid_message_fails_the_connection_and_raises_its_err
             assert [op for _, op, _ in peer.frames[0]] == [0x2, 0x8]
 
     run(main())
+
+
+def test_a_chunk_that_is_neither_bytes_nor_str_is_refused() -> None:
+    async def main() -> None:
+        async with Peer() as peer:
+            ch = Channel(peer.url, options=QUIET)
+            with pytest.raises(TypeError, match="not int"):
+                await ch.send_stream(chunks(5))  # type: ignore[arg-type]  # bytes(5) is 5 zeros
+            with pytest.raises(TypeError, match="not int"):
+                await ch.send_stream(chunks(b"a", b"b", 5))  # type: ignore[arg-type]
+            with pytest.raises(ChannelClosed, match="1011"):  # D12: it was mid-message
+                await ch.send("next")
+            await ch.deinit()
+
+    run(main())

@@ -51,6 +51,8 @@ def test_export_writes_the_timeline(tmp_path: Path, suffix: str) -> None:
         assert "| 7 | no hang; disposed last" in text
     elif suffix == "svg":
         assert text.lstrip().startswith("<svg")
+        assert "S&#160;sending&#160;(█&#160;taken" in text  # the swimlanes' legend
+        assert ">wait&#160;(1&#160;queued)<" in text  # an event in words
     else:
         assert "<html" in text.lower()
 
@@ -59,3 +61,21 @@ def test_export_writes_the_timeline(tmp_path: Path, suffix: str) -> None:
 def test_export_needs_a_known_extension_and_live_mode() -> None:
     assert wschan("--export", "trace.txt").returncode == 2
     assert wschan("--explore", "--repeat", "2").returncode == 2
+    assert wschan("--explore", "--pace", "100").returncode == 2
+
+
+@pytest.mark.timeout(60)
+def test_the_readme_picture_script_draws_a_real_run(tmp_path: Path) -> None:
+    out = tmp_path / "picture.svg"
+    script = Path(__file__).resolve().parent.parent / "scripts" / "readme_picture.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr
+    text = out.read_text()
+    assert text.lstrip().startswith("<svg") and "deinit-first:&#160;2&#160;pending" in text
+    assert "established&#160;==&#160;0:&#160;leave" in text  # terminate left, as drawn

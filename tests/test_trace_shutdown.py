@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
+import itertools
 import json
 import subprocess
 import sys
@@ -84,3 +87,85 @@ def test_a_refused_url_exits_3_with_one_line() -> None:
 def test_a_bad_url_is_a_usage_error() -> None:
     result = wschan("trace-shutdown", "http://example.test/")
     assert result.returncode == 2 and result.stderr.startswith("wschan: invalid WebSocket URL")
+
+
+class DrawingRecorder(io.StringIO):
+    """A terminal's screen that notes, for each write, whether it came from inside the
+    channel's event stream (a subscriber called by ``Channel._emit``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+        self.from_event_stream = 0
+
+    def write(self, text: str) -> int:
+        frame = sys._getframe()
+        inside = False
+        while frame is not None:
+            if frame.f_code.co_name == "_emit" and frame.f_code.co_filename.endswith("channel.py"):
+                inside = True
+            frame = frame.f_back  # type: ignore[assignment]
+        self.writes += 1
+        self.from_event_stream += inside
+        return super().write(text)
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.timeout(60)
+def test_the_live_view_never_draws_inside_the_event_stream() -> None:
+    """Issue 16: drawing inside a subscriber made each event wait for a screen refresh. Events
+    are only recorded; the live view draws from its own refresh thread."""
+    from rich.console import Console
+
+    from wschan_cli.channel import ChannelOptions
+    from wschan_cli.commands.trace_shutdown import _main, _Plan
+    from wschan_cli.trace.scenarios import SCENARIOS
+
+    screen = DrawingRecorder()
+    console = Console(file=screen, force_terminal=True, width=100)
+    assert console.is_terminal
+    plan = _Plan(list(SCENARIOS), 2, False, False, 10.0, ChannelOptions())
+    failed = asyncio.run(_main(None, plan, console))
+    assert not failed
+    assert screen.writes and "deinit-first: verdicts" in screen.getvalue()
+    assert screen.from_event_stream == 0
+
+
+@pytest.mark.timeout(60)
+def test_pace_holds_each_step_and_says_so_in_the_title() -> None:
+    pace_ms = 40
+    result = wschan(
+        "trace-shutdown", "--scenario", "deinit-first", "--senders", "1", "--pace", str(pace_ms)
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"paced {pace_ms} ms per step" in result.stdout
+    events = [
+        json.loads(line)
+        for line in wschan(
+            "trace-shutdown", "--scenario", "deinit-first", "--pace", str(pace_ms), "--json"
+        ).stdout.splitlines()
+    ]
+    times = [e["t"] for e in events if "what" in e]
+    held = sum(1 for a, b in itertools.pairwise(times) if b - a >= pace_ms / 1000)
+    assert held >= 3  # held at the drain gate, the read side and the scenario's steps
+    # The order is the scenario's own: terminate still queues behind deinit and leaves.
+    assert [e["party"] for e in events if e.get("what") == "leave"] == ["terminate#1"]
+
+
+@pytest.mark.timeout(60)
+def test_on_an_80_column_terminal_the_live_view_ends_with_the_whole_picture() -> None:
+    from .connect_helpers import Terminal
+
+    with Terminal("trace-shutdown", "--scenario", "deinit-first", env={}, rows=150, cols=80) as t:
+        t.wait_for(r"deinit-first: verdicts", timeout=30)
+        while not t.eof:
+            t.pump()
+        assert t.child.wait() == 0
+        lines = t.text().splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split()[:4] == ["#", "ms", "S", "E"])
+    assert lines[header].rstrip().endswith("event")
+    seqs = [int(line.split()[0]) for line in lines[header + 1 :] if line[:3].strip().isdigit()]
+    assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) > 30  # drawn once, in order
+    assert any(line.startswith("S sending") for line in lines)  # the legend under it

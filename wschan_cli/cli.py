@@ -34,7 +34,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": (
         "wschan_cli.commands.serve",
         "serve",
-        "Run the embedded WebSocket server (echo by default).",
+        "Run the embedded WebSocket server (echo, or a program per connection with --exec).",
+    ),
+    "completion": (
+        "wschan_cli.commands.completion",
+        "completion",
+        "Print the shell completion script (bash, zsh, fish).",
     ),
 }
 

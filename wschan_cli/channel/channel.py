@@ -152,7 +152,11 @@ class _Stream:
 
 
 def _piece(chunk: bytes | str) -> bytes:
-    return chunk.encode() if isinstance(chunk, str) else bytes(chunk)
+    if isinstance(chunk, str):
+        return chunk.encode()
+    if isinstance(chunk, (bytes, bytearray, memoryview)):
+        return bytes(chunk)
+    raise TypeError(f"send_stream needs bytes or str chunks, not {type(chunk).__name__}")
 
 
 @dataclass(eq=False)

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from wschan_cli.commands.connect_exec import exec_options, run_exec_if_asked
 from wschan_cli.options import ConnectionSettings, connection_options
 
 #: Seconds of silence (no message in or out) after the end of input before the bridge closes.
@@ -137,6 +138,7 @@ Examples:
 )
 @click.option("--pretty", is_flag=True, help="Indent messages that are JSON (toggle: /pretty).")
 @connection_options
+@exec_options
 @click.pass_context
 def connect(ctx: click.Context, url: str, **options: Any) -> None:
     """Open an interactive session with URL, the channel's state in view.
@@ -161,6 +163,7 @@ def connect(ctx: click.Context, url: str, **options: Any) -> None:
         reconnect_max_delay=max(options["reconnect_max_delay"], options["reconnect_delay"]),
         reconnect_tries=options["reconnect_tries"],
     )
+    run_exec_if_asked(ctx, cfg, options)
     if is_tty(sys.stdin) and is_tty(sys.stdout):
         from wschan_cli.interactive.repl import run_repl
 

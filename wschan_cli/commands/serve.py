@@ -11,16 +11,17 @@ import contextlib
 import ipaddress
 import logging
 import re
+import shutil
 import signal
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 if TYPE_CHECKING:
     from ssl import SSLContext
 
-    from wschan_cli.server import Behaviour
+    from wschan_cli.server import EmbeddedServer
 
 from wschan_cli.exitcodes import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
 
@@ -31,6 +32,8 @@ Examples:
   wschan serve --close-after 3 --close-code 4000 --close-reason bye
   wschan serve --drop-after 1 --drop-mid-frame
   wschan serve --reject 403 --reject-body "go away"
+  wschan serve --port 8080 --exec ./count.sh          a program per connection
+  wschan serve --exec python3 -u bot.py --verbose     (its own options after CMD)
 
 \b
 Faults that need a count (--close-after, --drop-after) apply per
@@ -41,7 +44,37 @@ handshake. On-connect actions run in this order: --ping-on-connect,
 The URL (e.g. ws://127.0.0.1:45123/) is the only line written to stdout,
 flushed at once, so a script can read it from a pipe; notes go to stderr.
 SIGTERM stops the server with exit status 0, Ctrl-C with 130.
+
+\b
+With --exec, each connection runs CMD [ARGS]... (no shell: write
+sh -c '...' for one). Each message is a line on its stdin; each line of
+its stdout is a message; its stderr is the server's. The client closing
+sends SIGTERM to its process group (SIGKILL after --kill-grace); the
+program exiting closes the connection (1000, reason "exit status N").
+Request details are in its environment, named as CGI and websocketd
+do: REMOTE_ADDR, REMOTE_PORT, SERVER_NAME, SERVER_PORT, REQUEST_URI,
+SCRIPT_NAME (/), PATH_INFO (the path), QUERY_STRING, HTTPS, HTTP_*
+(one per request header). Over --max-processes, a handshake is refused
+with HTTP 503. Options of serve go before --exec; all after CMD are its own.
 """
+
+# The echo server's fault options, which mean nothing to a program behind --exec.
+ECHO_ONLY = (
+    "close_after",
+    "close_code",
+    "close_reason",
+    "drop_after",
+    "drop_mid_frame",
+    "ignore_close",
+    "reject_status",
+    "reject_body",
+    "stall_before_upgrade",
+    "ping_on_connect",
+    "invalid_utf8",
+    "send_size",
+    "greeting",
+)
+EXEC_ONLY = ("max_processes", "kill_grace")
 
 
 def _is_loopback(host: str) -> bool:
@@ -79,7 +112,12 @@ def _ssl_context(certfile: str, keyfile: str | None) -> SSLContext:
 @click.command(
     "serve",
     epilog=EPILOG,
-    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    context_settings={
+        "help_option_names": ["-h", "--help"],
+        "max_content_width": 100,
+        # Everything after CMD belongs to CMD: `--exec python3 -v` must not turn on --verbose.
+        "allow_interspersed_args": False,
+    },
 )
 @click.option(
     "--host",
@@ -192,12 +230,40 @@ def _ssl_context(certfile: str, keyfile: str | None) -> SSLContext:
     help="PEM private key for --certfile, if it is not in the certificate file.",
 )
 @click.option(
+    "--exec",
+    "exec_",
+    is_flag=True,
+    help="Run CMD [ARGS]... for each connection, bridged by its stdin and stdout "
+    "(websocketd's job), instead of echoing. See below.",
+)
+@click.option(
+    "--max-processes",
+    type=click.IntRange(min=1),
+    default=16,
+    show_default=True,
+    metavar="N",
+    help="With --exec: programs running at once; a connection over the bound is refused "
+    "with HTTP 503.",
+)
+@click.option(
+    "--kill-grace",
+    type=click.FloatRange(min=0),
+    default=2.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="With --exec: after the client closes, wait this long between SIGTERM and SIGKILL.",
+)
+@click.option(
     "-v",
     "--verbose",
     is_flag=True,
-    help="Log connections, messages, pongs and closes on stderr.",
+    help="Log connections, messages, pongs and closes (with --exec: each program's start, "
+    "end and refusals) on stderr.",
 )
+@click.argument("command", nargs=-1, metavar="[--exec CMD [ARGS]...]", type=click.UNPROCESSED)
+@click.pass_context
 def serve(
+    ctx: click.Context,
     host: str,
     port: int,
     close_after: int | None,
@@ -216,9 +282,14 @@ def serve(
     no_compression: bool,
     certfile: str | None,
     keyfile: str | None,
+    exec_: bool,
+    max_processes: int,
+    kill_grace: float,
     verbose: bool,
+    command: tuple[str, ...],
 ) -> None:
-    """Run the embedded WebSocket server: an echo server with optional faults.
+    """Run the embedded WebSocket server: an echo server with optional faults,
+    or a program per connection (--exec).
 
     Every message is echoed back with the same type (text or binary). The
     options below make the server misbehave in the ways a client must survive.
@@ -228,12 +299,33 @@ def serve(
     # for asyncio and websockets.
     import asyncio
 
-    from wschan_cli.server import Behaviour
-
     if keyfile is not None and certfile is None:
         raise click.UsageError("--keyfile needs --certfile")
-    try:
-        behaviour = Behaviour(
+    if command and not exec_:
+        raise click.UsageError(f"unexpected argument {command[0]!r} (to run it: --exec CMD)")
+    if exec_ and not command:
+        raise click.UsageError("--exec needs a command: --exec CMD [ARGS]...")
+    if exec_:
+        _check_mode(ctx, ECHO_ONLY, "cannot be used with --exec")
+    else:
+        _check_mode(ctx, EXEC_ONLY, "needs --exec")
+    ssl_context = None if certfile is None else _ssl_context(certfile, keyfile)
+    compression = not no_compression
+    server: EmbeddedServer
+    if exec_:
+        from wschan_cli.server_exec import ExecServer, ExecSpec
+
+        if shutil.which(command[0]) is None:
+            raise click.UsageError(f"--exec: command not found: {command[0]}")
+        spec = ExecSpec(command, max_processes=max_processes, kill_grace=kill_grace)
+        server = ExecServer(spec, host, port, compression=compression, ssl=ssl_context)
+        notes = [spec.describe()]
+    else:
+        server, notes = _echo_server(
+            host,
+            port,
+            compression,
+            ssl_context,
             close_after=close_after,
             close_code=close_code,
             close_reason=close_reason,
@@ -248,9 +340,6 @@ def serve(
             send_size=send_size,
             greeting=greeting,
         )
-    except ValueError as exc:
-        raise click.UsageError(_option_names(str(exc))) from exc
-    ssl_context = None if certfile is None else _ssl_context(certfile, keyfile)
 
     if verbose:
         handler = logging.StreamHandler(sys.stderr)
@@ -268,27 +357,47 @@ def serve(
         )
 
     try:
-        status = asyncio.run(
-            _run(behaviour, host, port, compression=not no_compression, ssl_context=ssl_context)
-        )
+        status = asyncio.run(_run(server, notes, f"{host}:{port}"))
     except KeyboardInterrupt:
         # Ctrl-C before the signal handlers were installed.
         status = EXIT_INTERRUPTED
     sys.exit(status)
 
 
-async def _run(
-    behaviour: Behaviour,
+def _check_mode(ctx: click.Context, names: tuple[str, ...], problem: str) -> None:
+    """Refuse options of the other mode (echo or --exec) that were given on the command line."""
+    from click.core import ParameterSource
+
+    for param in ctx.command.params:
+        if param.name in names and ctx.get_parameter_source(param.name) is (
+            ParameterSource.COMMANDLINE
+        ):
+            raise click.UsageError(f"{param.opts[0]} {problem}")
+
+
+def _echo_server(
     host: str,
     port: int,
-    *,
     compression: bool,
     ssl_context: SSLContext | None,
-) -> int:
+    **faults: Any,
+) -> tuple[EmbeddedServer, list[str]]:
+    """The echo server with the faults asked for, and a note per fault."""
+    from wschan_cli.server import Behaviour, EmbeddedServer
+
+    try:
+        behaviour = Behaviour(**faults)
+    except ValueError as exc:
+        raise click.UsageError(_option_names(str(exc))) from exc
+    server = EmbeddedServer(
+        behaviour, host=host, port=port, compression=compression, ssl=ssl_context
+    )
+    return server, behaviour.describe() or ["echo"]
+
+
+async def _run(server: EmbeddedServer, notes: list[str], where: str) -> int:
     """Serve until SIGINT or SIGTERM; return the exit status."""
     import asyncio
-
-    from wschan_cli.server import EmbeddedServer
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -306,21 +415,15 @@ async def _run(
             loop.add_signal_handler(signum, on_signal, signum)
             installed.append(signum)
     try:
-        server = EmbeddedServer(
-            behaviour, host=host, port=port, compression=compression, ssl=ssl_context
-        )
         try:
             await server.start()
         except OSError as exc:
-            click.echo(
-                f"wschan serve: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True
-            )
+            click.echo(f"wschan serve: cannot listen on {where}: {exc.strerror or exc}", err=True)
             return EXIT_ERROR
         try:
             # The URL alone on stdout, flushed now: scripts and tests block on it.
             click.echo(server.url)
             sys.stdout.flush()
-            notes = behaviour.describe() or ["echo"]
             click.echo(
                 f"wschan serve: listening on {server.url} ({'; '.join(notes)}). Ctrl-C to stop.",
                 err=True,

@@ -78,6 +78,15 @@ EPILOG = EPILOG.format(parties=_parties_help())
     help="Seconds a scenario may take before it counts as a hang.",
 )
 @click.option(
+    "--pace",
+    type=click.IntRange(0, 2000),
+    default=0,
+    show_default=True,
+    metavar="MS",
+    help="Hold each drain, read and scenario step MS milliseconds, to watch the race "
+    "step by step (said in the title; --timeout counts the pauses).",
+)
+@click.option(
     "--repeat",
     type=click.IntRange(min=1),
     default=1,
@@ -161,6 +170,7 @@ def trace_shutdown(
     abrupt: bool,
     as_json: bool,
     timeout: float,
+    pace: int,
     repeat: int,
     export: str | None,
     insecure: bool,
@@ -185,8 +195,10 @@ def trace_shutdown(
     if explore:
         if url is not None:
             raise click.UsageError("--explore runs without a network: give no URL")
-        if repeat != 1 or export is not None:
-            raise click.UsageError("--repeat and --export apply to live traces, not --explore")
+        if repeat != 1 or export is not None or pace:
+            raise click.UsageError(
+                "--repeat, --export and --pace apply to live traces, not --explore"
+            )
         if broken is not None and model != "wschan":
             raise click.UsageError("--broken applies to --model wschan")
         if model == "workflow" and set(parties) - {"connector"}:
@@ -237,6 +249,7 @@ def trace_shutdown(
         options=ChannelOptions(insecure=insecure, reconnect=True),
         repeat=repeat,
         export=export,
+        pace=pace / 1000,
     )
     try:
         failed = asyncio.run(_main(url, plan))
@@ -300,36 +313,47 @@ class _Plan:
     options: Any  # ChannelOptions, imported lazily
     repeat: int = 1
     export: str | None = None
+    pace: float = 0.0  # seconds (--pace)
 
 
-async def _main(url: str | None, plan: _Plan) -> bool:
+async def _main(url: str | None, plan: _Plan, console: Any = None) -> bool:
     """Run the plan against ``url``, or against the embedded server when there is none."""
+    if console is None:
+        from rich.console import Console
+
+        console = Console()
     if url is not None:
         from wschan_cli.channel import Channel
 
         Channel(url)  # a bad URL is a usage error before anything runs
-        return await _run_all(url, plan)
+        return await _run_all(url, plan, console)
     from wschan_cli.server import EmbeddedServer
 
     async with EmbeddedServer() as srv:
-        return await _run_all(srv.url, plan)
+        return await _run_all(srv.url, plan, console)
 
 
-async def _run_all(url: str, plan: _Plan) -> bool:
+# The live view redraws at most this often, from rich's refresh thread: an event only appends
+# to the timeline, so drawing never runs inside the channel's event stream (issue 16).
+REFRESH_PER_SECOND = 8
+# Columns of an exported picture (--export .svg/.html): the swimlanes fit 80, the verdicts
+# read better with a little more.
+EXPORT_WIDTH = 100
+
+
+async def _run_all(url: str, plan: _Plan, console: Any) -> bool:
     """Run each scenario (``repeat`` times), render it, print its verdicts and, when repeated,
     how often each ordering occurred; True if any verdict failed."""
     import contextlib
     import json
     from collections import Counter
 
-    from rich.console import Console
     from rich.live import Live
 
     from wschan_cli.render.timeline import Timeline, markdown, ordering, verdict_table
     from wschan_cli.trace.scenarios import run_scenario
     from wschan_cli.trace.verdicts import check
 
-    console = Console()
     failed = False
     exported: list[tuple[Timeline, list[Any]]] = []
     for name in plan.scenarios:
@@ -338,31 +362,30 @@ async def _run_all(url: str, plan: _Plan) -> bool:
         for i in range(1, plan.repeat + 1):
             shown = i == 1  # repeated runs are checked and counted, the first one is drawn
             label = f" (run {i} of {plan.repeat})" if plan.repeat > 1 else ""
+            paced = f", paced {plan.pace * 1000:.0f} ms per step" if plan.pace else ""
             timeline = Timeline(
-                f"{name}: {plan.senders} pending sends, {mode} deinit, {url}{label}"
+                f"{name}: {plan.senders} pending sends, {mode} deinit{paced}, {url}{label}"
             )
             # Live on a terminal; off one, a plain table once the run is over (cli.md).
             live = (
                 None
                 if plan.as_json or not console.is_terminal or not shown
-                else Live(timeline, console=console, auto_refresh=False)
+                else Live(timeline, console=console, refresh_per_second=REFRESH_PER_SECOND)
             )
 
             def on_event(
                 event: Any,
                 name: str = name,
                 timeline: Timeline = timeline,
-                live: Live | None = live,
                 i: int = i,
             ) -> None:
                 if plan.as_json:
                     run_no = {"run": i} if plan.repeat > 1 else {}
                     print(json.dumps({"scenario": name, **run_no, **event.to_json()}), flush=True)
                     return
-                timeline.add(event)
-                if live is not None:
-                    live.refresh()
+                timeline.add(event)  # only recorded: the live view draws it on its own clock
 
+            timeline.following = live is not None
             with live or contextlib.nullcontext():
                 run = await run_scenario(
                     url,
@@ -372,7 +395,9 @@ async def _run_all(url: str, plan: _Plan) -> bool:
                     options=plan.options,
                     on_event=on_event,
                     timeout=plan.timeout,
+                    pace=plan.pace,
                 )
+                timeline.following = False  # the last frame, drawn as the view stops: all of it
             verdicts = check(run)
             orderings[ordering(run.events)] += 1
             failed = failed or not all(v.ok for v in verdicts)
@@ -443,7 +468,7 @@ def _export(path: str, exported: list[tuple[Any, list[Any]]], markdown: Any) -> 
         with open(path, "w", encoding="utf-8") as out:
             out.write(text)
         return
-    record = Console(record=True, width=160, file=io.StringIO(), force_terminal=True)
+    record = Console(record=True, width=EXPORT_WIDTH, file=io.StringIO(), force_terminal=True)
     for timeline, verdicts in exported:
         record.print(timeline)
         record.print(verdict_table(f"{timeline.title.split(':')[0]}: verdicts", verdicts))

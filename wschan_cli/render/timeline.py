@@ -1,5 +1,6 @@
-"""The shutdown-race timeline: one row per event, one lane per party, then ``sending`` and
-``established`` after the event, changes highlighted (channel-model.md section 3, measured).
+"""The shutdown-race timeline: the events of one run, shown as swimlanes on a terminal
+(swimlanes.py), as a plain table off one, or as Markdown tables for documentation, with the
+verdicts of the invariants (channel-model.md section 3, measured).
 
 Reads events only. Text that came from the server (a close reason) is shown as inert data: it
 is never parsed as markup and its control characters are escaped.
@@ -8,76 +9,16 @@ is never parsed as markup and its control characters are escaped.
 from __future__ import annotations
 
 from rich import box
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
 from rich.text import Text
 
 from wschan_cli.channel import Event, What
 
-from .escape import escape_control
+from .swimlanes import Swimlanes
+from .transitions import describe, inert, lane_of, who
 
-
-def inert(text: str) -> str:
-    """Server text (a close reason) on one line, its control characters shown escaped."""
-    return escape_control(text, one_line=True)
-
-
-def lane_of(event: Event) -> str:
-    kind = event.party.kind
-    if kind == "deinit":
-        return "client.deinit()"
-    if kind == "terminate":
-        return "handle_terminate()"
-    if kind == "reader":
-        return "reader"
-    if kind == "send":
-        return str(event.party)
-    return "other"
-
-
-def describe(event: Event) -> str:
-    d = event.detail
-    match event.what:
-        case What.TAKE:
-            return "take"
-        case What.WAIT:
-            return f"wait ({event.waiters} queued)"
-        case What.SIGNAL:
-            return f"signal -> {d.get('woken')}"
-        case What.WAKE:
-            return "wake, re-compete"
-        case What.RELEASE:
-            return "release"
-        case What.ESTABLISHED:
-            return f"established {d.get('before')}->{event.established}"
-        case What.STATE:
-            return f"state {event.state}"
-        case What.CONNECT:
-            return "connect"
-        case What.UPGRADED:
-            return f"upgraded ({d.get('status')})"
-        case What.FRAME_OUT:
-            return f"write {d.get('opcode')}"
-        case What.FRAME_IN:
-            return f"read {d.get('opcode')}"
-        case What.SHUTDOWN:
-            how = "abort" if d.get("abort") else "graceful" if d.get("graceful") else "close"
-            return f"shutdown ({how})"
-        case What.READER_END:
-            return f"reader ended ({d.get('reason')})"
-        case What.CLOSED:
-            reason = f' "{inert(str(d.get("reason")))}"' if d.get("reason") else ""
-            return f"closed {d.get('code')}{reason} by {d.get('by')}"
-        case What.ON_CLOSE:
-            return f"on_close({d.get('code')})"
-        case What.LEAVE:
-            return "established == 0: leave"
-        case What.DONE:
-            return "sent" if event.party.kind == "send" else "done"
-        case What.FAIL:
-            return f"failed: {d.get('error_type')}"
-        case What.DISPOSE:
-            return "dispose"
-    return event.what.value
+__all__ = ["Timeline", "describe", "markdown", "ordering", "verdict_table"]
 
 
 class Timeline:
@@ -88,6 +29,7 @@ class Timeline:
     def __init__(self, title: str) -> None:
         self.title = title
         self.events: list[Event] = []
+        self.following = False  # a live view is drawing the run as it happens
 
     def add(self, event: Event) -> None:
         self.events.append(event)
@@ -100,35 +42,12 @@ class Timeline:
         others = ["other"] if any(lane_of(e) == "other" for e in self.events) else []
         return [*self.FIXED, *senders, *others]
 
-    def __rich__(self) -> Table:
-        lanes = self.lanes()
-        table = Table(title=self.title, title_justify="left", show_lines=False, pad_edge=False)
-        table.add_column("#", justify="right", style="dim")
-        table.add_column("ms", justify="right", style="dim")
-        for lane in lanes:
-            table.add_column(lane, overflow="fold")
-        table.add_column("sending", justify="center")
-        table.add_column("established", justify="center")
-        start = self.events[0].time if self.events else 0.0
-        before: Event | None = None
-        for event in self.events:
-            cells: list[Text] = [Text("") for _ in lanes]
-            lane = lane_of(event)
-            style = "bold red" if event.what is What.FAIL else _STYLES.get(event.what, "")
-            if event.what is What.DONE:
-                style = "green"
-            cells[lanes.index(lane)] = Text(describe(event), style=style)
-            sending_changed = before is None or before.sending != event.sending
-            est_changed = before is None or before.established != event.established
-            table.add_row(
-                str(event.seq),
-                f"{(event.time - start) * 1000:.2f}",
-                *cells,
-                Text(str(event.sending).lower(), style="bold yellow" if sending_changed else "dim"),
-                Text(str(event.established), style="bold cyan" if est_changed else "dim"),
-            )
-            before = event
-        return table
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        # While a live view follows the run, the picture keeps to the screen, latest events
+        # last (a taller one would be cropped at the top events); once over, every event.
+        height = options.max_height - 1 if self.following else None
+        # A copy: the live view draws from rich's refresh thread while events are appended.
+        yield Swimlanes(list(self.events), self.title, height=height)
 
     def compact(self) -> Table:
         """One row per event, no lanes: for pipes, logs and narrow screens."""
@@ -147,25 +66,12 @@ class Timeline:
             table.add_row(
                 str(event.seq),
                 f"{(event.time - start) * 1000:.2f}",
-                lane_of(event) if lane_of(event) != "other" else str(event.party),
+                who(event),
                 Text(describe(event)),
                 str(event.sending).lower(),
                 str(event.established),
             )
         return table
-
-
-_STYLES = {
-    What.TAKE: "yellow",
-    What.RELEASE: "yellow",
-    What.WAIT: "magenta",
-    What.SIGNAL: "magenta",
-    What.WAKE: "magenta",
-    What.ESTABLISHED: "bold cyan",
-    What.SHUTDOWN: "bold",
-    What.DISPOSE: "bold",
-    What.LEAVE: "italic",
-}
 
 
 def verdict_table(title: str, verdicts: list) -> Table:  # list[Verdict]

@@ -2,7 +2,9 @@
 
 Bytes still travel through the real transport; the wrapper only holds back the news that a
 write drained (so a writer keeps the token until released) and can end the read side locally
-(so ``handle_terminate`` runs when the scenario says).
+(so ``handle_terminate`` runs when the scenario says). With a ``pace``, each drain and each read
+is also held that long, so a person can watch the race step by step (``--pace``): deliberately,
+and said in the title, never as a side effect of drawing.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class GatedTransport:
 
     def __init__(self, inner: Transport) -> None:
         self.inner = inner
+        self.pace = 0.0  # seconds each drain and each read is held (--pace)
         self.drain_gate = Gate()
         self.draining = asyncio.Event()  # set while a drained write waits at the gate
 
@@ -62,6 +65,7 @@ class GatedTransport:
 
     async def drain(self) -> None:
         await self.inner.drain()
+        await self.hold()
         self.draining.set()
         try:
             await self.drain_gate.passed()
@@ -69,7 +73,14 @@ class GatedTransport:
             self.draining.clear()
 
     async def read(self) -> bytes:
-        return await self.inner.read()
+        data = await self.inner.read()
+        await self.hold()
+        return data
+
+    async def hold(self) -> None:
+        """Wait ``pace`` seconds, if pacing was asked for."""
+        if self.pace:
+            await asyncio.sleep(self.pace)
 
     def close(self) -> None:
         self.inner.close()
@@ -79,12 +90,13 @@ class GatedTransport:
 
 
 def gated_factory(
-    made: list[Any], cls: type[GatedTransport] = GatedTransport
+    made: list[Any], cls: type[GatedTransport] = GatedTransport, pace: float = 0.0
 ) -> Callable[[WebSocketURI, ChannelOptions], Awaitable[Transport]]:
     """A transport factory that wraps each real transport in ``cls`` and records it in ``made``."""
 
     async def factory(uri: WebSocketURI, options: ChannelOptions) -> Transport:
         transport = cls(await open_tcp(uri, options))
+        transport.pace = pace
         made.append(transport)
         return transport
 

@@ -11,6 +11,10 @@ meet in the order asked:
 
 The read side is ended locally (as ``/terminate`` does), which runs ``handle_terminate()``
 exactly as a peer closing TCP would; this works against any server.
+
+With a ``pace`` (seconds), each drain, each read and each step of the scenario is held that
+long (``--pace``), so the race can be watched. The orders the scenarios force (by their gates)
+stay the same; in ``race``, where nothing forces the order, the pauses may change who wins.
 """
 
 from __future__ import annotations
@@ -77,6 +81,7 @@ async def run_scenario(
     options: ChannelOptions | None = None,
     on_event: Callable[[Event], None] | None = None,
     timeout: float = 10.0,
+    pace: float = 0.0,
 ) -> Run:
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}")
@@ -85,7 +90,10 @@ async def run_scenario(
     # Keepalive off: a ping at a random moment would add a party the scenario did not ask for.
     opts = replace(options or ChannelOptions(reconnect=True), ping_interval=None)
     ch = Channel(
-        url, options=opts, transport_factory=gated_factory(made), on_close=run.closes.append
+        url,
+        options=opts,
+        transport_factory=gated_factory(made, pace=pace),
+        on_close=run.closes.append,
     )
     watch = _Watch()
     ch.subscribe(run.events.append)
@@ -113,6 +121,7 @@ async def _play(ch: Channel, made: list[GatedTransport], watch: _Watch, run: Run
         gate.drain_gate.close()
         start_sends(1, 1)  # send#1 takes the token and stays in its drain until the race starts
         await gate.draining.wait()
+    await gate.hold()
 
     if run.scenario == "deinit-first":
         deinit = asyncio.ensure_future(ch.deinit(abrupt=run.abrupt))
@@ -126,25 +135,30 @@ async def _play(ch: Channel, made: list[GatedTransport], watch: _Watch, run: Run
             await watch.until(_is(What.WAIT, "deinit"))
             start_sends(2, run.senders)
             await watch.until(_queued(run.senders))  # deinit + the other sends
+        await gate.hold()
         gate.drain_gate.open()
     elif run.scenario == "terminate-first":
         if run.senders:
             start_sends(2, run.senders)
         if run.senders > 1:
             await watch.until(_queued(run.senders - 1))
+        await gate.hold()
         gate.end_reading()
         await watch.until(_is(What.READER_END, "reader"))
         if run.senders:
             await watch.until(_is(What.WAIT, "terminate"))
+        await gate.hold()
         deinit = asyncio.ensure_future(ch.deinit(abrupt=run.abrupt))
         if run.senders:
             await watch.until(_is(What.WAIT, "deinit"))
+        await gate.hold()
         gate.drain_gate.open()
     else:  # race: the read-side end and deinit are both requested in this one loop turn
         if run.senders:
             start_sends(2, run.senders)
         if run.senders > 1:
             await watch.until(_queued(run.senders - 1))
+        await gate.hold()
         gate.end_reading()
         deinit = asyncio.ensure_future(ch.deinit(abrupt=run.abrupt))
         gate.drain_gate.open()

@@ -1,0 +1,104 @@
+"""``wschan connect URL --exec CMD [ARGS]...``: the options, and the hand-over to
+:mod:`wschan_cli.interactive.program_bridge`. Imports click only, so ``connect --help`` stays
+cheap."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from wschan_cli.interactive.link import LinkConfig
+
+DEFAULT_EXEC_WAIT = 5.0
+# connect's options that mean nothing when CMD, not stdout, gets the messages.
+NOT_WITH_EXEC = ("reconnect", "wait", "timestamps", "pretty")
+EXEC_ONLY = ("exec_close_code", "exec_wait")
+
+
+def _close_code(ctx: click.Context, param: click.Parameter, value: int) -> int:
+    from websockets.exceptions import ProtocolError
+    from websockets.frames import Close
+
+    try:
+        Close(value, "").check()  # RFC 6455 7.4: 1004-1006, 1015 and 1016-2999 are never sent
+    except ProtocolError:
+        raise click.BadParameter(
+            f"{value} cannot be sent in a Close frame (use 1000-1003, 1007-1014 or 3000-4999)"
+        ) from None
+    return value
+
+
+def exec_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--exec``, its two settings and the trailing ``CMD [ARGS]...``."""
+    for decorator in reversed(
+        [
+            click.option(
+                "--exec",
+                "exec_",
+                is_flag=True,
+                help="Run CMD [ARGS]... (no shell) and bridge it to the connection: each "
+                "message received is a line on its stdin, each line of its stdout is sent; "
+                "wschan exits with CMD's status when it is not 0. Put -- before CMD if its "
+                "arguments start with a dash.",
+            ),
+            click.option(
+                "--exec-close-code",
+                type=click.IntRange(1000, 4999),
+                default=1000,
+                show_default=True,
+                metavar="CODE",
+                callback=_close_code,
+                help="With --exec: the close code sent when CMD exits (1000-1003, 1007-1014 "
+                "or 3000-4999).",
+            ),
+            click.option(
+                "--exec-wait",
+                type=click.FloatRange(min=0),
+                default=DEFAULT_EXEC_WAIT,
+                show_default=True,
+                metavar="SECONDS",
+                help="With --exec: when the connection ends, how long CMD may take to exit "
+                "after its input ended; then SIGTERM, and SIGKILL 2s later.",
+            ),
+            click.argument("command", nargs=-1, metavar="[--exec [--] CMD [ARGS]...]"),
+        ]
+    ):
+        command = decorator(command)
+    return command
+
+
+def run_exec_if_asked(ctx: click.Context, cfg: LinkConfig, options: dict[str, Any]) -> None:
+    """With --exec, run the program bridge and exit; without, refuse its settings."""
+    from click.core import ParameterSource
+
+    def given(names: tuple[str, ...]) -> list[str]:
+        return [
+            f"--{name.replace('_', '-')}"
+            for name in names
+            if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
+        ]
+
+    argv: tuple[str, ...] = options["command"]
+    if not options["exec_"]:
+        if argv:
+            raise click.UsageError(f"unexpected argument {argv[0]!r} (to run it: --exec CMD)")
+        if extra := given(EXEC_ONLY):
+            raise click.UsageError(f"{extra[0]} needs --exec")
+        return
+    if not argv:
+        raise click.UsageError("--exec needs a command: --exec CMD [ARGS]...")
+    if clash := given(NOT_WITH_EXEC):
+        raise click.UsageError(f"{clash[0]} cannot be used with --exec")
+    if shutil.which(argv[0]) is None:
+        raise click.UsageError(f"--exec: command not found: {argv[0]}")
+    from wschan_cli.interactive.program_bridge import run_program_bridge
+
+    ctx.exit(
+        run_program_bridge(
+            cfg, argv, close_code=options["exec_close_code"], wait=options["exec_wait"]
+        )
+    )

@@ -1,0 +1,108 @@
+"""The words for one channel event, shared by every view of the shutdown race: who acted
+(the lane it belongs to) and what happened, in a few words.
+
+Text that came from the server (a close reason) is shown as inert data: it is never parsed as
+markup and its control characters are escaped.
+"""
+
+from __future__ import annotations
+
+from wschan_cli.channel import Event, What
+
+from .escape import escape_control
+
+
+def inert(text: str) -> str:
+    """Server text (a close reason) on one line, its control characters shown escaped."""
+    return escape_control(text, one_line=True)
+
+
+# The two parties of the race by the names of the C++ design (channel-model.md section 3).
+NAMES = {"deinit": "client.deinit()", "terminate": "handle_terminate()"}
+
+
+def lane_of(event: Event) -> str:
+    """The party's column in the tables: the race's two parties, the reader, each send, or
+    "other" for the rest."""
+    kind = event.party.kind
+    if kind in NAMES:
+        return NAMES[kind]
+    if kind == "reader":
+        return "reader"
+    if kind == "send":
+        return str(event.party)
+    return "other"
+
+
+def describe(event: Event) -> str:
+    d = event.detail
+    match event.what:
+        case What.TAKE:
+            return "take"
+        case What.WAIT:
+            return f"wait ({event.waiters} queued)"
+        case What.SIGNAL:
+            return f"signal -> {d.get('woken')}"
+        case What.WAKE:
+            return "wake, re-compete"
+        case What.RELEASE:
+            return "release"
+        case What.ESTABLISHED:
+            return f"established {d.get('before')}->{event.established}"
+        case What.STATE:
+            return f"state {event.state}"
+        case What.CONNECT:
+            return "connect"
+        case What.UPGRADED:
+            return f"upgraded ({d.get('status')})"
+        case What.FRAME_OUT:
+            return f"write {d.get('opcode')}"
+        case What.FRAME_IN:
+            return f"read {d.get('opcode')}"
+        case What.SHUTDOWN:
+            how = "abort" if d.get("abort") else "graceful" if d.get("graceful") else "close"
+            return f"shutdown ({how})"
+        case What.READER_END:
+            return f"reader ended ({d.get('reason')})"
+        case What.CLOSED:
+            reason = f' "{inert(str(d.get("reason")))}"' if d.get("reason") else ""
+            return f"closed {d.get('code')}{reason} by {d.get('by')}"
+        case What.ON_CLOSE:
+            return f"on_close({d.get('code')})"
+        case What.LEAVE:
+            return "established == 0: leave"
+        case What.DONE:
+            return "sent" if event.party.kind == "send" else "done"
+        case What.FAIL:
+            return f"failed: {d.get('error_type')}"
+        case What.DISPOSE:
+            return "dispose"
+    return event.what.value
+
+
+def who(event: Event) -> str:
+    """The party as a view names it: its lane, or the party itself for the other parties."""
+    lane = lane_of(event)
+    return lane if lane != "other" else str(event.party)
+
+
+def style_of(event: Event) -> str:
+    """The rich style of an event's words."""
+    if event.what is What.FAIL:
+        return "bold red"
+    if event.what is What.DONE:
+        return "green"
+    return STYLES.get(event.what, "")
+
+
+STYLES = {
+    What.TAKE: "yellow",
+    What.RELEASE: "yellow",
+    What.WAIT: "magenta",
+    What.SIGNAL: "magenta",
+    What.WAKE: "magenta",
+    What.ESTABLISHED: "bold cyan",
+    What.SHUTDOWN: "bold",
+    What.DISPOSE: "bold",
+    What.LEAVE: "italic",
+}
