@@ -65,10 +65,6 @@ class Setup:
     def timers_compete(self) -> bool:
         return self.keepalive or self.stall or self.slow_close
 
-    def label(self) -> str:
-        on = [name for name, (changes, _) in PARTIES.items() if _has(self, changes)]
-        return ", ".join(on)
-
 
 class _FixedRandom:
     """Masks, handshake keys and keepalive payloads of zeros: a schedule replays byte for byte
@@ -101,10 +97,6 @@ def deterministic_bytes(channel_cls: type[Channel]) -> Iterator[None]:
     finally:
         for (m, name), real in zip(patched, saved, strict=True):
             setattr(m, name, real)
-
-
-def _has(setup: Setup, changes: dict[str, Any]) -> bool:
-    return all(getattr(setup, k) == v for k, v in changes.items())
 
 
 def with_parties(setup: Setup, names: list[str]) -> Setup:
