@@ -544,6 +544,7 @@ def run(plan: Plan) -> int:
 
     from wschan_cli.render.color import Style, color_enabled, is_tty
     from wschan_cli.render.diagnostics import Diagnostics
+    from wschan_cli.render.output import buffered_stdout
     from wschan_cli.render.replies import ReplyWriter
 
     conn = plan.connection
@@ -557,7 +558,7 @@ def run(plan: Plan) -> int:
     )
     stdout_tty = is_tty(sys.stdout)
     writer = ReplyWriter(
-        sys.stdout.buffer,
+        buffered_stdout(),
         fmt=plan.fmt,
         timestamps=plan.timestamps,
         pretty=plan.pretty,
