@@ -169,10 +169,11 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _kind(value: Any) -> str:
+    """What a JSON value is, for an error: a number is shown as itself."""
     names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
     if value is None:
         return "null"
-    return names.get(type(value), "a number")
+    return names.get(type(value), json.dumps(value))
 
 
 def _lone_surrogate(text: str) -> bool:
