@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from wschan_cli.commands.connect_exec import exec_options, run_exec_if_asked
-from wschan_cli.options import ConnectionSettings, connection_options
+from wschan_cli.options import ConnectionSettings, check_url, connection_options, output_format
 
 #: Seconds of silence (no message in or out) after the end of input before the bridge closes.
 DEFAULT_BRIDGE_WAIT = 1.0
@@ -51,10 +51,19 @@ Ctrl-C in a row exits (130). An empty line sends nothing.
 
 \b
 Off a terminal (stdin or stdout is a pipe or a file): a bridge. Each
-stdin line is a message, each message received is a line on stdout
+stdin line is a text message (not UTF-8: exit 2, as in wschan send;
+over 1 MiB: streamed), each message received is a line on stdout
 (binary as hex); no prompt, colour or toolbar. At end of input every
 line has been sent, and the session closes (1000) once --wait seconds
 (default {DEFAULT_BRIDGE_WAIT:g}) pass with no message in or out.
+
+\b
+--json (bridge and terminal): each message received, and each close,
+is written as the JSON Lines of wschan send --json: {{"t", "dir": "in",
+"type": "text"|"binary", "data"}} (binary data in hex), then {{"t",
+"type": "close", "code", "reason", "by", "clean"}} (one per connection
+with --reconnect). On a terminal they replace the "<" lines; DEL, C1
+and bidi controls in them are \\uXXXX escapes (the same JSON).
 
 \b
 --reconnect: after an abnormal close or a failed connect, connect again
@@ -62,24 +71,34 @@ after a delay that doubles each time (from --reconnect-delay up to
 --reconnect-max-delay, plus a random jitter of at most one first delay),
 at most --reconnect-tries times in a row; a connection that stays up 10s
 resets the count. The --init messages are sent after every connect.
+Retried: refused, reset, timeouts, TLS or proxy failures other than an
+untrusted certificate, HTTP 5xx, HTTP 408 and 429 (after the delay
+their Retry-After asks for, at most --reconnect-max-delay), abnormal
+closes. Given up at once (permanent): an unknown host name, an
+untrusted TLS certificate, any other HTTP 4xx. When no connection was
+ever made, the status is that of the last failure (3 or 4).
 
 \b
 Exit status:
   0    the session ended normally (Ctrl-D, /quit, /close answered, the
        server closed with 1000/1001, end of input in the bridge)
   1    other error
-  2    usage error
-  3    could not connect: DNS, refused, TLS, proxy, open timeout
-  4    handshake rejected (HTTP status other than 101)
+  2    usage error; in the bridge, a stdin line that is not UTF-8
+  3    could not connect: DNS, refused, TLS, proxy, open timeout (also
+       when a session that never connected ends: --reconnect, Ctrl-D)
+  4    handshake rejected (HTTP status other than 101), likewise
   5    closed abnormally: close code other than 1000/1001, or no Close
-       frame (dropped, /terminate, our Close unanswered)
-  130  interrupted (Ctrl-C twice)
+       frame (dropped, /terminate, our Close unanswered, a write stuck
+       longer than --write-timeout)
+  130  interrupted: Ctrl-C twice at the prompt; in the bridge, one
+       Ctrl-C closes (1001), a second quits at once
 
 \b
 Examples:
   wschan connect ws://127.0.0.1:8765/
   wschan connect wss://example.test/feed --init '{{"op":"subscribe"}}' --reconnect
   seq 100 | wschan connect ws://127.0.0.1:8765/ > replies.txt
+  seq 100 | wschan connect ws://127.0.0.1:8765/ --json | jq -r 'select(.dir == "in") | .data'
 """
 
 
@@ -137,6 +156,12 @@ Examples:
     "--timestamps", is_flag=True, help="Prefix each message with its time (ISO 8601, UTC)."
 )
 @click.option("--pretty", is_flag=True, help="Indent messages that are JSON (toggle: /pretty).")
+@click.option(
+    "--json",
+    "json",
+    is_flag=True,
+    help="Write received messages and each close as JSON Lines (as wschan send --json).",
+)
 @connection_options
 @exec_options
 @click.pass_context
@@ -148,11 +173,13 @@ def connect(ctx: click.Context, url: str, **options: Any) -> None:
     """
     import sys
 
-    from wschan_cli.commands.send import check_url
     from wschan_cli.interactive.link import LinkConfig
     from wschan_cli.render.color import is_tty
 
     check_url(url)
+    fmt = output_format(
+        json_out=options["json"], pretty=options["pretty"], timestamps=options["timestamps"]
+    )
     connection: ConnectionSettings = options["connection"]
     cfg = LinkConfig(
         url=url,
@@ -167,11 +194,15 @@ def connect(ctx: click.Context, url: str, **options: Any) -> None:
     if is_tty(sys.stdin) and is_tty(sys.stdout):
         from wschan_cli.interactive.repl import run_repl
 
-        ctx.exit(run_repl(cfg, timestamps=options["timestamps"], pretty=options["pretty"]))
+        ctx.exit(run_repl(cfg, fmt=fmt, timestamps=options["timestamps"], pretty=options["pretty"]))
     from wschan_cli.interactive.bridge import run_bridge
 
     ctx.exit(
         run_bridge(
-            cfg, wait=options["wait"], timestamps=options["timestamps"], pretty=options["pretty"]
+            cfg,
+            wait=options["wait"],
+            fmt=fmt,
+            timestamps=options["timestamps"],
+            pretty=options["pretty"],
         )
     )
