@@ -86,8 +86,8 @@ run()
 
 # Case sets. Without permessage-deflate the server marks 12.* and 13.* UNIMPLEMENTED.
 SETS = {
-    "off": (["*"], False, "all cases, compression off"),
-    "deflate": (["12.*", "13.*"], True, "12.* and 13.*, permessage-deflate on"),
+    "off": (["*"], "all cases, compression off"),
+    "deflate": (["12.*", "13.*"], "12.* and 13.*, permessage-deflate on"),
 }
 
 # How good a verdict is, to say which client did better. INFORMATIONAL is no verdict: it ranks
@@ -296,7 +296,6 @@ def run_clients(args: argparse.Namespace, url: str, ids: list[str]) -> dict[str,
 class Outcome:
     """Everything one run found, for the two agents."""
 
-    set_name: str
     title: str
     compression: bool
     cases: list[str]
@@ -633,12 +632,11 @@ def latest_reports(cache: Path) -> Path:
 def run(args: argparse.Namespace) -> Outcome:
     cache = Path(args.cache).expanduser()
     site = ensure_suite(args.python2, cache)
-    cases, compression, title = SETS[set_name(args)] if not args.cases else ([], False, "")
     if args.cases:
         cases = [c.strip() for c in args.cases.split(",") if c.strip()]
-        compression = args.compression
-        title = f"{args.cases}, compression {'on' if compression else 'off'}"
-    args.compression = compression
+        title = f"{args.cases}, compression {'on' if args.compression else 'off'}"
+    else:
+        cases, title = SETS[set_name(args)]
     workdir = cache / "runs" / f"{set_name(args)}-{time.strftime('%Y%m%d-%H%M%S')}"
     workdir.mkdir(parents=True)
     server = FuzzingServer(args.python2, site, workdir, cases)
@@ -653,9 +651,8 @@ def run(args: argparse.Namespace) -> Outcome:
     reports = workdir / "reports" / "clients"
     index = json.loads((reports / "index.json").read_text())
     return Outcome(
-        set_name(args),
         title,
-        compression,
+        args.compression,
         sorted(ids, key=case_key),
         reports,
         index,
