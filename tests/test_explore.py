@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
 from wschan_cli.explore.engine import explore, sample
 from wschan_cli.explore.report import Config, run
 from wschan_cli.explore.scenario import Schedule, Setup
-from wschan_cli.explore.workflow import R1, R2, WorkflowSchedule
+from wschan_cli.explore.workflow import CROSSCHECK, R1, R2, WorkflowSchedule
 
 
 def wschan(*args: str) -> subprocess.CompletedProcess[str]:
@@ -86,11 +87,77 @@ def test_the_workflow_model_has_r1_and_r2(senders: int) -> None:
     assert report.exhausted
     messages = {f.violation.message.split(" (#")[0] for f in report.found.values()}
     assert R1 in messages and R2 in messages
-    r1 = next(f for f in report.found.values() if f.violation.message.startswith("R1"))
-    whats = [(str(e.party), e.what.value) for e in r1.events]
-    # deinit holds, terminate queues, deinit signals it, deletes, then terminate touches.
-    assert whats.index(("terminate#1", "wait")) < whats.index(("deinit", "signal"))
-    assert whats.index(("deinit", "dispose")) < whats.index(("terminate#1", "fail"))
+
+
+def _steps(events: list[Any]) -> list[str]:
+    return [f"{e.party} {e.what.value}" for e in events]
+
+
+@pytest.mark.timeout(30)
+def test_the_workflow_models_r1_and_r2_are_the_orders_forced_on_the_cpp() -> None:
+    """The shortest R1 and R2, step by step, as crosscheck/workflow forced them on the C++
+    (its README's side-by-side tables): the reader ends before deinit takes (R1), and deinit
+    with established == 0 deletes at once, without the token (R2, forced as R2-late)."""
+    report = explore(lambda choose: WorkflowSchedule(Setup(senders=0), choose))
+    shown = {f.violation.message.split(" (#")[0]: f for f in report.found.values()}
+    assert _steps(shown[R1].events) == [
+        "reader#1 reader_end",
+        "deinit take",
+        "deinit shutdown",
+        "terminate#1 wait",
+        "deinit established",
+        "deinit closed",
+        "deinit release",
+        "deinit signal",
+        "deinit on_close",
+        "deinit dispose",
+        "terminate#1 fail",
+    ]
+    assert _steps(shown[R2].events) == [
+        "reader#1 reader_end",
+        "terminate#1 take",
+        "terminate#1 shutdown",
+        "terminate#1 established",
+        "terminate#1 closed",
+        "terminate#1 release",
+        "deinit dispose",
+        "terminate#1 fail",
+    ]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("senders", [0, 1])
+def test_the_workflow_model_takes_only_orders_the_cpp_can_take(senders: int) -> None:
+    """Over every schedule: (1) when terminate takes or queues, the poller read the peer's
+    close before deinit's shutdown (it calls handle_terminated() only while channel_flag == 1);
+    (2) deinit never takes the token with established == 0 (it deletes at once); (3) a woken
+    closer that finds established == 0 leaves without releasing or signalling (wait_callback,
+    deinit_wait_callback)."""
+    runs: list[list[str]] = []
+    takes: list[Any] = []
+
+    class Recording(WorkflowSchedule):
+        def run(self):  # type: ignore[no-untyped-def]
+            result = super().run()
+            runs.append(_steps(result.events))
+            takes.extend(
+                e for e in result.events if str(e.party) == "deinit" and e.what.value == "take"
+            )
+            return result
+
+    explore(lambda choose: Recording(Setup(senders=senders), choose), reduce=False)
+    assert len(runs) > 10 and takes
+    # a take event carries established as the take left it: the token was taken on 1
+    assert all(e.established == 1 for e in takes)
+    for steps in runs:
+        entered = {"terminate#1 take", "terminate#1 wait"} & set(steps)
+        if entered and "deinit shutdown" in steps:
+            assert steps.index("reader#1 reader_end") < steps.index("deinit shutdown"), steps
+        for closer in ("deinit", "terminate#1"):
+            if f"{closer} leave" in steps:
+                after = steps[steps.index(f"{closer} leave") :]
+                assert f"{closer} release" not in after, steps
+                assert f"{closer} signal" not in after, steps
 
 
 @pytest.mark.timeout(60)
@@ -103,6 +170,8 @@ def test_cli_explore_exit_codes_and_text() -> None:
     assert bad.returncode == 6, bad.stderr
     assert "R1:" in bad.stdout and "R2:" in bad.stdout
     assert "shortest schedule" in bad.stdout and "dispose" in bad.stdout
+    # the model's counterexamples name the run that forced them on the real C++
+    assert CROSSCHECK in bad.stdout and "crosscheck/workflow" not in ok.stdout
 
 
 @pytest.mark.timeout(60)

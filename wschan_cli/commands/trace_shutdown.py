@@ -300,6 +300,11 @@ def _explore(
     report = run(config)
     console = Console()
     print_report(config, report, console, as_json=as_json, lanes=console.is_terminal)
+    if model == "workflow" and not as_json:
+        from wschan_cli.explore.workflow import CROSSCHECK
+
+        console.print()
+        console.print(CROSSCHECK, markup=False, highlight=False, soft_wrap=True)
     return EXIT_OK if report.ok else EXIT_VIOLATION
 
 
