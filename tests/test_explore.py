@@ -149,6 +149,23 @@ def test_the_workflow_model_takes_only_orders_the_cpp_can_take(senders: int) -> 
     assert len(runs) > 10 and takes
     # a take event carries established as the take left it: the token was taken on 1
     assert all(e.established == 1 for e in takes)
+    if senders == 0:
+        # R2 in the form channel-model.md describes (and crosscheck/workflow forced as R2):
+        # deinit queues, is woken, finds established == 0 and deletes inside terminate's done()
+        assert [
+            "reader#1 reader_end",
+            "terminate#1 take",
+            "terminate#1 shutdown",
+            "deinit wait",
+            "terminate#1 established",
+            "terminate#1 closed",
+            "terminate#1 release",
+            "terminate#1 signal",
+            "deinit wake",
+            "deinit leave",
+            "deinit dispose",
+            "terminate#1 fail",
+        ] in runs
     for steps in runs:
         entered = {"terminate#1 take", "terminate#1 wait"} & set(steps)
         if entered and "deinit shutdown" in steps:
