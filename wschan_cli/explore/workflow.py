@@ -294,6 +294,8 @@ class WorkflowSchedule:
         """The reader of the handshake: the 101 arrives once the request is written, unless
         the peer has closed first."""
         await self.request_written.wait()
+        if self.ch is not None and self.ch.deleted:
+            return  # deleted before any connection: there is no handshake to read
         if self.ch is not None and self.ch.reader_ended.is_set():
             self.upgrade_lost = H2  # the reader ended: no 101, and the C++ wakes no one
             return
@@ -347,6 +349,7 @@ class WorkflowSchedule:
         assert self.ch is not None
         self.ch.delete()
         self._emit(DEINIT, What.DISPOSE)
+        self.request_written.set()  # no request can be written now: the handshake reader ends
 
     async def _terminate(self) -> None:
         ch = self.ch
