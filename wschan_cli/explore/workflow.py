@@ -19,7 +19,8 @@ the same monitor as the real channel. Each step follows the C++ at b45352cb (fil
 - deinit(): ``established == 0`` deletes the channel at once, without the token
   (WFWebSocketClient.cc:102-106); otherwise it takes the token or queues, shuts down, and the
   callback of its series deletes the channel, waiting for no one;
-- shutdown: ``established`` 1 -> 0 once the reader has ended and a holder asked for it;
+- shutdown: ``established`` 1 -> 0 once a holder asked for it and the poller has dropped its
+  reference (``reader_ended``: after handle_terminated() returned, or at once when not called);
 - the condition's destructor wakes every waiter left (~WFCondition broadcasts).
 
 Any touch of the channel after the delete is a use after delete. The explorer finds the two the
@@ -147,7 +148,7 @@ class ModelChannel:
         self.shutdown_requested = True
         self.emit(party, What.SHUTDOWN, graceful=False, abort=False)
         await asyncio.sleep(0)  # the kernel closes the connection
-        await self.reader_ended.wait()  # the last reference goes when the reader has ended
+        await self.reader_ended.wait()  # the last reference goes when the poller drops its own
         self.touch(party, "shutdown completes: established = 0")
         self.established = 0
         self.emit(party, What.ESTABLISHED, before=1)
