@@ -107,7 +107,7 @@ def _distinct(report: Report) -> list[tuple[str, Found]]:
 def print_report(
     config: Config, report: Report, console: Console, *, as_json: bool, lanes: bool
 ) -> None:
-    from wschan_cli.render.timeline import Timeline
+    from wschan_cli.render.timeline import Mark, Timeline
 
     if as_json:
         print(json.dumps({"explore": summary(config, report)}), flush=True)
@@ -160,7 +160,8 @@ def print_report(
         console.print(
             "choices: " + " -> ".join(found.choices), markup=False, highlight=False, soft_wrap=True
         )
-        timeline = Timeline(f"{config.model}: schedule {found.schedule_no}")
+        mark = None if v.seq is None else Mark(v.seq, v.invariant, v.message)
+        timeline = Timeline(f"{config.model}: schedule {found.schedule_no}", mark)
         for event in found.events:
             timeline.add(event)
         console.print(timeline if lanes else timeline.compact())
