@@ -91,6 +91,9 @@ def test_the_workflow_model_has_r1_and_r2(senders: int) -> None:
     # deinit holds, terminate queues, deinit signals it, deletes, then terminate touches.
     assert whats.index(("terminate#1", "wait")) < whats.index(("deinit", "signal"))
     assert whats.index(("deinit", "dispose")) < whats.index(("terminate#1", "fail"))
+    # the step its picture marks is the use after delete
+    marked = next(e for e in r1.events if e.seq == r1.violation.seq)
+    assert (str(marked.party), marked.what.value) == ("terminate#1", "fail")
 
 
 @pytest.mark.timeout(60)

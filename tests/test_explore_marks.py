@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import dataclass
 
 import pytest
 from rich.cells import cell_len
@@ -68,46 +69,53 @@ CASES = [
 ]
 
 
+def marked_where_named(result: subprocess.CompletedProcess[str], width: int) -> list[Marked]:
+    """Each counterexample shown is marked at the step its violation's text names, and its
+    picture fits ``width`` (the report's own prose lines, like "choices:", wrap softly)."""
+    assert result.returncode == 6, result.stderr
+    shown = counterexamples(result.stdout)
+    assert shown
+    marked = []
+    for invariant, message, lines in shown:
+        named = NAMED.search(message)
+        assert named, message
+        step, line = marked_step(lines)
+        assert step == int(named[1]), (message, line)
+        picture = [text for text in lines if not text.startswith("choices:")]
+        assert all(cell_len(text) <= width for text in picture), picture
+        marked.append(Marked(invariant, lines, line))
+    return marked
+
+
+@dataclass
+class Marked:
+    invariant: str
+    lines: list[str]  # what the report drew for it
+    line: str  # its marked step
+
+
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize(("args", "words"), CASES)
 @pytest.mark.parametrize("width", [80, 120])
 def test_terminal_swimlanes_mark_the_step_the_violation_names(
     args: tuple[str, ...], words: str, width: int
 ) -> None:
-    result = wschan(*args, width=width, terminal=True)
-    assert result.returncode == 6, result.stderr
-    shown = counterexamples(result.stdout)
-    assert shown
-    for invariant, message, lines in shown:
-        named = NAMED.search(message)
-        assert named, message
-        step, line = marked_step(lines)
-        assert step == int(named[1]), (message, line)
-        assert words in line
+    for shown in marked_where_named(wschan(*args, width=width, terminal=True), width):
+        assert words in shown.line
         # the violation's own line sits under the marked step, not elsewhere
-        at = lines.index(line)
-        note = next(i for i, text in enumerate(lines) if f"§{invariant} violated:" in text)
-        assert note == at + 1, lines[at : note + 1]
-        # the picture fits (the report's own prose lines, like "choices:", wrap softly)
-        picture = [line for line in lines if not line.startswith("choices:")]
-        assert all(cell_len(line) <= width for line in picture), picture
+        at = shown.lines.index(shown.line)
+        violated = f"§{shown.invariant} violated:"
+        note = next(i for i, text in enumerate(shown.lines) if violated in text)
+        assert note == at + 1, shown.lines[at : note + 1]
 
 
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize(("args", "words"), CASES[:2])
 def test_plain_table_marks_the_step_off_a_terminal(args: tuple[str, ...], words: str) -> None:
     result = wschan(*args, width=80, terminal=False)
-    assert result.returncode == 6, result.stderr
     assert "\x1b[" not in result.stdout
-    shown = counterexamples(result.stdout)
-    assert shown
-    for invariant, message, lines in shown:
-        named = NAMED.search(message)
-        assert named, message
-        step, line = marked_step(lines)
-        assert step == int(named[1]) and f"✗ §{invariant}" in line and words in line
-        table = lines[lines.index(line) - 20 : lines.index(line) + 5]
-        assert all(cell_len(row) <= 80 for row in table), table
+    for shown in marked_where_named(result, 80):
+        assert f"✗ §{shown.invariant}" in shown.line and words in shown.line
 
 
 @pytest.mark.timeout(60)

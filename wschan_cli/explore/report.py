@@ -107,7 +107,8 @@ def _distinct(report: Report) -> list[tuple[str, Found]]:
 def print_report(
     config: Config, report: Report, console: Console, *, as_json: bool, lanes: bool
 ) -> None:
-    from wschan_cli.render.timeline import Mark, Timeline
+    from wschan_cli.render.swimlanes import Mark
+    from wschan_cli.render.timeline import Timeline
 
     if as_json:
         print(json.dumps({"explore": summary(config, report)}), flush=True)

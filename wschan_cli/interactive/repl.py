@@ -244,19 +244,14 @@ class Repl:
         if self.lanes is None:
             color = self.diag.style.enabled
             self.lanes = Console(
-                file=io.StringIO(),
-                force_terminal=color,
-                color_system="standard" if color else None,
-                highlight=False,
-                width=1000,
+                force_terminal=color, color_system="standard" if color else None, width=1000
             )
-            self.diag.write(self.style.dim(f"  # {'ms':>9}{GAP}{GAP.join(FLAGS_KEY)}"))
-        self.lanes.print(row(event, self.before, self.diag.t0, self.secrets.text), soft_wrap=True)
-        out = self.lanes.file
-        assert isinstance(out, io.StringIO)
-        self.diag.write(out.getvalue().rstrip("\n"))
-        out.seek(0)
-        out.truncate()
+            self.diag.write(self.diag.style.dim(f"  # {'ms':>9}{GAP}{GAP.join(FLAGS_KEY)}"))
+        with self.lanes.capture() as line:
+            self.lanes.print(
+                row(event, self.before, self.diag.t0, self.secrets.text), soft_wrap=True
+            )
+        self.diag.write(line.get().rstrip("\n"))
 
     async def _sender(self) -> None:
         while True:

@@ -18,7 +18,7 @@ from wschan_cli.channel import Event, What
 from .swimlanes import Mark, Swimlanes
 from .transitions import describe, inert, lane_of, who
 
-__all__ = ["Mark", "Timeline", "describe", "markdown", "ordering", "verdict_table"]
+__all__ = ["Timeline", "describe", "markdown", "ordering", "verdict_table"]
 
 
 class Timeline:
