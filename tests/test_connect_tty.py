@@ -255,7 +255,7 @@ STEP = re.compile(r"(?m)^ *(\d+) +\d+\.\d\d  ([█│]) ([█│])  (\S) (\S+) (
 
 
 def test_verbose_transitions_are_swimlane_lines(echo: ThreadedServer, env: dict[str, str]) -> None:
-    with session(echo.url, env, "-v") as term:
+    with session(echo.url, env, "-v", "--color", "always") as term:
         term.send("hi\r")
         term.wait_for(r"(?m)^< hi$")
         term.send("/deinit\r")
@@ -275,6 +275,8 @@ def test_verbose_transitions_are_swimlane_lines(echo: ThreadedServer, env: dict[
     assert shown[("client.deinit()", "established 1->0")] == ("█", "│", "▼")
     assert shown[("client.deinit()", "dispose")] == ("│", "│", "†")
     assert all(len(line) <= 80 for line in screen.splitlines() if STEP.match(line))
+    # drawn in the swimlanes' colours: sending taken (bold yellow where it changed), take
+    assert "\x1b[1;33m█\x1b[0m".encode() in term.raw and b"\x1b[33mtake" in term.raw
 
 
 def test_verbose_transitions_show_a_close_reason_inert(env: dict[str, str]) -> None:

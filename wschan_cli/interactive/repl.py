@@ -244,7 +244,10 @@ class Repl:
         if self.lanes is None:
             color = self.diag.style.enabled
             self.lanes = Console(
-                force_terminal=color, color_system="standard" if color else None, width=1000
+                force_terminal=color,
+                color_system="standard" if color else None,
+                no_color=not color,  # the choice was made: --color and its environment
+                width=1000,
             )
             self.diag.write(self.diag.style.dim(f"  # {'ms':>9}{GAP}{GAP.join(FLAGS_KEY)}"))
         with self.lanes.capture() as line:
