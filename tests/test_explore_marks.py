@@ -44,11 +44,15 @@ def wschan(*args: str, width: int, terminal: bool) -> subprocess.CompletedProces
 def counterexamples(out: str) -> list[tuple[str, str, list[str]]]:
     """(invariant, message, the lines drawn under it) for each schedule the report shows."""
     shown: list[tuple[str, str, list[str]]] = []
+    drawing = False
     for line in ANSI.sub("", out).splitlines():
         heading = SHOWING.match(line)
         if heading:
             shown.append((heading[1], heading[2], []))
-        elif shown:
+            drawing = True
+        elif drawing and not line:
+            drawing = False  # the drawing ends at a blank line; the report's prose may follow
+        elif drawing:
             shown[-1][2].append(line)
     return shown
 
