@@ -165,7 +165,7 @@ def test_deinit_takes_established_from_1_to_0_in_the_toolbar(
     with session(echo.url, env) as term:
         assert "established 1" in term.toolbar()
         term.send("/deinit\r")
-        term.wait_for(r"deinit established 1 -> 0")
+        term.wait_for(r"client\.deinit\(\) established 1->0")
         term.wait_for("deinit done")
         term.wait_for(r"^ ?established 0 .*state undefined", where="toolbar")
         term.send("after\r")
@@ -241,12 +241,52 @@ def test_verbose_prints_transitions_and_timestamps_prefix_messages(
     echo: ThreadedServer, env: dict[str, str]
 ) -> None:
     with session(echo.url, env, "-v", "--timestamps") as term:
-        term.wait_for(r"established 0 -> 1")
+        term.wait_for(r"established 0->1")
         term.send("stamped\r")
         term.wait_for(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z < stamped")
-        term.wait_for(r"send#1 take: sending -> true")
+        term.wait_for(r"send#1 take")
         term.send("/quit\r")
         assert term.wait_exit() == 0
+
+
+# A -v transition as a line of trace-shutdown's swimlanes: number, ms, the sending and
+# established step lines (█ true, │ false), the party's glyph, who did what.
+STEP = re.compile(r"(?m)^ *(\d+) +\d+\.\d\d  ([█│]) ([█│])  (\S) (\S+) (.*)$")
+
+
+def test_verbose_transitions_are_swimlane_lines(echo: ThreadedServer, env: dict[str, str]) -> None:
+    with session(echo.url, env, "-v", "--color", "always") as term:
+        term.send("hi\r")
+        term.wait_for(r"(?m)^< hi$")
+        term.send("/deinit\r")
+        term.wait_for("deinit done")
+        screen = term.text()
+        term.send("/quit\r")
+        assert term.wait_exit() == 0
+    assert "S sending (█ taken, │ free)  E established (█ 1, │ 0)" in screen  # the key, once
+    steps = [m.groups() for m in STEP.finditer(screen)]
+    assert steps, screen
+    seqs = [int(seq) for seq, *_ in steps]
+    assert seqs == sorted(seqs)  # one event a line, in order
+    shown = {(who, what): (s, e, glyph) for _, s, e, glyph, who, what in steps}
+    # each flag drawn as it stands after the event: the token taken on take, free on release
+    assert shown[("send#1", "take")] == ("█", "█", "●")
+    assert shown[("send#1", "release")] == ("│", "█", "○")
+    assert shown[("client.deinit()", "established 1->0")] == ("█", "│", "▼")
+    assert shown[("client.deinit()", "dispose")] == ("│", "│", "†")
+    assert all(len(line) <= 80 for line in screen.splitlines() if STEP.match(line))
+    # drawn in the swimlanes' colours: sending taken (bold yellow where it changed), take
+    assert "\x1b[1;33m█\x1b[0m".encode() in term.raw and b"\x1b[33mtake" in term.raw
+
+
+def test_verbose_transitions_show_a_close_reason_inert(env: dict[str, str]) -> None:
+    reason = "\x1b[31mred [bold]x[/bold]"
+    behaviour = Behaviour(close_after=1, close_code=4001, close_reason=reason)
+    with ThreadedServer(behaviour) as srv, session(srv.url, env, "-v") as term:
+        term.send("one\r")
+        term.wait_for(r"closed 4001 \"\\x1b\[31mred \[bold\]x\[/bold\]\" by peer")
+        assert term.wait_exit() == 5
+    assert b"\x1b[31mred" not in term.raw
 
 
 def test_reconnect_resends_init_with_growing_delays(env: dict[str, str]) -> None:
@@ -298,7 +338,7 @@ def test_ctrl_c_interrupts_a_command_that_waits(env: dict[str, str]) -> None:
         srv = thread.call(SilentServer().start())  # never answers a Ping
         with session(srv.url, env, "-v") as term:
             term.send("/ping\r")
-            term.wait_for(r"ping#1 release: sending -> false")  # written: now awaiting the Pong
+            term.wait_for(r"│ █  ○ ping#1 release")  # written: now awaiting the Pong
             term.send("\x03")
             term.wait_for(r"interrupted \(Ctrl-C again to quit\)")
             term.wait_for("Ctrl-C again to quit", where="toolbar")

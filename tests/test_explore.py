@@ -87,6 +87,10 @@ def test_the_workflow_model_has_r1_and_r2(senders: int) -> None:
     assert report.exhausted
     messages = {f.violation.message.split(" (#")[0] for f in report.found.values()}
     assert R1 in messages and R2 in messages
+    # the step each picture marks is the use after delete
+    for found in report.found.values():
+        marked = next(e for e in found.events if e.seq == found.violation.seq)
+        assert marked.what.value == "fail", found.violation
 
 
 def _steps(events: list[Any]) -> list[str]:

@@ -72,6 +72,7 @@ def test_mutation_is_caught_with_its_schedule(name: str) -> None:
     assert matching, [f.violation for f in report.found.values()]
     found = min(matching, key=lambda f: len(f.events))
     assert found.choices and found.events  # the schedule: which party ran at each choice point
+    assert found.violation.seq in [e.seq for e in found.events]  # the step its picture marks
 
 
 @pytest.mark.timeout(120)

@@ -12,6 +12,7 @@ over the whole history.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,11 +24,19 @@ from wschan_cli.trace.verdicts import OwedReplies, on_close_under_token
 # D5 and D11 are checked here only).
 PER_STEP = frozenset({"1", "2", "5", "D7", "D10"})
 
+# How a violation's message names the event it is about: "#12: send#1 took the token ..."
+# (not the "#1" of a party's name).
+NAMED_EVENT = re.compile(r"(?<!\w)#(\d+):")
+
 
 @dataclass(frozen=True)
 class Violation:
     invariant: str  # the number in channel-model.md section 5
     message: str
+    # The step that broke it, for the counterexample's picture: the event the message names
+    # first ("#N: ..."), else the last event when it was detected (an end-of-schedule check, a
+    # hang); None before any event.
+    seq: int | None = None
 
 
 class Monitor:
@@ -69,7 +78,12 @@ class Monitor:
 
     def violate(self, invariant: str, message: str) -> None:
         if not self.finished:  # not what closing a pruned schedule's coroutines does
-            self.violations.append(Violation(invariant, message))
+            named = NAMED_EVENT.search(message)
+            if named is not None:
+                seq: int | None = int(named[1])
+            else:
+                seq = self.events[-1].seq if self.events else None
+            self.violations.append(Violation(invariant, message, seq))
 
     def feed(self, e: Event) -> None:
         if self.finished:

@@ -107,6 +107,7 @@ def _distinct(report: Report) -> list[tuple[str, Found]]:
 def print_report(
     config: Config, report: Report, console: Console, *, as_json: bool, lanes: bool
 ) -> None:
+    from wschan_cli.render.swimlanes import Mark
     from wschan_cli.render.timeline import Timeline
 
     if as_json:
@@ -160,7 +161,8 @@ def print_report(
         console.print(
             "choices: " + " -> ".join(found.choices), markup=False, highlight=False, soft_wrap=True
         )
-        timeline = Timeline(f"{config.model}: schedule {found.schedule_no}")
+        mark = None if v.seq is None else Mark(v.seq, v.invariant, v.message)
+        timeline = Timeline(f"{config.model}: schedule {found.schedule_no}", mark)
         for event in found.events:
             timeline.add(event)
         console.print(timeline if lanes else timeline.compact())

@@ -88,6 +88,8 @@ class Repl:
         )
         self.view = ChannelView(on_change=self._invalidate)
         self.show_transitions = cfg.connection.verbose
+        self.before: Any = None  # the last event seen, for the step lines of the next one
+        self.lanes: Any = None  # draws the transitions' lines, once there is one (_step)
         # Ctrl-C (interrupt.py): at the prompt a key (the second one ends the prompt, which
         # restores the terminal); while a command waits, a SIGINT that cancels the command.
         self.ctrl_c = CtrlC(lambda: None, error=self.error)
@@ -237,9 +239,34 @@ class Repl:
             self.diag.response(status, headers)
 
     def _transition(self, event: Any) -> None:
-        include = event.what is What.UPGRADED and self.cfg.connection.include
-        if include or (self.show_transitions and event.what in TRANSITIONS):
+        if event.what is What.UPGRADED and self.cfg.connection.include:
             self.diag(event)
+        elif self.show_transitions and event.what in TRANSITIONS:
+            self._step(event)
+        self.before = event
+
+    def _step(self, event: Any) -> None:
+        """A transition as a line of trace-shutdown's swimlanes (no party lanes: one event
+        at a time). Rich draws it to text here, as prompt_toolkit prints text above the prompt;
+        the words are Text, never markup, and server text in them is escaped (describe)."""
+        from rich.console import Console
+
+        from wschan_cli.render.swimlanes import FLAGS_KEY, GAP, row
+
+        if self.lanes is None:
+            color = self.diag.style.enabled
+            self.lanes = Console(
+                force_terminal=color,
+                color_system="standard" if color else None,
+                no_color=not color,  # the choice was made: --color and its environment
+                width=1000,
+            )
+            self.diag.write(self.diag.style.dim(f"  # {'ms':>9}{GAP}{GAP.join(FLAGS_KEY)}"))
+        with self.lanes.capture() as line:
+            self.lanes.print(
+                row(event, self.before, self.diag.t0, self.secrets.text), soft_wrap=True
+            )
+        self.diag.write(line.get().rstrip("\n"))
 
     async def _sender(self) -> None:
         while True:

@@ -14,7 +14,7 @@ explored schedule; ``mark`` points at the step where an invariant broke.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from rich.cells import cell_len
@@ -52,6 +52,10 @@ HOLDS = ("┃", "holds sending")
 QUEUED = ("┆", "queued")
 TRUE_BAR = "█"
 FALSE_BAR = "│"
+FLAGS_KEY = [
+    f"S sending ({TRUE_BAR} taken, {FALSE_BAR} free)",
+    f"E established ({TRUE_BAR} 1, {FALSE_BAR} 0)",
+]
 MIN_TEXT = 28  # below this many columns for the words, the lanes are left out
 GAP = "  "  # between the parts of a line and between the legend's entries
 
@@ -182,9 +186,7 @@ def _table(
                 line.append("✗ " if is_marked and i == 0 else "  ", style="bold red")
             line.append(f"{seq if i == 0 else '':>{seq_w}} {ms if i == 0 else '':>{ms_w}}")
             line.append(GAP)
-            line.append_text(_flag(event.sending, "sending", before, "yellow"))
-            line.append(" ")
-            line.append_text(_flag(event.established, "established", before, "cyan"))
+            line.append_text(_flags(event, before))
             line.append(GAP)
             for other in lanes:
                 if other == lane and i == 0:
@@ -218,6 +220,30 @@ def _words(event: Event, width: int, console: Console) -> Lines:
         event = replace(event, detail=detail)
 
 
+def row(event: Event, before: Event | None, start: float, mask: Callable[[str], str] = str) -> Text:
+    """One event as a line of these swimlanes without the party lanes, for events shown one at
+    a time as they happen (``connect -v``): its number and time (ms since ``start``), the two
+    step lines, its party's glyph, who did what. ``mask``: what the words go through (secrets)."""
+    line = Text(f"{event.seq:>3} {(event.time - start) * 1000:9.2f}{GAP}")
+    line.append_text(_flags(event, before))
+    line.append(GAP)
+    line.append(glyph_of(event)[0], style=style_of(event) or "bold")
+    line.append(" ")
+    line.append(mask(who(event)), style="bold")
+    line.append(" ")
+    line.append(mask(describe(event)), style=style_of(event))
+    return line
+
+
+def _flags(event: Event, before: Event | None) -> Text:
+    """The ``S E`` of a line: sending and established as step lines."""
+    return Text.assemble(
+        _flag(event.sending, "sending", before, "yellow"),
+        " ",
+        _flag(event.established, "established", before, "cyan"),
+    )
+
+
 def _flag(value: int | bool, name: str, before: Event | None, colour: str) -> Text:
     """One step of a flag's line: a filled bar while true, bold where it changed."""
     changed = before is None or getattr(before, name) != value
@@ -236,10 +262,7 @@ def _legend(
     entries += [f"{glyph} {word}" for glyph, word in order if glyph in seen]
     if lanes:
         entries += [" ".join(HOLDS), " ".join(QUEUED)]
-    entries += [
-        f"S sending ({TRUE_BAR} taken, {FALSE_BAR} free)",
-        f"E established ({TRUE_BAR} 1, {FALSE_BAR} 0)",
-    ]
+    entries += FLAGS_KEY
     line = ""
     for entry in entries:
         if line and cell_len(line) + len(GAP) + cell_len(entry) > width:

@@ -15,7 +15,7 @@ from rich.text import Text
 
 from wschan_cli.channel import Event, What
 
-from .swimlanes import Swimlanes
+from .swimlanes import Mark, Swimlanes
 from .transitions import describe, inert, lane_of, who
 
 __all__ = ["Timeline", "describe", "markdown", "ordering", "verdict_table"]
@@ -26,10 +26,11 @@ class Timeline:
 
     FIXED = ("client.deinit()", "handle_terminate()", "reader")
 
-    def __init__(self, title: str) -> None:
+    def __init__(self, title: str, mark: Mark | None = None) -> None:
         self.title = title
         self.events: list[Event] = []
         self.following = False  # a live view is drawing the run as it happens
+        self.mark = mark  # the step where an invariant broke (an explored counterexample)
 
     def add(self, event: Event) -> None:
         self.events.append(event)
@@ -47,11 +48,16 @@ class Timeline:
         # last (a taller one would be cropped at the top events); once over, every event.
         height = options.max_height - 1 if self.following else None
         # A copy: the live view draws from rich's refresh thread while events are appended.
-        yield Swimlanes(list(self.events), self.title, height=height)
+        yield Swimlanes(list(self.events), self.title, self.mark, height=height)
 
     def compact(self) -> Table:
         """One row per event, no lanes: for pipes, logs and narrow screens."""
         table = Table(title=self.title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+        mark = self.mark
+        marked = mark is not None and any(e.seq == mark.seq for e in self.events)
+        if marked:
+            # The broken step, so that a pipe or a log shows it too.
+            table.add_column("", style="bold red", no_wrap=True)
         for name, justify in (
             ("#", "right"),
             ("ms", "right"),
@@ -63,7 +69,9 @@ class Timeline:
             table.add_column(name, justify=justify)  # type: ignore[arg-type]
         start = self.events[0].time if self.events else 0.0
         for event in self.events:
+            flag = f"✗ §{mark.invariant}" if mark is not None and event.seq == mark.seq else ""
             table.add_row(
+                *([flag] if marked else []),
                 str(event.seq),
                 f"{(event.time - start) * 1000:.2f}",
                 who(event),
