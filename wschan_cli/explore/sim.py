@@ -95,7 +95,7 @@ class SimTransport:
 
     @property
     def writing_paused(self) -> bool:
-        return self.drain_yields
+        return self.drain_yields or self.closed  # a closed transport's drain raises
 
     async def drain(self) -> None:
         if self.closed:
