@@ -134,7 +134,7 @@ class Message(NamedTuple):
     data: str | bytes
 
 
-_new_tuple = tuple.__new__  # Message(...) would run NamedTuple's Python-level __new__
+_new_tuple = tuple.__new__  # Message(...), Party(...) run NamedTuple's Python-level __new__
 
 
 @dataclass(frozen=True)
@@ -1191,7 +1191,7 @@ class Channel:
     def _new_party(self, kind: str) -> Party:
         n = self._parties.get(kind, 0) + 1
         self._parties[kind] = n
-        return Party(kind, n)
+        return _new_tuple(Party, (kind, n))
 
     def _enter(self) -> None:
         self._inside += 1

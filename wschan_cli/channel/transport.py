@@ -59,6 +59,8 @@ class StreamTransport(asyncio.Protocol):
 
     def __init__(self) -> None:
         self._transport: asyncio.Transport | None = None
+        # Kept, not looked up per read: get_running_loop() makes a getpid() system call.
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._chunks: list[bytes] = []
         self._eof = False
         self._error: Exception | None = None
@@ -73,6 +75,7 @@ class StreamTransport(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
+        self._loop = asyncio.get_running_loop()
 
     def data_received(self, data: bytes) -> None:
         self._chunks.append(data)
@@ -122,12 +125,14 @@ class StreamTransport(asyncio.Protocol):
             raise ConnectionResetError("connection closed")
         if not self._paused:
             return
-        self._drain_waiter = asyncio.get_running_loop().create_future()
+        assert self._loop is not None
+        self._drain_waiter = self._loop.create_future()
         await self._drain_waiter
 
     async def read(self) -> bytes:
         if not self._chunks and not self._eof:
-            self._read_waiter = asyncio.get_running_loop().create_future()
+            assert self._loop is not None
+            self._read_waiter = self._loop.create_future()
             try:
                 await self._read_waiter
             finally:
