@@ -33,6 +33,7 @@ from websockets.typing import Origin, Subprotocol
 from websockets.uri import WebSocketURI, parse_uri
 from websockets.version import version as websockets_version
 
+from . import outbound
 from .clock import Clock, LoopClock
 from .errors import (
     ChannelClosed,
@@ -88,7 +89,9 @@ class _ClientProtocol(ClientProtocol):
     message in progress just before websockets reads the Close gives the RFC's behaviour: the
     unfinished message is dropped and the Close is echoed.
 
-    It also reads through ``ChunkReader``, so that a payload is copied once on its way in.
+    It also reads through ``ChunkReader``, so that a payload is copied once on its way in, and
+    serializes frames with ``outbound`` (fewer copies, pooled masking keys) unless an extension
+    or websockets' debug logging needs its own path.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -96,8 +99,16 @@ class _ClientProtocol(ClientProtocol):
         # Before any byte is fed; the parser, started by websockets' __init__, is started
         # again so that it reads through the new reader.
         self.reader = ChunkReader()  # type: ignore[assignment]  # same interface, not a subclass
+        self._keys = outbound.MaskKeys()
         self.parser = self.parse()
         next(self.parser)
+
+    def send_frame(self, frame: Frame) -> None:
+        if self.extensions or self.debug:  # compression, or websockets' frame logging
+            super().send_frame(frame)
+            return
+        frame.check()
+        self.writes.append(outbound.serialize(frame, self._keys.next()))
 
     def recv_frame(self, frame: Frame) -> None:
         if frame.opcode is _CLOSE:
