@@ -116,6 +116,13 @@ class _ClientProtocol(ClientProtocol):
         super().recv_frame(frame)
 
 
+def _frames_to_write(proto: Any) -> list[bytes]:
+    """What the protocol queued for the wire, without its end-of-stream marker (b"": the
+    transport's close does that). The marker is rare: the list is copied only when it is in."""
+    chunks: list[bytes] = proto.data_to_send()
+    return [chunk for chunk in chunks if chunk] if b"" in chunks else chunks
+
+
 def _check_close(code: int, reason: str) -> None:
     """Raise ValueError unless a Close frame with this code and reason may be sent: websockets'
     own check (RFC 6455 7.4), plus the 125-byte limit of a control frame (5.5)."""
@@ -568,7 +575,7 @@ class Channel:
         if not proto.expect_continuation_frame:
             return  # the message is complete
         self._fail_connection(conn, 1011, "send interrupted in the middle of a message")
-        self._put(party, conn, [chunk for chunk in conn.proto.data_to_send() if chunk])
+        self._put(party, conn, _frames_to_write(conn.proto))
 
     # ------------------------------------------------------------------ connector (D1, D2)
 
@@ -688,7 +695,7 @@ class Channel:
         connection (D8), unless a shutdown is already under way, which then finishes the job.
         """
         if chunks is None:
-            chunks = [chunk for chunk in conn.proto.data_to_send() if chunk]
+            chunks = _frames_to_write(conn.proto)
         if conn.replies:  # D10: owed control replies go first (control frames may sit between
             chunks, conn.replies = conn.replies + chunks, []  # fragments, RFC 6455 5.4)
         self._put(party, conn, chunks, handshake=handshake)
@@ -771,7 +778,7 @@ class Channel:
                     proto.receive_eof()
                 # D10: what the protocol owes for these frames (Pong, Close echo) is owed before
                 # ``process`` sees any of them, so no send it starts can overtake it.
-                owed = [chunk for chunk in proto.data_to_send() if chunk]
+                owed = _frames_to_write(proto)
                 for event in proto.events_received():
                     self._on_protocol_event(party, conn, event)
                 if not conn.upgraded.done() and proto.handshake_exc is not None:
@@ -782,7 +789,7 @@ class Channel:
                     _reject(
                         conn.upgraded, HandshakeInterrupted(f"connection to {self.url} {problem}")
                     )
-                owed += [chunk for chunk in proto.data_to_send() if chunk]  # our own failure
+                owed += _frames_to_write(proto)  # our own failure
                 if proto.parser_exc is not None and not isinstance(proto.parser_exc, EOFError):
                     conn.failed = True  # websockets failed it (1002, 1009): 7.1.7 applies too
                 if owed:
