@@ -461,10 +461,7 @@ class Channel:
                     # A whole message goes out under one holding of the token, so no
                     # other frame can land between two fragments, though each drains.
                     if type(frames) is bytes:
-                        if text:
-                            conn.proto.send_text(frames)
-                        else:
-                            conn.proto.send_binary(frames)
+                        self._put_first(conn, text, frames, True)
                         await self._write(party, conn)
                     elif isinstance(frames, list):
                         await self._write_fragments(party, conn, frames, text)

@@ -86,11 +86,10 @@ class Token:
                     self.waiters.discard(future)
                 raise
             self._emit(party, What.WAKE)
-        self.holder = party
-        self._emit(party, _TAKE)
+        self.try_take(party)  # free now: nothing ran between the wake-up and this test
 
     def release(self, party: Party) -> None:
-        # Identity first: it is the common case and far cheaper than dataclass equality.
+        # Identity first: it is the common case, and cheaper than comparing.
         if self.holder is not party and self.holder != party:
             raise TokenMisuse(f"{party} released the token held by {self.holder}")
         self.holder = None
