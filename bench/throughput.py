@@ -542,7 +542,8 @@ Method:
   it includes the server's receive and echo; msg/s = N / elapsed. (Send completion alone is
   not what is measured.) N per run: {counts}.
 - Round trip: send one {RTT_SIZE}-byte message, wait for its echo, repeat {result.rtt.n:,}
-  times; a run's figure is its median round trip.
+  times; a run's figure is its median round trip. wschan's `process` resolves a future of the
+  loop that the sender awaits, which is what websockets' `recv()` awaits inside.
 - {result.runs} timed runs per client and row, each on its own fresh server after an untimed
   warm-up (N/10 messages) on that server; wschan and websockets runs alternate, the order
   flipping each run. The tables show medians over runs; ratios are ratios of those medians.
