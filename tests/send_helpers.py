@@ -15,8 +15,10 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -42,6 +44,35 @@ def clean_env(**extra: str) -> dict[str, str]:
     env["PYTHONIOENCODING"] = "utf-8"
     env.update(extra)
     return env
+
+
+#: A ``sitecustomize`` for a child process: getaddrinfo answers "no such name" for every name
+#: but localhost and IP addresses, as the resolver does for a name that does not exist. No
+#: test may query real DNS.
+NO_DNS = """\
+import ipaddress, socket
+
+_real = socket.getaddrinfo
+
+
+def _getaddrinfo(host, *args, **kwargs):
+    name = host.decode() if isinstance(host, bytes) else host
+    try:
+        ipaddress.ip_address(name)
+    except (TypeError, ValueError):
+        if name not in (None, "localhost"):
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known") from None
+    return _real(host, *args, **kwargs)
+
+
+socket.getaddrinfo = _getaddrinfo
+"""
+
+
+def no_dns_env(directory: Path, **extra: str) -> dict[str, str]:
+    """``clean_env`` for a child that resolves no name off the machine (``NO_DNS``)."""
+    (directory / "sitecustomize.py").write_text(NO_DNS)
+    return clean_env(PYTHONPATH=str(directory), **extra)
 
 
 def wschan(
@@ -294,9 +325,14 @@ class UnixForwarder:
 @dataclass
 class SilentServer:
     """Completes the WebSocket upgrade, then reads and ignores everything: never a Pong, never
-    a reply, never a Close."""
+    a reply, never a Close. With ``reads=False`` it reads nothing after the upgrade either (a
+    peer that stopped reading: the client's writes stall). ``upgraded`` counts the upgrades,
+    ``bytes_read`` what was read after them."""
 
+    reads: bool = True
     port: int = 0
+    upgraded: int = 0
+    bytes_read: int = 0  # after the upgrade, all connections together
     _server: asyncio.Server | None = None
 
     @property
@@ -324,9 +360,46 @@ class SilentServer:
                 b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                 b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
             )
-            while await reader.read(65536):
-                pass
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
+            self.upgraded += 1
+            if not self.reads:
+                await asyncio.Event().wait()  # until the server is stopped
+            while data := await reader.read(65536):
+                self.bytes_read += len(data)
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            pass  # (cancelled: the test is over and stops the server)
         finally:
             writer.close()
+
+
+# ---------------------------------------------------------------------- a refusing server
+
+
+@dataclass
+class HttpAnswer:
+    """Answers every upgrade request with ``status`` and ``headers``; counts the requests."""
+
+    status: int
+    headers: tuple[str, ...] = ()
+    requests: list[float] = field(default_factory=list)
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/"
+
+    async def start(self) -> HttpAnswer:
+        server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = server.sockets[0].getsockname()[1]
+        return self
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+            return
+        self.requests.append(time.monotonic())
+        head = [f"HTTP/1.1 {self.status} Whatever", *self.headers, "Content-Length: 0", "", ""]
+        writer.write("\r\n".join(head).encode())
+        await writer.drain()
+        writer.close()

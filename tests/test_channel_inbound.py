@@ -102,6 +102,18 @@ def test_errors_match_websockets_reader() -> None:
             reader.feed_data(b"x")
 
 
+def test_buffer_is_what_was_fed_and_not_read_as_websockets_reader_says() -> None:
+    """The explorer's snapshot of the protocol reads ``reader.buffer``."""
+    readers = (ChunkReader(), StreamReader())
+    for reader in readers:
+        for chunk in (b"abc", b"defg", b"h"):
+            reader.feed_data(chunk)
+        gen = reader.read_exact(2)
+        with pytest.raises(StopIteration):
+            next(gen)
+    assert bytes(readers[0].buffer) == bytes(readers[1].buffer) == b"cdefgh"
+
+
 def test_a_payload_inside_one_chunk_is_one_slice_and_a_whole_chunk_is_not_copied() -> None:
     reader = ChunkReader()
     whole = os.urandom(1000)

@@ -8,7 +8,13 @@ import sys
 from importlib.metadata import version
 from pathlib import Path
 
+import pytest
+
 from wschan_cli import __version__
+from wschan_cli.server import Behaviour, ThreadedServer
+
+from . import send_helpers
+from .send_helpers import err_line, no_dns_env
 
 
 def wschan(*args: str) -> subprocess.CompletedProcess[str]:
@@ -58,3 +64,37 @@ def test_the_console_script_is_installed_beside_the_interpreter() -> None:
     script = Path(sys.executable).parent / "wschan"
     result = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0 and result.stdout.startswith("wschan ")
+
+
+@pytest.mark.parametrize("command", ["send", "connect"])
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("ws://127.0.0.1:0/", "port 0 cannot be connected to"),
+        ("ws://exa mple.test/", "'exa mple.test' is not a valid host name"),
+    ],
+)
+def test_a_url_no_connection_can_use_is_a_usage_error(
+    command: str, url: str, problem: str, tmp_path: Path
+) -> None:
+    # Before issue 10, port 0 meant port 80 and a space went on to the resolver (exit 3).
+    result = subprocess.run(
+        [sys.executable, "-m", "wschan_cli", command, url, "--open-timeout", "2"],
+        input=b"",
+        capture_output=True,
+        env=no_dns_env(tmp_path),
+        timeout=20,
+        check=False,
+    )
+    err = result.stderr.decode()
+    assert result.returncode == 2, err
+    assert f"Invalid value for 'URL': '{url}': {problem}" in err
+
+
+def test_connect_says_closed_the_connection_not_wschan_wschan() -> None:
+    # A close of ours (1009: the server's message is over --max-size) in the connect bridge.
+    with ThreadedServer(Behaviour(send_size=2 << 20)) as server:
+        result = send_helpers.wschan("connect", server.url)
+    assert result.returncode == 5
+    assert err_line(result).startswith("wschan: closed the connection: 1009 (message too big) ")
+    assert err_line(result).endswith("(raise --max-size)")

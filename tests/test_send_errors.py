@@ -30,13 +30,13 @@ def one_line(result: object) -> str:
             Behaviour(close_after=1, close_code=4001, close_reason="go away"),
             [],
             5,
-            'wschan: server closed the connection: 4001 (private use) "go away"',
+            'wschan: the server closed the connection: 4001 (private use) "go away"',
         ),
         (
             Behaviour(close_after=0, close_code=1011, close_reason="oops"),
             [],
             5,
-            'wschan: server closed the connection: 1011 (internal error) "oops"',
+            'wschan: the server closed the connection: 1011 (internal error) "oops"',
         ),
         (
             Behaviour(drop_after=1),

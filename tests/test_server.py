@@ -118,6 +118,22 @@ def test_records_across_connections() -> None:
     run(body)
 
 
+def test_without_a_record_only_counts_are_kept() -> None:
+    async def body() -> None:
+        async with EmbeddedServer(record=False) as srv:
+            async with connect(srv.url) as ws:
+                for text in ("one", "two", "three"):
+                    await ws.send(text)
+                    assert await ws.recv() == text
+                await srv.wait_received(3)
+            await srv.wait_ended(1)
+            assert (srv.messages, srv.connections, srv.ended) == (3, 1, 1)
+            assert srv.received == [] and srv.close_codes == []
+            assert srv.request_headers == [] and srv.subprotocols == []
+
+    run(body)
+
+
 # -- closing and dropping -------------------------------------------------------------
 
 
@@ -570,6 +586,75 @@ def test_serve_subprocess_echo_and_sigterm() -> None:
     assert status == 0, err
     assert out == ""  # the URL was the only line
     assert "listening on" in err
+
+
+def resident_kib(pid: int) -> int:
+    """VmRSS of a process, in KiB (Linux /proc)."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS line")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads /proc (Linux)")
+@pytest.mark.timeout(60)
+def test_serve_keeps_no_message_so_its_memory_stays_flat() -> None:
+    # 48 messages of 512 KiB: a server that kept them would hold 24 MiB more at the end.
+    payload = os.urandom(512 * 1024)
+    proc = start_serve("--port", "0", "--no-compression")
+    try:
+        url = read_line(proc, 15).rstrip("\n")
+        with sync_connect(url, open_timeout=5, max_size=None) as ws:
+            for _ in range(8):  # warm-up: buffers and the allocator reach their working size
+                ws.send(payload)
+                assert ws.recv(timeout=10) == payload
+            before = resident_kib(proc.pid)
+            for _ in range(48):
+                ws.send(payload)
+                assert ws.recv(timeout=10) == payload
+            after = resident_kib(proc.pid)
+        stop_process(proc, signal.SIGTERM)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert after - before < 8 * 1024, f"RSS grew from {before} KiB to {after} KiB"
+
+
+# The serve process's own Python, started so that it can (or cannot) import uvloop.
+WITH_UVLOOP = ["-m", "wschan_cli"]
+WITHOUT_UVLOOP = [
+    "-c",
+    "import sys; sys.modules['uvloop'] = None; sys.argv[0] = 'wschan'\n"
+    "from wschan_cli.entry import main; main()",
+]
+
+
+@pytest.mark.parametrize("installed", [True, False], ids=["uvloop", "asyncio"])
+@pytest.mark.timeout(40)
+def test_serve_runs_on_uvloop_when_it_is_installed(installed: bool) -> None:
+    start = WITH_UVLOOP if installed else WITHOUT_UVLOOP
+    if installed:
+        pytest.importorskip("uvloop")
+    proc = subprocess.Popen(
+        [sys.executable, "-X", "importtime", *start, "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = read_line(proc, 15).rstrip("\n")
+        with sync_connect(url, open_timeout=5) as ws:
+            ws.send("on which loop?")
+            assert ws.recv(timeout=5) == "on which loop?"
+        status, _, err = stop_process(proc, signal.SIGTERM)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert status == 0, err
+    assert (" uvloop.loop\n" in err) is installed  # the compiled loop, not a blocked import
 
 
 @pytest.mark.timeout(40)

@@ -31,7 +31,7 @@ def test_all_scenarios_on_the_embedded_server_pass_every_invariant() -> None:
     out = result.stdout
     for scenario in ("deinit-first", "terminate-first", "race"):
         assert f"{scenario}: verdicts" in out
-    assert "FAIL" not in out and out.count("pass") == 18  # 6 verdicts x 3 scenarios
+    assert "FAIL" not in out and out.count("pass") == 24  # 8 verdicts x 3 scenarios
     assert "\x1b[" not in out  # not a terminal: no colour, no live display
 
 
@@ -63,7 +63,7 @@ def test_json_lines_carry_every_event_then_the_verdicts(abrupt: list[str]) -> No
     assert [e["party"] for e in events if e["what"] == "leave"] == ["terminate#1"]
     closes = [e for e in events if e["what"] == "frame_out" and e["opcode"] == "close"]
     assert bool(closes) is (not abrupt)
-    assert len(verdicts) == 6 and all(v["ok"] for v in verdicts)
+    assert len(verdicts) == 8 and all(v["ok"] for v in verdicts)
 
 
 def test_terminate_first_against_a_given_url() -> None:

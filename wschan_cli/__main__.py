@@ -1,3 +1,3 @@
-from wschan_cli.cli import main
+from wschan_cli.entry import main
 
 main()

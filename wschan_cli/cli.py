@@ -7,12 +7,9 @@ Commands are imported only when they run, so ``wschan --help`` and ``wschan --ve
 from __future__ import annotations
 
 import importlib
-import platform
 import sys
 
 import click
-
-from wschan_cli import __version__
 
 # name -> (module, attribute, one-line help shown in ``wschan --help``)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -64,25 +61,12 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
 
-def _version_text() -> str:
-    # Imported here: importlib.metadata costs ~18 ms, which every other command would pay.
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        ws_version = version("websockets")
-    except PackageNotFoundError:  # pragma: no cover - websockets is a hard dependency
-        ws_version = "not installed"
-    return (
-        f"wschan {__version__}\n"
-        f"websockets {ws_version}\n"
-        f"Python {platform.python_version()} ({sys.implementation.name})"
-    )
-
-
 def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
     if not value or ctx.resilient_parsing:
         return
-    click.echo(_version_text())
+    from wschan_cli.version import version_text
+
+    click.echo(version_text())
     ctx.exit(0)
 
 
@@ -105,4 +89,18 @@ def cli() -> None:
 
 
 def main() -> None:
-    cli(prog_name="wschan")
+    """Run the command line; click's errors are shown here, so that their secrets are masked
+    (a malformed URL with a password in it) and a Ctrl-C before a command took over is 130."""
+    from wschan_cli.exitcodes import EXIT_INTERRUPTED
+    from wschan_cli.render.secrets import mask_url
+
+    try:
+        status = cli.main(prog_name="wschan", standalone_mode=False)
+    except click.exceptions.Abort:  # click's name for a KeyboardInterrupt (or EOF at a prompt)
+        click.echo("wschan: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except click.ClickException as exc:
+        exc.message = mask_url(exc.message)
+        exc.show()
+        sys.exit(exc.exit_code)
+    sys.exit(status if isinstance(status, int) else 0)

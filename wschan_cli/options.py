@@ -22,11 +22,13 @@ import click
 
 if TYPE_CHECKING:
     from wschan_cli.channel.options import ChannelOptions
+    from wschan_cli.render.secrets import Secrets
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_OPEN_TIMEOUT = 10.0
 DEFAULT_CLOSE_TIMEOUT = 10.0
+DEFAULT_WRITE_TIMEOUT = 30.0
 DEFAULT_PING_INTERVAL = 20.0
 DEFAULT_PING_TIMEOUT = 20.0
 DEFAULT_MAX_SIZE = 1024 * 1024
@@ -88,6 +90,40 @@ def check_proxy_url(url: str) -> str:
     return full
 
 
+def check_url(url: str) -> None:
+    """The URL argument of a client command: a ws:// or wss:// URL wschan can connect to, or
+    click.BadParameter (exit 2, before anything is sent). The one URL check of every command.
+
+    Beyond websockets' parser, which takes port 0 for "no port" (80) and keeps a space in the
+    host: port 0 and a host with spaces or characters no host name has are usage errors.
+    """
+    from urllib.parse import urlsplit
+
+    from websockets.exceptions import InvalidURI
+    from websockets.uri import parse_uri
+
+    def bad(problem: str) -> click.BadParameter:
+        return click.BadParameter(f"{url!r}: {problem}", param_hint="'URL'")
+
+    try:
+        parse_uri(url)
+        parts = urlsplit(url)
+        port = parts.port
+    except InvalidURI as exc:
+        raise bad(exc.msg) from None
+    except ValueError as exc:
+        raise bad(str(exc)) from None
+    if port == 0:
+        raise bad("port 0 cannot be connected to (leave the port out for the default)")
+    host = parts.hostname or ""
+    if any(c.isspace() or not c.isprintable() or c in _NOT_IN_HOSTS for c in host):
+        raise bad(f"{host!r} is not a valid host name")
+
+
+# RFC 3986 3.2.2: a host is an IP literal or letters, digits and -._~%!$&'()*+,;= only.
+_NOT_IN_HOSTS = frozenset('"<>\\^`{|}/?#@')
+
+
 def _seconds_or_none(value: float) -> float | None:
     return value if value > 0 else None
 
@@ -111,6 +147,7 @@ class ConnectionSettings:
     unix_socket: str | None = None
     open_timeout: float | None = DEFAULT_OPEN_TIMEOUT
     close_timeout: float | None = DEFAULT_CLOSE_TIMEOUT
+    write_timeout: float | None = DEFAULT_WRITE_TIMEOUT
     ping_interval: float | None = DEFAULT_PING_INTERVAL
     ping_timeout: float | None = DEFAULT_PING_TIMEOUT
     max_size: int | None = DEFAULT_MAX_SIZE
@@ -119,6 +156,8 @@ class ConnectionSettings:
     verbose: bool = False
     color: str = "auto"
     debug: bool = False
+    show_secrets: bool = False
+    mask: tuple[str, ...] = ()
 
     @classmethod
     def from_values(
@@ -138,6 +177,7 @@ class ConnectionSettings:
         unix_socket: str | None = None,
         open_timeout: float = DEFAULT_OPEN_TIMEOUT,
         close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
+        write_timeout: float = DEFAULT_WRITE_TIMEOUT,
         ping_interval: float = DEFAULT_PING_INTERVAL,
         ping_timeout: float = DEFAULT_PING_TIMEOUT,
         max_size: str | int | None = DEFAULT_MAX_SIZE,
@@ -146,6 +186,8 @@ class ConnectionSettings:
         verbose: bool = False,
         color: str = "auto",
         debug: bool = False,
+        show_secrets: bool = False,
+        mask: tuple[str, ...] = (),
     ) -> ConnectionSettings:
         """Build settings from the values click parsed; raises click.UsageError /
         click.BadParameter (exit 2) for a bad value or combination."""
@@ -203,6 +245,7 @@ class ConnectionSettings:
             unix_socket=unix_socket,
             open_timeout=_seconds_or_none(open_timeout),
             close_timeout=_seconds_or_none(close_timeout),
+            write_timeout=_seconds_or_none(write_timeout),
             ping_interval=_seconds_or_none(ping_interval),
             ping_timeout=_seconds_or_none(ping_timeout),
             max_size=max_size or None,
@@ -211,6 +254,8 @@ class ConnectionSettings:
             verbose=verbose,
             color=color,
             debug=debug,
+            show_secrets=show_secrets,
+            mask=tuple(mask),
         )
 
     def channel_options(self, **changes: Any) -> ChannelOptions:
@@ -223,6 +268,7 @@ class ConnectionSettings:
             "origin": self.origin,
             "open_timeout": self.open_timeout,
             "close_timeout": self.close_timeout,
+            "write_timeout": self.write_timeout,
             "ping_interval": self.ping_interval,
             "ping_timeout": self.ping_timeout,
             "max_size": self.max_size,
@@ -238,6 +284,13 @@ class ConnectionSettings:
         }
         values.update(changes)
         return ChannelOptions(**values)
+
+    @property
+    def secrets(self) -> Secrets:
+        """What to mask in what is shown (render/secrets.py)."""
+        from wschan_cli.render.secrets import Secrets
+
+        return Secrets.of(show=self.show_secrets, names=self.mask)
 
     def request_headers(self) -> list[tuple[str, str]]:
         """The headers wschan adds to the upgrade request (unmasked: mask before showing)."""
@@ -323,7 +376,18 @@ _OPTIONS: list[Callable[[F], F]] = [
         default=DEFAULT_CLOSE_TIMEOUT,
         show_default=True,
         metavar="SECONDS",
-        help="How long to wait for the server to answer a Close frame (0: forever).",
+        help="How long writing our Close frame and hearing the server's answer may take "
+        "together, even while the server does not read (0: forever).",
+    ),
+    click.option(
+        "--write-timeout",
+        type=click.FloatRange(min=0),
+        default=DEFAULT_WRITE_TIMEOUT,
+        show_default=True,
+        metavar="SECONDS",
+        help="Abort the connection (1006) when a frame cannot be written within SECONDS "
+        "(the server stopped reading) (0: wait forever). The final Close frame is also "
+        "bounded by --close-timeout.",
     ),
     click.option(
         "--ping-interval",
@@ -355,14 +419,14 @@ _OPTIONS: list[Callable[[F], F]] = [
         "-i",
         "--include",
         is_flag=True,
-        help="Print the handshake response status and headers on stderr.",
+        help="Print the handshake response status and headers on stderr (a refusal too).",
     ),
     click.option(
         "-v",
         "--verbose",
         is_flag=True,
         help="Print every frame in and out and every sending / established transition on "
-        "stderr. Secrets (Authorization, cookies, passwords in URLs) are masked.",
+        "stderr (secrets masked: see --show-secrets).",
     ),
     click.option(
         "--color",
@@ -372,7 +436,23 @@ _OPTIONS: list[Callable[[F], F]] = [
         help="Colour output: auto colours terminals only and honours NO_COLOR, FORCE_COLOR "
         "and TERM=dumb.",
     ),
-    click.option("--debug", is_flag=True, help="Show a traceback when something fails."),
+    click.option(
+        "--show-secrets",
+        is_flag=True,
+        help="Show secrets as they are. By default, wherever wschan prints them, these are "
+        "shown as ****: Authorization, Proxy-Authorization, Cookie, Set-Cookie and headers "
+        "named *-Key, *Token*, *Secret*; URL passwords; the query parameters token, "
+        "access_token, key, api_key, password, secret, sig and signature.",
+    ),
+    click.option(
+        "--mask",
+        multiple=True,
+        metavar="NAME",
+        help="Also mask the header or query parameter NAME (repeatable).",
+    ),
+    click.option(
+        "--debug", is_flag=True, help="Show a traceback when something fails (secrets masked)."
+    ),
 ]
 
 #: Names of the parameters ``connection_options`` adds (and collects into ``connection``).
@@ -391,6 +471,7 @@ PARAM_NAMES = (
     "unix_socket",
     "open_timeout",
     "close_timeout",
+    "write_timeout",
     "ping_interval",
     "ping_timeout",
     "max_size",
@@ -399,6 +480,8 @@ PARAM_NAMES = (
     "verbose",
     "color",
     "debug",
+    "show_secrets",
+    "mask",
 )
 
 

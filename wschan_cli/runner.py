@@ -1,16 +1,56 @@
 """Running a command's event loop under the command line's error rule (cli.md): Ctrl-C is exit
-130, anything unexpected is one line on stderr, with the traceback only under ``--debug``."""
+130, anything unexpected is one line on stderr, with the traceback only under ``--debug`` (and
+its secrets masked, as everywhere else).
+
+``run_loop`` runs on uvloop's loop when the optional extra is installed (``pip install
+'wschan[fast]'``), asyncio's otherwise; ``serve`` uses it. ``send`` and ``connect`` (``run_main``)
+stay on asyncio's loop for now: the channel's ``StreamTransport.connection_made`` asserts
+``isinstance(transport, asyncio.Transport)``, which uvloop's transports are not, so the client
+would never see its transport. ``trace-shutdown`` keeps its own loops (the explorer's
+deterministic one, and asyncio's for the real runs).
+"""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from wschan_cli.exitcodes import EXIT_ERROR, EXIT_INTERRUPTED
 
+if TYPE_CHECKING:
+    import asyncio
 
-def run_main(main: Coroutine[Any, Any, int], *, debug: bool, error: Callable[[str], None]) -> int:
-    """Run ``main`` and return its exit status; ``error`` prints one line after "wschan: "."""
+T = TypeVar("T")
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop if it is installed, else None (asyncio's default loop)."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    new_event_loop: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return new_event_loop
+
+
+def run_loop(main: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(main)`` on the fastest loop installed."""
+    import asyncio
+
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        return runner.run(main)
+
+
+def run_main(
+    main: Coroutine[Any, Any, int],
+    *,
+    debug: bool,
+    error: Callable[[str], None],
+    mask: Callable[[str], str],
+) -> int:
+    """Run ``main`` and return its exit status; ``error`` prints one line after "wschan: ",
+    ``mask`` hides the secrets of a --debug traceback."""
     import asyncio
 
     try:
@@ -20,8 +60,14 @@ def run_main(main: Coroutine[Any, Any, int], *, debug: bool, error: Callable[[st
         return EXIT_INTERRUPTED
     except Exception as exc:
         if debug:
-            import traceback
-
-            traceback.print_exc()
+            print_traceback(mask)
         error(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
         return EXIT_ERROR
+
+
+def print_traceback(mask: Callable[[str], str]) -> None:
+    """--debug: the traceback of the exception being handled, on stderr, secrets masked."""
+    import traceback
+
+    sys.stderr.write(mask(traceback.format_exc()))
+    sys.stderr.flush()

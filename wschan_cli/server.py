@@ -13,7 +13,8 @@ nothing of click or rich, so it stays cheap to import from tests.
 
 Everything recorded (messages, pongs, close codes, request headers) is kept in
 plain lists on the server object so that tests can assert on what the client
-really put on the wire.
+really put on the wire. ``record=False`` (what ``wschan serve`` uses) keeps only
+counts, so a long-running server holds flat memory however much it echoes.
 """
 
 from __future__ import annotations
@@ -257,6 +258,9 @@ class EmbeddedServer:
     * ``request_paths``: the request target (path and query) of every handshake request;
     * ``subprotocols``: the subprotocol selected for each accepted connection. The
       server accepts the first subprotocol the client offers, and none if it offers none.
+
+    With ``record=False`` those lists stay empty; the counts ``connections``, ``messages``
+    (messages received) and ``ended`` (accepted connections ended) are kept either way.
     """
 
     def __init__(
@@ -268,6 +272,7 @@ class EmbeddedServer:
         ssl: SSLContext | None = None,
         max_size: int | None = DEFAULT_MAX_SIZE,
         shutdown_timeout: float = 2.0,
+        record: bool = True,
     ) -> None:
         self.behaviour = behaviour if behaviour is not None else Behaviour()
         self.host = host
@@ -277,6 +282,9 @@ class EmbeddedServer:
         self.shutdown_timeout = shutdown_timeout
         self._requested_port = port
 
+        self.record = record
+        self.messages = 0
+        self.ended = 0
         self.received: list[str | bytes] = []
         self.pongs: list[bytes] = []
         self.connections = 0
@@ -460,12 +468,12 @@ class EmbeddedServer:
         await self.wait_until(lambda: self.connections >= n, timeout)
 
     async def wait_ended(self, n: int, timeout: float | None = 5.0) -> None:
-        """Wait until at least ``n`` accepted connections ended, i.e. ``len(close_codes) >= n``."""
-        await self.wait_until(lambda: len(self.close_codes) >= n, timeout)
+        """Wait until at least ``n`` accepted connections ended (TimeoutError after ``timeout``)."""
+        await self.wait_until(lambda: self.ended >= n, timeout)
 
     async def wait_received(self, n: int, timeout: float | None = 5.0) -> None:
         """Wait until at least ``n`` messages were received in total."""
-        await self.wait_until(lambda: len(self.received) >= n, timeout)
+        await self.wait_until(lambda: self.messages >= n, timeout)
 
     # -- acting on demand ------------------------------------------------------------
 
@@ -489,12 +497,15 @@ class EmbeddedServer:
         return pinged
 
     def _record_pong(self, payload: bytes) -> None:
-        self.pongs.append(payload)
+        if self.record:
+            self.pongs.append(payload)
         logger.info("pong received: %r", payload)
         self._notify()
 
     def _record_end(self, code: int | None) -> None:
-        self.close_codes.append(code)
+        self.ended += 1
+        if self.record:
+            self.close_codes.append(code)
         logger.info("connection ended; close code from client: %s", code)
         self._notify()
 
@@ -514,8 +525,9 @@ class EmbeddedServer:
         for name, value in request.headers.raw_items():
             key = name.lower()
             headers[key] = f"{headers[key]}, {value}" if key in headers else value
-        self.request_headers.append(headers)
-        self.request_paths.append(request.path)
+        if self.record:
+            self.request_headers.append(headers)
+            self.request_paths.append(request.path)
         self._notify()
 
         stall = self.behaviour.stall_before_upgrade
@@ -554,12 +566,14 @@ class EmbeddedServer:
             assert isinstance(connection, _BehaviourConnection)
             connection.accepted = True
             self.connections += 1
-            self.subprotocols.append(response.headers.get("Sec-WebSocket-Protocol"))
+            subprotocol = response.headers.get("Sec-WebSocket-Protocol")
+            if self.record:
+                self.subprotocols.append(subprotocol)
             logger.info(
                 "connection %d accepted: path %s, subprotocol %s",
                 self.connections,
                 request.path,
-                self.subprotocols[-1],
+                subprotocol,
             )
             self._notify()
 
@@ -579,7 +593,9 @@ class EmbeddedServer:
                     await self._drop(connection)
                     return
                 message = await connection.recv()
-                self.received.append(message)
+                self.messages += 1
+                if self.record:
+                    self.received.append(message)
                 logger.info(
                     "received %s message, %d bytes",
                     "text" if isinstance(message, str) else "binary",

@@ -18,10 +18,10 @@ import asyncio
 import codecs
 import os
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Hashable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
 from websockets.client import ClientProtocol
 from websockets.exceptions import InvalidState, InvalidStatus, InvalidURI, ProtocolError
@@ -99,7 +99,7 @@ class _ClientProtocol(ClientProtocol):
         # Before any byte is fed; the parser, started by websockets' __init__, is started
         # again so that it reads through the new reader.
         self.reader = ChunkReader()  # type: ignore[assignment]  # same interface, not a subclass
-        self._keys = outbound.MaskKeys()
+        self._keys = outbound.MaskKeys(os.urandom)  # looked up now: a scheduler may fix it
         self.parser = self.parse()
         next(self.parser)
 
@@ -225,6 +225,74 @@ class _Connection:
     def usable(self) -> bool:
         return not self.released and not self.shutdown_requested and self.proto.state is OPEN
 
+    # Fields snapshot() leaves out, each with the reason (tests/test_explore_snapshot.py holds every
+    # field to a decision).
+    SNAPSHOT_EXCLUDED: ClassVar[dict[str, str]] = {
+        "transport": "I/O, not channel state: a simulated transport is hashed by the explorer",
+    }
+
+    def snapshot(self) -> tuple[tuple[str, Hashable], ...]:
+        """A frozen value of everything about this connection that decides what the channel does
+        next: two connections with equal snapshots behave alike from here (the explorer's
+        state). Values only: futures and tasks by their outcome, payloads by their bytes."""
+        upgraded = self.upgraded
+        keepalive = self.keepalive
+        return (
+            ("n", self.n),
+            ("proto", protocol_snapshot(self.proto)),
+            ("upgraded", _future_outcome(upgraded)),
+            ("reader_done", self.reader_done.is_set()),
+            ("shutdown_requested", self.shutdown_requested),
+            ("released", self.released),
+            ("close", self.close),
+            ("local_close", self.local_close),
+            ("replies", tuple(self.replies)),
+            ("replier_running", self.replier_running),
+            ("pings", tuple((k, _future_outcome(f)) for k, (f, _) in self.pings.items())),
+            ("fragments", tuple(self.fragments)),
+            ("fragment_type", self.fragment_type),
+            ("decoder", None if self.decoder is None else self.decoder.getstate()),
+            ("failed", self.failed),
+            ("abandoned", self.abandoned),
+            ("keepalive", None if keepalive is None else _future_outcome(keepalive)),
+        )
+
+
+def _future_outcome(future: asyncio.Future[Any]) -> Hashable:
+    if not future.done():
+        return "pending"
+    if future.cancelled():
+        return "cancelled"
+    exc = future.exception()
+    return "done" if exc is None else type(exc).__name__
+
+
+def protocol_snapshot(proto: Any) -> tuple[Hashable, ...]:
+    """websockets' sans-I/O protocol (either side) as a value: its state, the close frames, what
+    it has buffered and queued, and where its frame parser stands (a generator: the position of
+    each frame of its ``yield from`` chain)."""
+    parser: Any = proto.parser
+    position = []
+    while parser is not None and getattr(parser, "gi_frame", None) is not None:
+        position.append((parser.gi_frame.f_code.co_name, parser.gi_frame.f_lasti))
+        parser = parser.gi_yieldfrom
+    return (
+        proto.state.name,
+        proto.expect_continuation_frame,
+        proto.current_size,
+        None if proto.close_rcvd is None else (proto.close_rcvd.code, proto.close_rcvd.reason),
+        None if proto.close_sent is None else (proto.close_sent.code, proto.close_sent.reason),
+        proto.close_rcvd_then_sent,
+        proto.eof_sent,
+        type(proto.parser_exc).__name__ if proto.parser_exc is not None else None,
+        type(proto.handshake_exc).__name__ if proto.handshake_exc is not None else None,
+        bytes(proto.reader.buffer),
+        proto.reader.eof,
+        len(proto.events),
+        tuple(proto.writes),
+        tuple(position),
+    )
+
 
 ProcessCallback = Callable[[Message], None]
 CloseCallback = Callable[[CloseInfo], None]
@@ -237,6 +305,10 @@ class Channel:
     once per connection, after the token is released; it is synchronous, and may schedule
     ``deinit()`` (which is idempotent). Use as ``async with Channel(url) as ch: await ch.send(..)``.
     """
+
+    # The seam for the explorer's broken variants (explore/mutants.py): a subclass names another
+    # token class; nothing overwrites the private token after construction.
+    token_class: ClassVar[type[Token]] = Token
 
     def __init__(
         self,
@@ -263,7 +335,7 @@ class Channel:
 
         self._subscribers: list[Subscriber] = []
         self._seq = 0
-        self._token = Token(self._emit)
+        self._token = self.token_class(self._emit)
         self._established = 0
         self._state = ProtocolState.UNDEFINED
         self._error: ChannelError | None = None  # why the state is ERROR or CLOSED (terminal)
@@ -598,7 +670,7 @@ class Channel:
                 conn.proto.send_request(request)
                 # H1: the reader, which resolves ``upgraded``, exists before the request is
                 # written, so however fast the 101 comes it is not missed.
-                self._spawn(self._run_reader(conn))
+                self._spawn(self._run_reader(conn), f"reader#{conn.n}")
                 await self._write(party, conn, handshake=True)
                 response = await conn.upgraded
         # Order matters: TimeoutError is an OSError, and ChannelClosed a ChannelError.
@@ -636,7 +708,7 @@ class Channel:
             subprotocol=conn.proto.subprotocol,
         )
         if self.options.ping_interval is not None:
-            conn.keepalive = asyncio.ensure_future(self._keepalive(conn))
+            conn.keepalive = loop.create_task(self._keepalive(conn), name=f"keepalive#{conn.n}")
         return conn
 
     def _new_protocol(self) -> Any:
@@ -696,11 +768,12 @@ class Channel:
         if conn.replies:  # D10: owed control replies go first (control frames may sit between
             chunks, conn.replies = conn.replies + chunks, []  # fragments, RFC 6455 5.4)
         self._put(party, conn, chunks, handshake=handshake)
-        if not conn.transport.writing_paused:
-            return  # drain would return at once: no call, no timer to arm
         try:
-            async with self._clock.timeout(self.options.write_timeout):
-                await conn.transport.drain()
+            if conn.transport.writing_paused:
+                async with self._clock.timeout(self.options.write_timeout):
+                    await conn.transport.drain()
+            else:
+                await conn.transport.drain()  # returns at once: no timer to arm
         except TimeoutError:
             # D8: a frame may be half written; the connection must not carry anything else.
             conn.local_close = conn.local_close or CloseInfo(
@@ -904,6 +977,7 @@ class Channel:
                 f"{response.reason_phrase}{detail}",
                 status=status,
                 body=body,
+                headers=tuple(response.headers.raw_items()),
             )
         return HandshakeRejected(
             f"{self.url} sent an invalid upgrade response: {exc}",
@@ -932,7 +1006,7 @@ class Channel:
             conn.replies = [chunk for chunk in conn.replies if chunk[0] & 0x0F == Opcode.CLOSE]
         if not conn.replier_running:
             conn.replier_running = True
-            self._spawn(self._auto_reply(conn))
+            self._spawn(self._auto_reply(conn), f"auto_reply#{conn.n}")
 
     async def _auto_reply(self, conn: _Connection) -> None:
         """Write queued Pongs and Close frames, through the token like any other write."""
@@ -1227,10 +1301,10 @@ class Channel:
         if self._inside == 0 and self._idle is not None:
             self._idle.set()
 
-    def _spawn(self, coro: Awaitable[T]) -> None:
-        """Start a party in its own task; it counts as inside from this moment."""
+    def _spawn(self, coro: Coroutine[Any, Any, T], name: str) -> None:
+        """Start a party in its own task, named after it; it counts as inside from now."""
         self._enter()
-        task = asyncio.ensure_future(coro)
+        task = asyncio.get_running_loop().create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -1266,3 +1340,51 @@ class Channel:
                 asyncio.get_running_loop().call_exception_handler(
                     {"message": f"event subscriber failed on {event.what.value}", "exception": exc}
                 )
+
+    # ------------------------------------------------------------------ snapshot (explorer)
+
+    # Fields snapshot() leaves out, each with the reason (tests/test_explore_snapshot.py holds every
+    # field to a decision).
+    SNAPSHOT_EXCLUDED: ClassVar[dict[str, str]] = {
+        "uri": "constant after __init__",
+        "url": "constant after __init__",
+        "options": "constant after __init__ (frozen ChannelOptions)",
+        "_process": "the user's callback: code, not state",
+        "_on_close": "the user's callback: code, not state",
+        "_open_transport": "the transport factory: code, not state",
+        "_clock": "the clock: its time is the loop's, which the explorer hashes as timers",
+        "_subscribers": "observers: events go out, nothing comes back into the channel",
+        "_seq": "the event counter: numbers events, decides nothing",
+        "_idle": "recreated by each wait in _quiesce; whether someone waits is in 'inside' "
+        "and in the waiting task's stack",
+    }
+
+    def snapshot(self) -> tuple[tuple[str, Hashable], ...]:
+        """A frozen value of everything about the channel that decides what it does next (the
+        explorer's state; channel-model.md section 5 is checked on it). Built here, next to the
+        fields it reads, so a new field gets a decision where it is added."""
+        token = self._token
+        conn = self._conn
+        return (
+            ("_token", (str(token.holder), tuple(str(p) for p in token.waiters.parties()))),
+            ("_established", self._established),
+            ("_state", self._state.value),
+            ("_error", None if self._error is None else str(self._error)),
+            ("_conn", None if conn is None else conn.snapshot()),
+            ("_connections", self._connections),
+            ("_parties", tuple(sorted(self._parties.items()))),
+            ("_inside", self._inside),
+            ("_close_callbacks", tuple((str(p), i) for p, i in self._close_callbacks)),
+            ("_tasks", len(self._tasks)),  # each task's stack is the explorer's to hash
+            ("_deiniting", self._deiniting),
+            (
+                "_deinit_done",
+                None if self._deinit_done is None else _future_outcome(self._deinit_done),
+            ),
+            ("_disposed", self._disposed),
+            ("_last_close", self._last_close),
+            ("_close_waiters", tuple(_future_outcome(f) for f in self._close_waiters)),
+            ("_inbox", None if self._inbox is None else tuple(self._inbox)),
+            ("_inbox_put", self._inbox_put.is_set()),
+            ("_inbox_taken", self._inbox_taken.is_set()),
+        )

@@ -46,10 +46,18 @@ class HandshakeError(ChannelError):
 class HandshakeRejected(HandshakeError):
     """The server answered the upgrade with an HTTP status other than 101."""
 
-    def __init__(self, message: str, *, status: int, body: bytes) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        body: bytes,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.body = body
+        self.headers = headers  # the response's, in order (e.g. Retry-After, for a retry)
 
 
 class HandshakeInterrupted(HandshakeError):

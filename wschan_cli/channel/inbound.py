@@ -24,6 +24,14 @@ class ChunkReader:
         self._size = 0  # bytes fed and not yet read
         self.eof = False
 
+    @property
+    def buffer(self) -> bytes:
+        """What was fed and not yet read, as one value (for snapshots, not for the hot path:
+        it joins the chunks)."""
+        if not self._chunks:
+            return b""
+        return b"".join([memoryview(self._chunks[0])[self._pos :], *list(self._chunks)[1:]])
+
     def feed_data(self, data: bytes | bytearray) -> None:
         if self.eof:
             raise EOFError("stream ended")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Callable
 
 from websockets.frames import Frame
 
@@ -27,16 +28,18 @@ _POOL = 4096  # bytes of keys drawn per system call
 
 
 class MaskKeys:
-    """Masking keys, 4 random bytes each, cut from a pool of ``os.urandom`` bytes."""
+    """Masking keys, 4 random bytes each, cut from a pool filled by ``random`` (default
+    ``os.urandom``; the channel passes the one its module sees, which the explorer fixes)."""
 
-    def __init__(self) -> None:
+    def __init__(self, random: Callable[[int], bytes] = os.urandom) -> None:
+        self._random = random
         self._pool = b""
         self._pos = 0
 
     def next(self) -> bytes:
         pos = self._pos
         if pos + 4 > len(self._pool):
-            self._pool, pos = os.urandom(_POOL), 0
+            self._pool, pos = self._random(_POOL), 0
         self._pos = pos + 4
         return self._pool[pos : pos + 4]
 

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from wschan_cli.commands.connect_exec import exec_options, run_exec_if_asked
-from wschan_cli.options import ConnectionSettings, connection_options
+from wschan_cli.options import ConnectionSettings, check_url, connection_options
 
 #: Seconds of silence (no message in or out) after the end of input before the bridge closes.
 DEFAULT_BRIDGE_WAIT = 1.0
@@ -51,7 +51,8 @@ Ctrl-C in a row exits (130). An empty line sends nothing.
 
 \b
 Off a terminal (stdin or stdout is a pipe or a file): a bridge. Each
-stdin line is a message, each message received is a line on stdout
+stdin line is a text message (not UTF-8: exit 2, as in wschan send;
+over 1 MiB: streamed), each message received is a line on stdout
 (binary as hex); no prompt, colour or toolbar. At end of input every
 line has been sent, and the session closes (1000) once --wait seconds
 (default {DEFAULT_BRIDGE_WAIT:g}) pass with no message in or out.
@@ -62,18 +63,27 @@ after a delay that doubles each time (from --reconnect-delay up to
 --reconnect-max-delay, plus a random jitter of at most one first delay),
 at most --reconnect-tries times in a row; a connection that stays up 10s
 resets the count. The --init messages are sent after every connect.
+Retried: refused, reset, timeouts, TLS or proxy failures other than an
+untrusted certificate, HTTP 5xx, HTTP 408 and 429 (after the delay
+their Retry-After asks for, at most --reconnect-max-delay), abnormal
+closes. Given up at once (permanent): an unknown host name, an
+untrusted TLS certificate, any other HTTP 4xx. When no connection was
+ever made, the status is that of the last failure (3 or 4).
 
 \b
 Exit status:
   0    the session ended normally (Ctrl-D, /quit, /close answered, the
        server closed with 1000/1001, end of input in the bridge)
   1    other error
-  2    usage error
-  3    could not connect: DNS, refused, TLS, proxy, open timeout
-  4    handshake rejected (HTTP status other than 101)
+  2    usage error; in the bridge, a stdin line that is not UTF-8
+  3    could not connect: DNS, refused, TLS, proxy, open timeout (also
+       when a session that never connected ends: --reconnect, Ctrl-D)
+  4    handshake rejected (HTTP status other than 101), likewise
   5    closed abnormally: close code other than 1000/1001, or no Close
-       frame (dropped, /terminate, our Close unanswered)
-  130  interrupted (Ctrl-C twice)
+       frame (dropped, /terminate, our Close unanswered, a write stuck
+       longer than --write-timeout)
+  130  interrupted: Ctrl-C twice at the prompt; in the bridge, one
+       Ctrl-C closes (1001), a second quits at once
 
 \b
 Examples:
@@ -148,7 +158,6 @@ def connect(ctx: click.Context, url: str, **options: Any) -> None:
     """
     import sys
 
-    from wschan_cli.commands.send import check_url
     from wschan_cli.interactive.link import LinkConfig
     from wschan_cli.render.color import is_tty
 

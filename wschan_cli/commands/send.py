@@ -10,18 +10,21 @@ from __future__ import annotations
 import os
 import re
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from wschan_cli.options import ConnectionSettings, connection_options
-from wschan_cli.render.closecodes import close_code_name
+from wschan_cli.interactive.payload import InputError, check_file, decode_message
+from wschan_cli.options import ConnectionSettings, check_url, connection_options
+from wschan_cli.render.closecodes import close_code_name, describe_close
 
 if TYPE_CHECKING:
     import asyncio
 
     from wschan_cli.channel import Channel, CloseInfo, Message
+    from wschan_cli.interactive.reader import InputReader
     from wschan_cli.render.diagnostics import Diagnostics
     from wschan_cli.render.replies import ReplyWriter
 
@@ -31,15 +34,19 @@ from wschan_cli.exitcodes import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_OK,
-    EXIT_REJECTED,
     EXIT_TIMEOUT,
     EXIT_USAGE,
+    status_for,
 )
-from wschan_cli.runner import run_main
+from wschan_cli.runner import print_traceback, run_main
 
 #: Default rule: seconds without any reply after which wschan stops waiting for the replies
 #: still missing (the count rule usually ends the wait long before).
 DEFAULT_IDLE = 2.0
+
+#: Seconds an abrupt close may take after --timeout expired (a write may hold the token, D8);
+#: then wschan exits anyway and leaves the socket to the kernel.
+ABORT_GRACE = 0.1
 
 #: Close codes a client may put in a Close frame (RFC 6455 7.4; 1004-1006 and 1015 may not).
 SENDABLE_CLOSE_CODES = "1000-1003, 1007-1014 or 3000-4999"
@@ -62,7 +69,9 @@ After the last message is sent, wschan waits, then closes:
 
 A reply counts from the end of the handshake. Piping N lines into an
 echo server therefore always prints its N replies, in order. --timeout
-bounds the whole run, connecting and closing included (exit 124).
+bounds the whole run, start-up, connecting and closing included (exit
+124). When the goal is met but the server closed with a code of its
+own (e.g. its Close crossed ours), exit is 0 and a note says how.
 """
 
 EPILOG = f"""\
@@ -79,6 +88,10 @@ Input:
   UTF-8, bad --hex or --base64, unreadable file) exits 2 with nothing
   sent; a bad stdin message stops the run there (exit 2), after the
   messages before it were sent.
+  Memory stays bounded: a file, all of stdin and a stdin message over
+  1 MiB are sent as one fragmented message while read (even endless
+  /dev/zero, until --timeout). A bad byte found in such a message after
+  its first frames went out cuts it off (close 1011) and exits 2.
 
 \b
 Output (stdout): each reply as it arrives; text as is (control
@@ -95,11 +108,13 @@ Exit status:
        expected reply (--expect/--until) received
   1    other error (e.g. the server closed normally before all messages
        were sent or before the expected replies)
-  2    usage error, bad input (malformed URL, bad header, close code...)
+  2    usage error, bad input (malformed URL, bad header, close code,
+       a message that is not UTF-8...)
   3    could not connect: DNS, refused, TLS, proxy, open timeout
   4    handshake rejected (HTTP status other than 101, or no valid 101)
   5    closed abnormally: close code other than 1000/1001, or no Close
-       frame (dropped, or our Close unanswered within --close-timeout)
+       frame (dropped, our Close unanswered within --close-timeout, a
+       write stuck longer than --write-timeout)
   124  --timeout expired, or --wait silence before the goal
   130  interrupted (Ctrl-C; a second Ctrl-C quits at once)
 
@@ -112,10 +127,6 @@ Examples:
 """
 
 
-class InputError(Exception):
-    """A message that cannot be sent as asked (exit 2)."""
-
-
 # ---------------------------------------------------------------------- the plan
 
 
@@ -125,7 +136,8 @@ class Plan:
 
     url: str
     connection: ConnectionSettings
-    sources: list[tuple[str, Any]]  # ("message", payload) | ("stdin", None) | ("stdin-whole", None)
+    # ("message", payload) | ("stdin", None) | ("stdin-whole", None) | ("file", path)
+    sources: list[tuple[str, Any]]
     binary: bool
     encoding: str  # "utf-8", "hex" or "base64"
     delimiter: bytes
@@ -139,40 +151,15 @@ class Plan:
     fmt: str
     timestamps: bool
     pretty: bool
+    started: float = field(default_factory=time.monotonic)  # --timeout counts from here
 
     @property
     def reads_stdin(self) -> bool:
-        return any(kind != "message" for kind, _ in self.sources)
+        return any(kind.startswith("stdin") for kind, _ in self.sources)
 
     @property
     def has_goal(self) -> bool:
         return self.expect is not None or self.until is not None
-
-
-def decode_message(raw: bytes, *, binary: bool, encoding: str, where: str) -> str | bytes:
-    """Turn input bytes into the message to send; InputError says what is wrong and where."""
-    if encoding == "hex":
-        try:
-            return bytes.fromhex(raw.decode("ascii"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            detail = str(exc).replace("fromhex() arg", "input")
-            raise InputError(f"{where} is not valid hex: {detail}") from None
-    if encoding == "base64":
-        import base64
-        import binascii
-
-        try:
-            return base64.b64decode(b"".join(raw.split()), validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise InputError(f"{where} is not valid base64: {exc}") from None
-    if binary:
-        return raw
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            f"{where} is not valid UTF-8 (byte {exc.start}); send bytes with --binary"
-        ) from None
 
 
 def parse_delimiter(text: str) -> bytes:
@@ -199,18 +186,6 @@ def check_close(code: int, reason: str) -> None:
         )
     if len(reason.encode("utf-8", "surrogateescape")) > 123:
         raise click.BadParameter("at most 123 bytes of UTF-8", param_hint="'--close-reason'")
-
-
-def check_url(url: str) -> None:
-    from websockets.exceptions import InvalidURI
-    from websockets.uri import parse_uri
-
-    try:
-        parse_uri(url)
-    except InvalidURI as exc:
-        raise click.BadParameter(f"{url!r}: {exc.msg}", param_hint="'URL'") from None
-    except ValueError as exc:
-        raise click.BadParameter(f"{url!r}: {exc}", param_hint="'URL'") from None
 
 
 def make_plan(ctx: click.Context, url: str, messages: tuple[str, ...], **o: Any) -> Plan:
@@ -272,18 +247,15 @@ def make_plan(ctx: click.Context, url: str, messages: tuple[str, ...], **o: Any)
             sources.append(("stdin-whole", None))
             continue
         try:
-            with open(path, "rb") as handle:
-                raw = handle.read()
+            check_file(path, binary=binary, encoding=encoding)
         except OSError as exc:
             reason = exc.strerror or str(exc)
             raise click.BadParameter(
                 f"cannot read {path!r}: {reason}", param_hint="'--file'"
             ) from None
-        try:
-            payload = decode_message(raw, binary=binary, encoding=encoding, where=repr(path))
         except InputError as exc:
             raise click.BadParameter(str(exc), param_hint="'--file'") from None
-        sources.append(("message", payload))
+        sources.append(("file", path))
     if not messages and not files:
         sources.append(("stdin", None))
 
@@ -435,84 +407,12 @@ class RunState:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class StdinReader:
-    """Reads stdin in a thread (pipes, files and terminals alike) and hands the loop batches of
-    raw messages, in order. Bounded: the thread blocks when the loop is behind."""
-
-    def __init__(self, delimiter: bytes, whole: bool) -> None:
-        import asyncio
-
-        self.delimiter = delimiter
-        self.whole = whole
-        self.strip_cr = delimiter == b"\n"
-        self.queue: asyncio.Queue[list[bytes] | BaseException | None] = asyncio.Queue(64)
-        self.count = 0
-
-    def start(self) -> None:
-        import asyncio
-        import threading
-
-        loop = asyncio.get_running_loop()
-        thread = threading.Thread(target=self._run, args=(loop,), name="stdin", daemon=True)
-        thread.start()
-
-    def _put(self, loop: asyncio.AbstractEventLoop, item: Any) -> bool:
-        import asyncio
-
-        put = self.queue.put(item)
-        try:
-            future = asyncio.run_coroutine_threadsafe(put, loop)
-        except RuntimeError:  # the loop is closed: the command is ending
-            put.close()
-            return False
-        try:
-            future.result()
-        except (RuntimeError, asyncio.CancelledError):
-            return False  # the loop stopped first
-        return True
-
-    def _run(self, loop: asyncio.AbstractEventLoop) -> None:
-        try:
-            fd = sys.stdin.fileno()
-        except (AttributeError, ValueError, OSError):
-            self._put(loop, None)
-            return
-        pending = b""
-        whole: list[bytes] = []
-        delimiter = self.delimiter
-        try:
-            while True:
-                chunk = os.read(fd, 1 << 16)
-                if not chunk:
-                    break
-                if self.whole:
-                    whole.append(chunk)
-                    continue
-                parts = (pending + chunk).split(delimiter)
-                pending = parts.pop()
-                if parts:
-                    if self.strip_cr:
-                        parts = [p[:-1] if p.endswith(b"\r") else p for p in parts]
-                    if not self._put(loop, parts):
-                        return
-            if self.whole:
-                last = [b"".join(whole)]
-            elif pending:
-                last = [pending[:-1] if self.strip_cr and pending.endswith(b"\r") else pending]
-            else:
-                last = []
-            if last and not self._put(loop, last):
-                return
-            self._put(loop, None)
-        except OSError as exc:
-            self._put(loop, exc)
-
-
 def run(plan: Plan) -> int:
     """Run the plan; returns the exit status. Imports the heavy parts."""
 
     from wschan_cli.render.color import Style, color_enabled, is_tty
     from wschan_cli.render.diagnostics import Diagnostics
+    from wschan_cli.render.output import buffered_stdout
     from wschan_cli.render.replies import ReplyWriter
 
     conn = plan.connection
@@ -522,58 +422,38 @@ def run(plan: Plan) -> int:
         include=conn.include,
         json_lines=plan.fmt == "json",
         style=Style(color_enabled(conn.color, sys.stderr)),
+        secrets=conn.secrets,
     )
     stdout_tty = is_tty(sys.stdout)
     writer = ReplyWriter(
-        sys.stdout.buffer,
+        buffered_stdout(),
         fmt=plan.fmt,
         timestamps=plan.timestamps,
         pretty=plan.pretty,
         escape=stdout_tty and plan.fmt == "plain",
         color=plan.pretty and color_enabled(conn.color, sys.stdout),
     )
-    return run_main(_main(plan, diag, writer), debug=conn.debug, error=diag.error)
-
-
-def describe_close(info: CloseInfo, plan: Plan) -> str:
-    """One line for an abnormal end."""
-    from wschan_cli.render.escape import escape_control
-
-    reason = f' "{escape_control(info.reason, one_line=True)}"' if info.reason else ""
-    label = f"{info.code} ({close_code_name(info.code)})"
-    if info.code == 1006:
-        if "close timeout" in info.reason:
-            timeout = plan.connection.close_timeout
-            return (
-                f"the server did not answer the Close frame within {timeout:g}s "
-                "(--close-timeout); connection aborted (1006)"
-            )
-        if info.by == "peer":
-            return "the server dropped the connection without a Close frame (1006)"
-        return f"connection aborted: {escape_control(info.reason, one_line=True)} (1006)"
-    if info.by == "peer":
-        return f"server closed the connection: {label}{reason}"
-    hint = " (raise --max-size)" if info.code == 1009 else ""
-    return f"closed the connection: {label}{reason}{hint}"
+    return run_main(
+        _main(plan, diag, writer), debug=conn.debug, error=diag.error, mask=diag.secrets.text
+    )
 
 
 async def _main(plan: Plan, diag: Diagnostics, writer: ReplyWriter) -> int:
     import asyncio
-    import contextlib
-    import signal
     import time
 
     from wschan_cli.channel import (
         Channel,
         ChannelClosed,
         ChannelError,
-        ConnectError,
         Event,
         HandshakeError,
+        HandshakeRejected,
         OpenTimeout,
         What,
         WriteTimeout,
     )
+    from wschan_cli.interactive.interrupt import CtrlC
 
     loop = asyncio.get_running_loop()
     conn = plan.connection
@@ -581,7 +461,8 @@ async def _main(plan: Plan, diag: Diagnostics, writer: ReplyWriter) -> int:
     state = RunState(changed=asyncio.Event(), closed=asyncio.Event())
     changed, closed = state.changed, state.closed
     assert changed is not None and closed is not None
-    deadline = loop.time() + plan.timeout if plan.timeout is not None else None
+    # loop.time() is time.monotonic(): the bound covers the start-up as well.
+    deadline = plan.started + plan.timeout if plan.timeout is not None else None
 
     if not conn.debug:
         # asyncio reports stray errors of tasks and callbacks with a traceback; wschan's rule is
@@ -589,10 +470,12 @@ async def _main(plan: Plan, diag: Diagnostics, writer: ReplyWriter) -> int:
         loop.set_exception_handler(lambda _loop, _context: None)
 
     # Stdin is read from now on, while the connection opens.
-    stdin: StdinReader | None = None
+    stdin: InputReader | None = None
     if plan.reads_stdin:
+        from wschan_cli.interactive.reader import stdin_reader
+
         whole = any(kind == "stdin-whole" for kind, _ in plan.sources)
-        stdin = StdinReader(plan.delimiter, whole)
+        stdin = stdin_reader(plan.delimiter, whole=whole)
         stdin.start()
         if sys.stdin.isatty() and sys.stderr.isatty():
             diag.note("reading messages from the terminal, one per line; end with Ctrl-D")
@@ -669,20 +552,11 @@ async def _main(plan: Plan, diag: Diagnostics, writer: ReplyWriter) -> int:
     task = asyncio.current_task()
     assert task is not None
 
-    def on_sigint() -> None:
-        if state.interrupted:
-            # Second Ctrl-C: quit now.
-            try:
-                writer.flush()
-            finally:
-                diag.error("interrupted")
-                os._exit(EXIT_INTERRUPTED)
+    def stop() -> None:
         state.interrupted = True
         task.cancel()
 
-    # (Not possible off the main thread or on some platforms: Ctrl-C then ends asyncio.run.)
-    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-        loop.add_signal_handler(signal.SIGINT, on_sigint)
+    CtrlC(stop, error=diag.error, last_words=writer.flush).install()
 
     exit_code: int | None = None
     message: str | None = None
@@ -692,9 +566,7 @@ async def _main(plan: Plan, diag: Diagnostics, writer: ReplyWriter) -> int:
                 await _work(ch, plan, state, stdin)
         except Exception:
             if conn.debug:  # the one line still follows; --debug shows where it came from
-                import traceback
-
-                traceback.print_exc()
+                print_traceback(diag.secrets.text)
             raise
     except asyncio.CancelledError:
         if not state.interrupted:
@@ -709,14 +581,13 @@ async def _main(plan: Plan, diag: Diagnostics, writer: ReplyWriter) -> int:
             state.timed_out = True
         else:
             exit_code, message = EXIT_CONNECT, f"{exc} (raise --open-timeout)"
-    except ConnectError as exc:
-        exit_code, message = EXIT_CONNECT, str(exc)
-    except HandshakeError as exc:
-        exit_code, message = EXIT_REJECTED, f"handshake failed: {exc}"
     except (ChannelClosed, WriteTimeout) as exc:
         state.send_error = exc  # the close info says the rest
-    except ChannelError as exc:
-        exit_code, message = EXIT_ERROR, str(exc)
+    except ChannelError as exc:  # ConnectError 3, HandshakeError 4, others 1 (exitcodes)
+        if isinstance(exc, HandshakeRejected):
+            diag.response(exc.status, exc.headers)
+        handshake = "handshake failed: " if isinstance(exc, HandshakeError) else ""
+        exit_code, message = status_for(exc), f"{handshake}{exc}"
 
     # Close: gracefully unless --abrupt or the run timed out.
     ch.subscribe(watch_deinit)
@@ -726,23 +597,27 @@ async def _main(plan: Plan, diag: Diagnostics, writer: ReplyWriter) -> int:
         close_code, close_reason = 1001, "stdout closed"
     closing = asyncio.ensure_future(ch.deinit(close_code, close_reason, abrupt=abrupt))
     limit = None
-    if deadline is not None and not state.timed_out:
+    if state.timed_out:
+        limit = ABORT_GRACE  # an abrupt close is immediate, unless a write holds the token
+    elif deadline is not None:
         limit = max(deadline - loop.time(), 0.0)
-    elif state.timed_out:
-        limit = 1.0  # an abrupt close is immediate; do not let it hold the exit
     try:
         done, _ = await asyncio.wait({closing}, timeout=limit)
     except asyncio.CancelledError:
         done = set()  # a Ctrl-C during the close
         task.uncancel()
     if closing not in done:
-        state.timed_out = state.timed_out or not state.interrupted
-        code = EXIT_INTERRUPTED if state.interrupted else EXIT_TIMEOUT
-        diag.error(
-            "interrupted while closing"
-            if state.interrupted
-            else f"timed out after {plan.timeout:g}s (--timeout) while closing"
-        )
+        if state.interrupted:
+            code, message = EXIT_INTERRUPTED, "interrupted while closing"
+        elif state.timed_out:
+            code, message = _outcome(plan, state)
+        else:
+            code, message = (
+                EXIT_TIMEOUT,
+                f"timed out after {plan.timeout:g}s (--timeout) while closing",
+            )
+        assert message is not None
+        diag.error(message)
         _final_flush(writer, state)
         os._exit(code)  # the close is stuck in the network: leave it to the kernel
 
@@ -760,6 +635,8 @@ async def _main(plan: Plan, diag: Diagnostics, writer: ReplyWriter) -> int:
     code, message = _outcome(plan, state)
     if code != EXIT_OK and message:
         diag.error(message)
+    elif code == EXIT_OK and (note := _server_close_note(plan, state)):
+        diag.note(note)
     return code
 
 
@@ -779,59 +656,29 @@ def _final_flush(writer: ReplyWriter, state: RunState) -> None:
             pass
 
 
-async def _work(ch: Channel, plan: Plan, state: RunState, stdin: StdinReader | None) -> None:
+async def _work(ch: Channel, plan: Plan, state: RunState, stdin: InputReader | None) -> None:
     """Open, send every message in order, then wait as the plan says."""
     import asyncio
+
+    from wschan_cli.interactive.outgoing import Outbox, Streamed
 
     loop = asyncio.get_running_loop()
     closed = state.closed
     assert closed is not None
     await ch.open()
     state.last_activity = loop.time()
-    async for message in _messages(plan, state, stdin):
+    outbox = Outbox(plan.sources, plan.binary, plan.encoding, stdin, ended=closed)
+    async for message in outbox:
         if state.broken_pipe:
             return
-        await ch.send(message)
+        if isinstance(message, Streamed):
+            await ch.send_stream(message.chunks, text=message.text)
+        else:
+            await ch.send(message)
         state.sent += 1
         state.last_activity = loop.time()
     state.all_sent = True
     await _wait_for_replies(plan, state)
-
-
-async def _messages(plan: Plan, state: RunState, stdin: StdinReader | None) -> Any:
-    """The messages in input order, decoded; stdin's as they are read."""
-    import asyncio
-
-    closed = state.closed
-    assert closed is not None
-    for kind, payload in plan.sources:
-        if kind == "message":
-            yield payload
-            continue
-        assert stdin is not None
-        while True:
-            if stdin.queue.empty():
-                # Nothing buffered: wait for stdin, but stop if the connection ends meanwhile.
-                getter = asyncio.ensure_future(stdin.queue.get())
-                ender = asyncio.ensure_future(closed.wait())
-                try:
-                    await asyncio.wait({getter, ender}, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    ender.cancel()
-                if not getter.done():
-                    getter.cancel()
-                    return
-                batch = getter.result()
-            else:
-                batch = stdin.queue.get_nowait()
-            if batch is None:
-                break
-            if isinstance(batch, BaseException):
-                raise InputError(f"cannot read stdin: {batch}")
-            for raw in batch:
-                stdin.count += 1
-                where = "stdin" if kind == "stdin-whole" else f"stdin message {stdin.count}"
-                yield decode_message(raw, binary=plan.binary, encoding=plan.encoding, where=where)
 
 
 async def _wait_for_replies(plan: Plan, state: RunState) -> None:
@@ -869,6 +716,11 @@ def _outcome(plan: Plan, state: RunState) -> tuple[int, str | None]:
     """The exit status and its one-line message, once the connection is closed."""
     got = f"{state.replies} {'reply' if state.replies == 1 else 'replies'}"
     if state.input_error is not None:
+        info = state.close
+        if info is not None and info.code == 1011 and info.by == "local":
+            # The bad byte was in a streamed message whose first frames were out (D12).
+            cut = "the message was cut off: the connection was failed with 1011"
+            return EXIT_USAGE, f"{state.input_error}; {cut}"
         return EXIT_USAGE, f"{state.input_error}; nothing after it was sent"
     if state.interrupted:
         return EXIT_INTERRUPTED, f"interrupted after {state.sent} sent, {got} received"
@@ -889,7 +741,10 @@ def _outcome(plan: Plan, state: RunState) -> tuple[int, str | None]:
     answered = state.closed_by_deinit and state.deinit_sent_close and info.code != 1006
     abrupt_ok = plan.abrupt and state.closed_by_deinit
     if not (info.clean or answered or abrupt_ok):
-        return EXIT_ABNORMAL, describe_close(info, plan)
+        conn = plan.connection
+        return EXIT_ABNORMAL, describe_close(
+            info, close_timeout=conn.close_timeout, write_timeout=conn.write_timeout
+        )
     label = f"{info.code} {close_code_name(info.code)}"
     if not state.all_sent:
         return EXIT_ERROR, (
@@ -901,6 +756,17 @@ def _outcome(plan: Plan, state: RunState) -> tuple[int, str | None]:
             f"the server closed the connection ({label}) {_goal_progress(plan, state)}"
         )
     return EXIT_OK, None
+
+
+def _server_close_note(plan: Plan, state: RunState) -> str | None:
+    """A run that met its goal (exit 0) still says so when the server closed with a code of
+    its own, e.g. a 4001 that crossed our Close (both sides closed at once, RFC 6455 7.1.3)."""
+    import dataclasses
+
+    info = state.close
+    if info is None or info.code in (1000, 1001, 1006, plan.close_code):
+        return None
+    return describe_close(dataclasses.replace(info, by="peer"))
 
 
 def _goal_progress(plan: Plan, state: RunState) -> str:

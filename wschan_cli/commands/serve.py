@@ -297,7 +297,7 @@ def serve(
     """
     # Imported here, not at module level: ``wschan serve --help`` should not pay
     # for asyncio and websockets.
-    import asyncio
+    from wschan_cli.runner import run_loop
 
     if keyfile is not None and certfile is None:
         raise click.UsageError("--keyfile needs --certfile")
@@ -357,7 +357,7 @@ def serve(
         )
 
     try:
-        status = asyncio.run(_run(server, notes, f"{host}:{port}"))
+        status = run_loop(_run(server, notes, f"{host}:{port}"))
     except KeyboardInterrupt:
         # Ctrl-C before the signal handlers were installed.
         status = EXIT_INTERRUPTED
@@ -389,8 +389,10 @@ def _echo_server(
         behaviour = Behaviour(**faults)
     except ValueError as exc:
         raise click.UsageError(_option_names(str(exc))) from exc
+    # record=False: nobody reads the records of a served process, and keeping every message
+    # would grow the heap (and slow the echo) for as long as it runs.
     server = EmbeddedServer(
-        behaviour, host=host, port=port, compression=compression, ssl=ssl_context
+        behaviour, host=host, port=port, compression=compression, ssl=ssl_context, record=False
     )
     return server, behaviour.describe() or ["echo"]
 

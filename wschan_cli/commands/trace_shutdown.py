@@ -6,12 +6,15 @@ Heavy imports (asyncio, websockets, rich) happen inside the command, so ``--help
 from __future__ import annotations
 
 import sys
+import textwrap
 from dataclasses import dataclass
 from typing import Any
 
 import click
 
 from wschan_cli.exitcodes import EXIT_INTERRUPTED, EXIT_OK, EXIT_VIOLATION, status_for
+from wschan_cli.explore.mutants import MUTATIONS
+from wschan_cli.explore.parties import PARTIES
 
 EPILOG = """\b
 Scenarios (channel-model.md section 3):
@@ -30,10 +33,23 @@ steps (sends, deinit, the peer ending TCP, with --with-ping a ping) and checks e
 invariant after every step. --model workflow explores a small model of the C++ ordering
 instead, which has use-after-delete schedules (R1, R2 of channel-model.md).
 
+{parties}
 \b
 Exit status: 0 every invariant held, 6 an invariant was violated, 2 usage error,
 3 could not connect, 4 handshake rejected, 1 other error.
 """
+
+
+def _parties_help() -> str:
+    lines = ["\b", "Parties --party adds to the race (with --explore; repeatable):"]
+    for name, (_, text) in PARTIES.items():
+        first, *rest = textwrap.wrap(text, 60)
+        lines.append(f"  {name:<15}{first}")
+        lines.extend(f"  {'':<15}{more}" for more in rest)
+    return "\n".join(lines) + "\n"
+
+
+EPILOG = EPILOG.format(parties=_parties_help())
 
 
 @click.command("trace-shutdown", epilog=EPILOG)
@@ -134,17 +150,15 @@ Exit status: 0 every invariant held, 6 an invariant was violated, 2 usage error,
     help="With --explore: do not prune states explored before (counts every interleaving).",
 )
 @click.option(
+    "--party",
+    "parties",
+    type=click.Choice(list(PARTIES)),
+    multiple=True,
+    help="With --explore: add this party to the race (repeatable; listed below).",
+)
+@click.option(
     "--broken",
-    type=click.Choice(
-        [
-            "release-without-signal",
-            "signal-before-release",
-            "waiter-after-yield",
-            "dispose-before-waiters-drained",
-            "send-without-token",
-            "on-close-twice",
-        ]
-    ),
+    type=click.Choice(list(MUTATIONS)),
     default=None,
     help="With --explore: explore a deliberately broken variant of the core (a check must bite).",
 )
@@ -169,6 +183,7 @@ def trace_shutdown(
     max_schedules: int | None,
     no_reduce: bool,
     broken: str | None,
+    parties: tuple[str, ...],
     debug: bool,
 ) -> None:
     """Run the client.deinit() / handle_terminate() race and render every transition.
@@ -186,6 +201,8 @@ def trace_shutdown(
             )
         if broken is not None and model != "wschan":
             raise click.UsageError("--broken applies to --model wschan")
+        if model == "workflow" and set(parties) - {"connector"}:
+            raise click.UsageError("--model workflow takes only --party connector")
         sys.exit(
             _explore(
                 broken,
@@ -199,6 +216,7 @@ def trace_shutdown(
                 not no_reduce,
                 as_json,
                 peer == "close",
+                parties,
             )
         )
     if export is not None and not export.lower().endswith((".svg", ".html", ".htm", ".md")):
@@ -210,11 +228,12 @@ def trace_shutdown(
         or max_schedules
         or no_reduce
         or broken
+        or parties
         or peer != "eof"
     ):
         raise click.UsageError(
-            "--model, --with-ping, --peer, --random, --max-schedules, --no-reduce and "
-            "--broken need --explore"
+            "--model, --with-ping, --peer, --random, --max-schedules, --no-reduce, --party "
+            "and --broken need --explore"
         )
     import asyncio
 
@@ -257,6 +276,7 @@ def _explore(
     reduce: bool,
     as_json: bool,
     peer_close: bool,
+    parties: tuple[str, ...],
 ) -> int:
     from rich.console import Console
 
@@ -275,16 +295,9 @@ def _explore(
         reduce,
         broken,
         peer_close,
+        parties,
     )
-    setup = None
-    if broken is not None:
-        from wschan_cli.explore.broken import VARIANTS
-        from wschan_cli.explore.scenario import Setup
-
-        setup = Setup(
-            senders, with_ping, abrupt, channel_cls=VARIANTS[broken], peer_close=peer_close
-        )
-    report = run(config, setup)
+    report = run(config)
     console = Console()
     print_report(config, report, console, as_json=as_json, lanes=console.is_terminal)
     return EXIT_OK if report.ok else EXIT_VIOLATION

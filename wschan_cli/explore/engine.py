@@ -4,15 +4,15 @@ Each schedule is run from the start (set-up included); the choices of a prefix a
 the first untried alternative is taken at the deepest choice point that has one.
 
 Reduction (on by default, ``reduce=False`` turns it off): at each new choice point the explorer
-computes the *state*: the channel's fields (holder, waiter queue in order, established, protocol
-state, parties inside, disposed, pending close callbacks), the connection's and the simulated
-transport's and peer's, every task's coroutine stack (function and instruction offset of each
-frame, with its locals abstracted to values, lengths or types), the ready party steps and the
-pending timers, and the count of each (party, event) pair emitted so far with every outcome. Two
-prefixes that reach the same state have the same futures, and every check that depends on the
-order of events runs while the prefix executes (monitor.py), while the end-of-schedule checks
-depend only on what the state holds (counts, outcomes). So a state already explored is not
-explored again: the schedule stops there (it is *pruned*), and no violation can be missed.
+computes the *state*: ``Channel.snapshot()`` and every connection's ``snapshot()`` (the core's
+contract: every field is in it or excluded with a reason), the simulated transports and peers
+(their protocols' parsers included), every task's coroutine stack (function, instruction offset
+and every local but ``self``, by value), the ready party steps, the pending timers, and what the
+checks keep of the history (``Monitor.summary()``, outcomes). Two prefixes that reach the same
+state have the same futures, and every check that depends on the order of events runs while the
+prefix executes (monitor.py), while the end-of-schedule checks depend only on what the state
+holds. So a state already explored is not explored again: the schedule stops there (it is
+*pruned*), and no violation can be missed.
 """
 
 from __future__ import annotations

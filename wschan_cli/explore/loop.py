@@ -9,13 +9,17 @@ tasks are the ordinary asyncio ones, so the explorer drives the same code the cl
   more are ready, that is a choice point.
 - Other ready callbacks (a future's done-callbacks, gather's bookkeeping, a due timer) are not a
   party's step; they run first, in FIFO order, as the tail of the step that caused them.
-- Time is virtual: it only moves when nothing is ready, straight to the earliest timer. So a
-  timeout fires only when no party can make progress (timeouts are long compared to steps).
+- Time is virtual: it moves straight to the earliest timer when nothing is ready. With
+  ``timers_compete`` (up to ``timer_choices`` times per schedule) a pending timer is also an
+  alternative at every choice point, labelled ``timer``: a timeout can fire while parties could
+  still run (a write that does not drain, a keepalive ping and its timeout).
 - When nothing is ready and no timer is pending but the main task has not finished, the loop
   stops and reports a hang.
 
 Tasks are created as the pure-Python ``asyncio.tasks._PyTask`` so that every resumption is a
-ready callback whose owner task is known.
+ready callback whose owner task is known. That, ``loop._ready``, ``loop._scheduled`` and the
+handles' private fields are CPython internals: ``SUPPORTED_PYTHONS`` names the versions checked
+(tests/test_explore_loop.py fails on any other).
 """
 
 from __future__ import annotations
@@ -26,15 +30,13 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 # The pure-Python Task: its ready callbacks are bound methods of the task itself.
-_PyTask: Any = asyncio.tasks._PyTask  # type: ignore[attr-defined]
+_PyTask: Any = asyncio.tasks._PyTask
 
 Chooser = Callable[[list[str]], int]
 
-_KNOWN = {
-    "Channel._run_reader": "reader",
-    "Channel._auto_reply": "auto_reply",
-    "Channel._keepalive": "keepalive",
-}
+SUPPORTED_PYTHONS = ((3, 11), (3, 12), (3, 13))
+
+TIMER = "timer"  # the label of "let the earliest timer fire now" at a choice point
 
 
 class Hang(Exception):
@@ -50,12 +52,13 @@ class StepLimit(Exception):
 
 
 def task_label(task: asyncio.Task[Any]) -> str:
+    """The task's name: the channel names its tasks after their party (reader#1, ...)."""
     name = task.get_name()
     if not name.startswith("Task-"):
         return name
     coro = task.get_coro()
     qual = getattr(coro, "__qualname__", "")
-    return _KNOWN.get(qual, qual.rsplit(".", 1)[-1] or name)
+    return qual.rsplit(".", 1)[-1] or name
 
 
 class ScheduleLoop(asyncio.BaseEventLoop):
@@ -72,8 +75,36 @@ class ScheduleLoop(asyncio.BaseEventLoop):
         self.after_step: Callable[[], None] | None = None
         self.on_choice: Callable[[list[asyncio.Handle]], None] | None = None
         self.tasks: list[asyncio.Task[Any]] = []
+        self.futures: list[asyncio.Future[Any]] = []
         self.hung = False
+        self.timers_compete = False
+        self.timer_choices = 2
         self.set_task_factory(self._make_task)
+
+    def create_future(self) -> asyncio.Future[Any]:
+        future = super().create_future()
+        self.futures.append(future)  # the schedule checks that every exception was retrieved
+        return future
+
+    def call_exception_handler(self, context: dict[str, Any]) -> None:
+        # A schedule stopped at an explored state abandons its tasks, and with them futures
+        # (a gather's, a task's) that would have been retrieved had it run on: asyncio would
+        # warn when they are collected. Complete schedules are checked by unretrieved().
+        if "never retrieved" in str(context.get("message", "")):
+            return
+        super().call_exception_handler(context)
+
+    def unretrieved(self) -> list[asyncio.Future[Any]]:
+        """Futures that hold an exception nobody retrieved (asyncio would warn on collection);
+        marks them retrieved, so the warning is this report, once."""
+        lost = [
+            f
+            for f in [*self.futures, *self.tasks]
+            if f.done() and getattr(f, "_log_traceback", False)
+        ]
+        for future in lost:
+            future._log_traceback = False
+        return lost
 
     # virtual time
     def time(self) -> float:
@@ -116,6 +147,20 @@ class ScheduleLoop(asyncio.BaseEventLoop):
             handle._scheduled = False
             self._ready.append(handle)
 
+    def _competing_timer(self) -> asyncio.TimerHandle | None:
+        if not (self.timers_compete and self.timer_choices > 0):
+            return None
+        live = [h for h in self._scheduled if not h._cancelled]
+        return min(live, key=lambda h: h._when) if live else None
+
+    def _fire(self, timer: asyncio.TimerHandle) -> None:
+        """Time jumps to ``timer`` and it runs now, ahead of the ready party steps."""
+        self._now = max(self._now, timer.when())
+        self._scheduled.remove(timer)
+        heapq.heapify(self._scheduled)
+        timer._scheduled = False
+        timer._run()
+
     def _run_once(self) -> None:
         ready = self._ready
         # Drop cancelled handles; move due timers in (advancing time only if nothing is ready).
@@ -138,11 +183,17 @@ class ScheduleLoop(asyncio.BaseEventLoop):
         if self.steps > self.max_steps:
             raise StepLimit(f"more than {self.max_steps} steps")
         index = 0
-        if self.exploring and len(ready) > 1:
+        timer = self._competing_timer()
+        if self.exploring and (len(ready) > 1 or timer is not None):
             handles = list(ready)
             if self.on_choice is not None:
                 self.on_choice(handles)
-            index = self.chooser([self.label(h) for h in handles])
+            labels = [self.label(h) for h in handles] + ([TIMER] if timer is not None else [])
+            index = self.chooser(labels)
+            if index == len(handles):
+                self.timer_choices -= 1
+                self._fire(timer)
+                return
         handle = ready[index]
         del ready[index]
         handle._run()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -9,7 +10,8 @@ from typing import Any
 from rich.console import Console
 
 from .engine import Found, Report, explore, sample
-from .scenario import Schedule, Setup
+from .mutants import mutant
+from .scenario import Schedule, Setup, with_parties
 from .workflow import WorkflowSchedule
 
 MODELS = ("wschan", "workflow")
@@ -25,14 +27,20 @@ class Config:
     seed: int = 0
     max_schedules: int | None = None
     reduce: bool = True
-    broken: str | None = None  # a deliberately broken variant of the core (broken.py)
+    broken: str | None = None  # a deliberately broken variant of the core (mutants.py)
     peer_close: bool = False  # the peer sends Close (1001) before ending TCP
+    parties: tuple[str, ...] = ()  # more parties in the race (parties.py)
+
+
+def setup_for(config: Config) -> Setup:
+    setup = Setup(config.senders, config.with_ping, config.abrupt, peer_close=config.peer_close)
+    if config.broken is not None:
+        setup = dataclasses.replace(setup, channel_cls=mutant(config.broken))
+    return with_parties(setup, list(config.parties))
 
 
 def factory_for(config: Config, setup: Setup | None = None) -> Any:
-    setup = setup or Setup(
-        config.senders, config.with_ping, config.abrupt, peer_close=config.peer_close
-    )
+    setup = setup or setup_for(config)
     cls = WorkflowSchedule if config.model == "workflow" else Schedule
     return lambda choose: cls(setup, choose)
 
@@ -59,6 +67,7 @@ def title(config: Config) -> str:
         parties.append("terminate (the peer ends TCP)")
     if config.with_ping and config.model == "wschan":
         parties.append("a ping")
+    parties.extend(config.parties)
     return f"{model}: {', '.join(parties)}"
 
 
@@ -75,6 +84,7 @@ def summary(config: Config, report: Report) -> dict[str, Any]:
         "abrupt": config.abrupt,
         "broken": config.broken,
         "peer": "close" if config.peer_close else "eof",
+        "parties": list(config.parties),
         "mode": mode,
         "reduced": config.reduce and config.random is None,
         "schedules": report.schedules,

@@ -1,16 +1,18 @@
-"""One schedule of the shutdown race, run on the real ``Channel`` under ``ScheduleLoop``.
+"""One schedule of the channel's races, run on the real ``Channel`` under ``ScheduleLoop``.
 
-Set-up (not explored): a channel over a ``SimTransport`` connects and upgrades. Then the parties
-start together and the scheduler orders every step of theirs: ``--senders`` sends, deinit
-(graceful, or abrupt as the C++), the peer ending TCP (the reader then runs
-``handle_terminate()``), and optionally one ping.
+Set-up (not explored): a channel over a ``SimTransport`` connects and upgrades (unless the
+``connector`` party is explored: then the sends connect). Then the parties start together and
+the scheduler orders every step of theirs: ``senders`` sends, deinit (graceful, or abrupt as the
+C++), the peer (ending TCP, or its Close first; optionally pinging and sending data), and the
+parties of ``PARTIES`` (keepalive, a cancellation, the peer stopping to read, ...).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Hashable
+import dataclasses
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,17 +23,22 @@ from wschan_cli.channel import (
     ChannelOptions,
     CloseInfo,
     Event,
+    Message,
     Party,
+    PingTimeout,
+    What,
+    WriteTimeout,
 )
-from wschan_cli.channel.channel import _Connection
 from wschan_cli.trace.scenarios import Run
 from wschan_cli.trace.verdicts import check
 
 from .loop import Prune, ScheduleLoop, StepLimit, task_label
-from .monitor import Monitor, Violation
+from .monitor import PER_STEP, Monitor, Violation
+from .parties import PARTIES
 from .sim import SimTransport, sim_factory
 
 URL = "ws://sim.invalid/"
+TIMEOUT = 1.0  # every timeout of the explored channel (virtual seconds)
 
 
 @dataclass(frozen=True)
@@ -39,9 +46,64 @@ class Setup:
     senders: int = 2
     with_ping: bool = False
     abrupt: bool = False
-    channel_cls: type[Channel] = Channel  # a broken variant substitutes its subclass
+    channel_cls: type[Channel] = Channel  # a broken variant substitutes its class (mutants.py)
     peer_close: bool = False  # the peer sends a Close frame (then ends TCP) instead of only EOF
     symmetric: bool = True  # sends not yet started are interchangeable in the explored state
+    connector: bool = False  # no connection at the start: the first send connects
+    keepalive: bool = False  # keepalive pings, interval and timeout as competing timers
+    peer_ping: bool = False  # the peer pings (the auto reply owes a Pong)
+    peer_data: bool = False  # the peer sends two fragments with a Ping between, one step each
+    autobahn: bool = False  # fragment, Ping, last fragment in one read; process() echoes
+    stall: bool = False  # the peer stops reading at some step (drains block, D8)
+    cancel: bool = False  # a party cancels the first send at some step (D11)
+    cancel_deinit: bool = False  # a party cancels deinit at some step; a second deinit follows
+    fragments: int = 1  # each send goes out in this many fragments
+    slow_close: bool = False  # after our Close the peer keeps pinging and never ends TCP
+    deinit_last: bool = False  # deinit starts once the sends resolved (reconnects run first)
+
+    @property
+    def timers_compete(self) -> bool:
+        return self.keepalive or self.stall or self.slow_close
+
+
+class _FixedRandom:
+    """Masks, handshake keys and keepalive payloads of zeros: a schedule replays byte for byte
+    (the same prefix, the same state), and their randomness decides nothing."""
+
+    @staticmethod
+    def token_bytes(n: int) -> bytes:
+        return bytes(n)
+
+    urandom = token_bytes
+
+
+@contextlib.contextmanager
+def deterministic_bytes(channel_cls: type[Channel]) -> Iterator[None]:
+    import sys
+
+    import websockets.frames
+    import websockets.utils
+
+    patched = [(websockets.frames, "secrets"), (websockets.utils, "secrets")]
+    for cls in channel_cls.__mro__:
+        module = sys.modules.get(cls.__module__)
+        if module is not None and hasattr(module, "os"):
+            patched.append((module, "os"))  # the channel module's os.urandom (ping payloads)
+    saved = [getattr(m, name) for m, name in patched]
+    for m, name in patched:
+        setattr(m, name, _FixedRandom)
+    try:
+        yield
+    finally:
+        for (m, name), real in zip(patched, saved, strict=True):
+            setattr(m, name, real)
+
+
+def with_parties(setup: Setup, names: list[str]) -> Setup:
+    changes: dict[str, Any] = {}
+    for name in names:
+        changes.update(PARTIES[name][0])
+    return dataclasses.replace(setup, **changes)
 
 
 @dataclass
@@ -61,18 +123,30 @@ class Schedule:
     def __init__(self, setup: Setup, choose: Callable[[Schedule, list[str]], int]) -> None:
         self.setup = setup
         self._choose = choose
-        self.monitor = Monitor()
+        self.options = ChannelOptions(
+            ping_interval=TIMEOUT if setup.keepalive else None,
+            ping_timeout=TIMEOUT,
+            open_timeout=TIMEOUT,
+            close_timeout=TIMEOUT,
+            write_timeout=TIMEOUT,
+            compression=False,
+            reconnect=True,  # the C++ design: a send after a clean close reconnects
+        )
+        # Bound: the write timeout, the close timeout, then the wait for TCP's end (D5).
+        self.monitor = Monitor(close_bound=3 * TIMEOUT, cancelled=self._was_cancelled)
+        self._party_tasks: dict[str, asyncio.Task[Any]] = {}
         self.outcomes: dict[str, str] = {}
         self.closes: list[CloseInfo] = []
         self.choices: list[str] = []
         self.loop: ScheduleLoop | None = None
         self.ch: Channel | None = None
-        self.conns: list[Any] = []
         self.made: list[SimTransport] = []
-        self.transport: SimTransport | None = None
         self._checked: set[int] = set()
         self.ping_outcome: str | None = None
         self.refused: list[str] = []  # sends refused at the door (never a party)
+        self.sends: list[asyncio.Task[Any]] = []
+        self.echoes: list[asyncio.Task[Any]] = []
+        self._holder_task: asyncio.Task[Any] | None = None
 
     # ------------------------------------------------------------------ running
 
@@ -82,7 +156,13 @@ class Schedule:
         return index
 
     def run(self) -> Result:
+        with deterministic_bytes(self.setup.channel_cls):
+            return self._run()
+
+    def _run(self) -> Result:
         loop = ScheduleLoop(self.chooser)
+        loop.timers_compete = self.setup.timers_compete
+        self.monitor.now = loop.time
         self.loop = loop
         loop.after_step = self._after_step
         result = Result()
@@ -117,36 +197,94 @@ class Schedule:
         return result
 
     async def _main(self, loop: ScheduleLoop) -> None:
-        made: list[SimTransport] = []
-        options = ChannelOptions(ping_interval=None, compression=False, reconnect=True)
-        ch = self.setup.channel_cls(
-            URL, options=options, transport_factory=sim_factory(made), on_close=self.closes.append
+        setup = self.setup
+        ch = setup.channel_cls(
+            URL,
+            options=self.options,
+            transport_factory=sim_factory(self.made),
+            on_close=self.closes.append,
+            process=self._process,
         )
         self.ch = ch
         ch.subscribe(self.monitor.feed)
-        await ch.open()
-        self.transport = made[0]
-        self.made = made
-        self.conns = [ch._conn]
+        ch.subscribe(self._track_holder)
+        if not setup.connector:
+            await ch.open()
+        for transport in self.made:
+            self._watch(transport)
         loop.exploring = True
-        parties: list[asyncio.Task[Any]] = []
-        for i in range(1, self.setup.senders + 1):
-            parties.append(loop.create_task(self._send(ch, i), name=f"send#{i}"))
-        parties.append(
-            loop.create_task(self._deinit(ch), name="deinit"),
-        )
-        parties.append(loop.create_task(self._peer_end(), name="peer"))
-        if self.setup.with_ping:
+        self.sends = [
+            loop.create_task(self._send(ch, "pending send"), name=f"send#{i}")
+            for i in range(1, setup.senders + 1)
+        ]
+        deinit = loop.create_task(self._deinit(ch), name="deinit")
+        parties = [*self.sends, deinit]
+        parties.append(loop.create_task(self._peer(), name="peer"))
+        if setup.with_ping:
             parties.append(loop.create_task(self._ping(ch), name="ping#1"))
+        if setup.stall:
+            parties.append(loop.create_task(self._stall(), name="stall"))
+        if setup.cancel and self.sends:
+            parties.append(loop.create_task(self._cancel(self.sends[0]), name="cancel"))
+        if setup.cancel_deinit:
+            parties.append(loop.create_task(self._cancel(deinit), name="cancel-deinit"))
         await asyncio.gather(*parties, return_exceptions=True)
+        if setup.cancel_deinit:
+            # D11: a cancelled deinit does not stop a later one from finishing and disposing.
+            await loop.create_task(self._deinit(ch), name="deinit#2")
+        while not all(t.done() for t in self.echoes):
+            await asyncio.gather(*self.echoes, return_exceptions=True)
         loop.exploring = False
+        while loop._ready:  # type: ignore[attr-defined]
+            await asyncio.sleep(0)  # let what is ready finish (a cancelled keepalive's last step)
 
-    async def _send(self, ch: Channel, i: int) -> None:
-        before = ch._parties.get("send", 0)
+    def _transport(self) -> SimTransport | None:
+        """The peer's end of the newest connection, if it is still open."""
+        if not self.made or self.made[-1].closed:
+            return None
+        return self.made[-1]
+
+    def _watch(self, transport: SimTransport) -> None:
+        transport.on_write = self._check_wire
+        transport.peer.on_violation = self.monitor.violate
+        transport.peer.close_received = asyncio.get_running_loop().create_future()
+
+    def _track_holder(self, e: Event) -> None:
+        if e.what is What.TAKE:
+            self._holder_task = asyncio.current_task()
+        elif e.what is What.RELEASE:
+            self._holder_task = None
+        elif e.what is What.WAIT and (task := asyncio.current_task()) is not None:
+            self._party_tasks[str(e.party)] = task
+        elif e.what is What.ESTABLISHED and e.established == 1 and self.made:
+            self._watch(self.made[-1])
+
+    def _was_cancelled(self, party: str) -> bool:
+        task = self._party_tasks.get(party)
+        return task is not None and (task.cancelling() > 0 or task.cancelled())
+
+    def _check_wire(self, data: bytes) -> None:
+        """Peer side: bytes reach the wire only from the task of the token holder (1, 8)."""
+        task = asyncio.current_task()
+        if task is not self._holder_task:
+            ch = self.ch
+            holder = dict(ch.snapshot())["_token"][0] if ch is not None else "?"
+            who = task_label(task) if task is not None else "a callback"
+            self.monitor.violate(
+                "1", f"{who} put {len(data)} bytes on the wire while {holder} held the token"
+            )
+
+    async def _send(self, ch: Channel, data: str) -> None:
+        before = _send_count(ch)
         try:
-            await ch.send("pending send")  # the same data for every send (symmetry)
+            await ch.send(data, fragment_size=_fragment_size(data, self.setup.fragments))
+        except asyncio.CancelledError:
+            if _send_count(ch) != before:
+                self._record(before, "cancelled")
+        except WriteTimeout as exc:
+            self._record(before, f"WriteTimeout: {exc}")  # D8: the connection was aborted
         except (ChannelDisposed, ChannelClosed) as exc:
-            if ch._parties.get("send", 0) == before:
+            if _send_count(ch) == before:
                 # It arrived after the dispose, or after an error close: refused at the door
                 # before it became a party (documented), so it was never pending.
                 self.refused.append(f"{type(exc).__name__}: {exc}")
@@ -165,18 +303,68 @@ class Schedule:
     def _record(self, before: int, outcome: str) -> None:
         self.outcomes[str(Party("send", before + 1))] = outcome
 
+    def _process(self, message: Message) -> None:
+        """The application: answer each message with a send (the Autobahn echo client)."""
+        ch, loop = self.ch, self.loop
+        assert ch is not None and loop is not None
+        data = message.data if isinstance(message.data, str) else message.data.decode()
+        name = f"echo#{len(self.echoes) + 1}"
+        self.echoes.append(loop.create_task(self._send(ch, data), name=name))
+
     async def _deinit(self, ch: Channel) -> None:
+        if self.setup.deinit_last:
+            await asyncio.gather(*self.sends, return_exceptions=True)
         try:
             await ch.deinit(abrupt=self.setup.abrupt)
         except Exception as exc:
             self.monitor.violate("7", f"deinit raised {type(exc).__name__}: {exc}")
 
-    async def _peer_end(self) -> None:
-        assert self.transport is not None
-        if self.setup.peer_close:
-            self.transport.peer.close(1001, "going away")
+    async def _peer(self) -> None:
+        """The peer's own steps: pings and data if asked, then its end (Close or EOF)."""
+        setup = self.setup
+        if setup.peer_ping and (t := self._transport()):
+            t.peer.ping(b"peer")
+            await asyncio.sleep(0)
+        if setup.autobahn and (t := self._transport()):
+            t.peer.message(["frag", "ment"], ping_between=True)
+            await asyncio.sleep(0)
+        if setup.peer_data:
+            for piece, last in (("frag", False), ("ment", True)):
+                if t := self._transport():
+                    t.peer.text(piece, fin=last, continuation=last)
+                    await asyncio.sleep(0)
+                if not last and (t := self._transport()):
+                    t.peer.ping(b"between")
+                    await asyncio.sleep(0)
+        if setup.slow_close:
+            await self._slow_close()
+            return
+        t = self._transport()
+        if t is None:
+            return  # no connection (yet, or any more): nothing to end
+        if setup.peer_close:
+            t.peer.close(1001, "going away")
         else:
-            self.transport.peer.end_tcp()
+            t.peer.end_tcp()
+
+    async def _slow_close(self) -> None:
+        """After the channel's Close arrives, ping every half close timeout, five times, and
+        never end TCP: a graceful close must still end within its bound (D5)."""
+        t = self._transport()
+        if t is None or t.peer.close_received is None:
+            return
+        t.peer.mute_close = True
+        await t.peer.close_received
+        for _ in range(5):
+            await asyncio.sleep(TIMEOUT / 2)
+            t.deliver_ping()
+
+    async def _stall(self) -> None:
+        if t := self._transport():
+            t.stall()
+
+    async def _cancel(self, target: asyncio.Task[Any]) -> None:
+        target.cancel()
 
     async def _ping(self, ch: Channel) -> None:
         try:
@@ -184,8 +372,8 @@ class Schedule:
             self.ping_outcome = "pong"
         except ChannelDisposed:
             self.ping_outcome = "rejected"
-        except ChannelClosed as exc:
-            self.ping_outcome = f"ChannelClosed: {exc}"
+        except (ChannelClosed, PingTimeout, WriteTimeout) as exc:
+            self.ping_outcome = f"{type(exc).__name__}: {exc}"  # a stalled peer: D8, no Pong
         except Exception as exc:
             self.ping_outcome = f"{type(exc).__name__}: {exc}"
             self.monitor.violate("3, 7", f"the ping failed with {type(exc).__name__}: {exc}")
@@ -212,8 +400,16 @@ class Schedule:
         run.outcomes = self.outcomes
         run.closes = self.closes
         for verdict in check(run):
-            if not verdict.ok:
+            # 1, 2, 5, D7 and D10 ran at every step (monitor.py), with the cancellations that the
+            # events do not show (a cancelled waiter leaves the queue silently).
+            if not verdict.ok and verdict.invariant not in PER_STEP:
                 self.monitor.violate(verdict.invariant, f"{verdict.claim}: {verdict.evidence}")
+        assert self.loop is not None
+        for future in self.loop.unretrieved():
+            exc = future.exception()
+            self.monitor.violate(
+                "7", f"an error nobody retrieved (a lost future): {type(exc).__name__}: {exc}"
+            )
 
     def _cleanup(self, loop: ScheduleLoop) -> None:
         """Close what a pruned or hung schedule left suspended, quietly."""
@@ -228,52 +424,22 @@ class Schedule:
             finally:
                 asyncio.events._set_running_loop(None)
         loop._ready.clear()  # type: ignore[attr-defined]
+        loop.unretrieved()  # a pruned schedule stopped before anyone could retrieve them
         loop.close()
 
     # ------------------------------------------------------------------ state
 
     def signature(self) -> Hashable:
-        """Everything the rest of the schedule depends on (see engine.py on soundness)."""
+        """Everything the rest of the schedule depends on (see engine.py on soundness): the
+        channel's and every connection's ``snapshot()``, the simulated transports and peers,
+        every task's stack, the ready steps, the timers, and what the checks keep."""
         loop, ch = self.loop, self.ch
         assert loop is not None and ch is not None
-        token = ch._token
-        channel = (
-            str(token.holder),
-            tuple(str(p) for p in token.waiters.parties()),
-            ch._established,
-            ch._state.value,
-            ch._inside,
-            ch._disposed,
-            ch._deiniting,
-            len(ch._close_callbacks),
-            ch._conn is None,
-            tuple(sorted(ch._parties.items())),
-            len(ch._tasks),
+        connections: dict[int, Hashable] = {}
+        names = self._task_names(loop)
+        tasks = tuple(
+            sorted((_task_state(t, names[id(t)], connections) for t in loop.tasks), key=repr)
         )
-        if ch._conn is not None and ch._conn not in self.conns:
-            self.conns.append(ch._conn)  # a send after a clean close reconnected
-        connection = tuple(
-            (
-                conn.shutdown_requested,
-                conn.released,
-                conn.reader_done.is_set(),
-                len(conn.replies),
-                conn.replier_running,
-                conn.proto.state.name,
-                len(conn.pings),
-                conn.close is not None,
-                conn.local_close is not None,
-            )
-            for conn in self.conns
-        )
-        if self.setup.symmetric:
-            names = {
-                id(t): _send_party(t) if t.get_name().startswith("send#") else task_label(t)
-                for t in loop.tasks
-            }
-        else:
-            names = {id(t): task_label(t) for t in loop.tasks}
-        tasks = tuple(sorted((_task_state(t, names[id(t)]) for t in loop.tasks), key=repr))
         ready = tuple(
             sorted(names.get(id(loop.owner(h)), "callback") for h in loop._ready)  # type: ignore[attr-defined]
         )
@@ -282,12 +448,13 @@ class Schedule:
             sorted(round(h.when() - now, 6) for h in loop._scheduled if not h.cancelled())  # type: ignore[attr-defined]
         )
         return (
-            channel,
-            connection,
-            tuple(t.signature() for t in self.made),
+            ch.snapshot(),
+            tuple(sorted(connections.items())),
+            tuple(t.snapshot() for t in self.made),
             tasks,
             ready,
             timers,
+            loop.timer_choices if loop.timers_compete else None,
             self.monitor.summary(),
             tuple(sorted(self.outcomes.items())),
             len(self.closes),
@@ -295,30 +462,81 @@ class Schedule:
             len(self.refused),
         )
 
+    def _task_names(self, loop: ScheduleLoop) -> dict[int, str]:
+        """Each task's name in the state. With symmetry, a send task is named by its channel
+        party once it has one, and sends not yet started are interchangeable (the cancelled
+        one excepted: it is the only one a party targets)."""
+        names = {}
+        target = self.sends[0] if self.setup.cancel and self.sends else None
+        for t in loop.tasks:
+            label = task_label(t)
+            if self.setup.symmetric and label.startswith("send#"):
+                label = _send_party(t)
+                if t is target:
+                    label = "cancel-target " + label
+            names[id(t)] = label
+        return names
 
-def _abstract(value: Any) -> Hashable:
-    if value is None or isinstance(value, (bool, int, float, str)):
+
+def _abstract(value: Any, connections: dict[int, Hashable], depth: int = 0) -> Hashable:
+    """A local's value as a hashable value: equal when the code would behave alike."""
+    if value is None or isinstance(value, (bool, int, float, str, bytes)):
         return value
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return ("bytes", len(value))
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
     if isinstance(value, Party):
         return str(value)
-    if isinstance(value, _Connection):
-        return ("connection", value.n)  # which one matters once a send has reconnected
+    if type(value).__name__ == "_Connection":  # also a mutant module's
+        if value.n not in connections:
+            connections[value.n] = value.snapshot()
+        return ("connection", value.n)
+    if isinstance(value, asyncio.Task):
+        return ("task", task_label(value), value.done())
     if isinstance(value, asyncio.Future):
-        return ("future", value.done())
-    if isinstance(value, (list, tuple, dict, set)):
-        return (type(value).__name__, len(value))
+        if not value.done() or value.cancelled():
+            return ("future", value.done())
+        exc = value.exception()
+        return ("future", True, None if exc is None else type(exc).__name__)
+    if isinstance(value, BaseException):
+        return (type(value).__name__, str(value))
+    if depth > 3:
+        return type(value).__name__
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [_abstract(v, connections, depth + 1) for v in value]
+        return (
+            type(value).__name__,
+            tuple(sorted(items, key=repr) if isinstance(value, (set, frozenset)) else items),
+        )
+    if isinstance(value, dict):
+        return (
+            "dict",
+            tuple(
+                (_abstract(k, connections, depth + 1), _abstract(v, connections, depth + 1))
+                for k, v in value.items()
+            ),
+        )
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return (
+            type(value).__name__,
+            tuple(
+                _abstract(getattr(value, f.name), connections, depth + 1)
+                for f in dataclasses.fields(value)
+            ),
+        )
     return type(value).__name__
 
 
-def _task_state(task: asyncio.Task[Any], label: str | None = None) -> Hashable:
-    label = label or task_label(task)
+def _task_state(
+    task: asyncio.Task[Any], label: str, connections: dict[int, Hashable] | None = None
+) -> Hashable:
+    """A task as a value: done (and how), or its coroutine stack: each frame's function,
+    instruction offset and every local but ``self`` (the fragment index, the replies, ...)."""
     if task.done():
         if task.cancelled():
             return (label, "cancelled")
         exc = task.exception()
         return (label, "done", type(exc).__name__ if exc else None)
+    conns = {} if connections is None else connections
     frames = []
     coro: Any = task.get_coro()
     while coro is not None:
@@ -326,14 +544,19 @@ def _task_state(task: asyncio.Task[Any], label: str | None = None) -> Hashable:
         if frame is None:
             break
         local = tuple(
-            sorted((k, _abstract(v)) for k, v in frame.f_locals.items() if k not in _SKIP)
+            sorted((k, _abstract(v, conns)) for k, v in frame.f_locals.items() if k != "self")
         )
         frames.append((frame.f_code.co_name, frame.f_lasti, local))
         coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
-    return (label, tuple(frames))
+    return (label, tuple(frames), task.cancelling() if hasattr(task, "cancelling") else 0)
 
 
-_SKIP = frozenset({"self", "i"})  # ``i`` only numbers the scenario's send tasks
+def _send_count(ch: Channel) -> int:
+    return dict(dict(ch.snapshot())["_parties"]).get("send", 0)  # type: ignore[call-overload]
+
+
+def _fragment_size(data: str, fragments: int) -> int | None:
+    return None if fragments <= 1 else max(1, -(-len(data.encode()) // fragments))
 
 
 def _send_party(task: asyncio.Task[Any]) -> str:

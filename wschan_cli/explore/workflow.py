@@ -29,7 +29,7 @@ from wschan_cli.channel import CloseInfo, Event, Party, What
 from wschan_cli.trace.scenarios import Run
 from wschan_cli.trace.verdicts import check
 
-from .loop import Prune, ScheduleLoop, StepLimit
+from .loop import Prune, ScheduleLoop, StepLimit, task_label
 from .monitor import Monitor
 from .scenario import Result, Setup, _task_state
 
@@ -37,6 +37,8 @@ DEINIT, TERMINATE, READER = Party("deinit"), Party("terminate", 1), Party("reade
 
 R1 = "R1: a woken waiter's deferred continuation read the channel after deinit's series deleted it"
 R2 = "R2: deinit's series deleted the channel while the releasing party was still inside done()"
+H1 = "H1: the 101 arrived before the connector registered its waiter; the first send hangs"
+H2 = "H2: the peer closed before the 101; nothing wakes the connector; the first send hangs"
 
 
 class UseAfterDelete(Exception):
@@ -118,6 +120,11 @@ class WorkflowSchedule:
         self.ch: ModelChannel | None = None
         self._seq = 0
         self.crashed = False
+        # With ``setup.connector`` (hazards H1, H2): the first send connects and upgrades.
+        self.request_written = asyncio.Event()
+        self.upgrade_waiter: asyncio.Future[None] | None = None
+        self.upgraded = False
+        self.upgrade_lost: str | None = None  # why the 101 never reached the connector
 
     def chooser(self, labels: list[str]) -> int:
         index = self._choose(self, labels)
@@ -136,7 +143,7 @@ class WorkflowSchedule:
                 what,
                 ch.sending,
                 ch.established,
-                "model",
+                "success" if ch.established else "undefined",  # the model's protocol state
                 ch.holder,
                 len(ch.waiters),
                 detail,
@@ -157,7 +164,7 @@ class WorkflowSchedule:
                 if not self.crashed:
                     if not loop.hung:
                         raise
-                    self.monitor.violate("7", "hang: no party can make progress")
+                    self.monitor.violate("7", self.upgrade_lost or "hang: no party can move")
                 result.complete = True
             except StepLimit as exc:
                 self.monitor.violate("7", f"hang: {exc}")
@@ -200,6 +207,9 @@ class WorkflowSchedule:
         ]
         parties.append(loop.create_task(self._guard(self._deinit), name="deinit"))
         parties.append(loop.create_task(self._guard(self._terminate), name="peer"))
+        if self.setup.connector:
+            self.ch.established = 0
+            parties.append(loop.create_task(self._guard(self._upgrade_reader), name="reader"))
         await asyncio.gather(*parties)
         loop.exploring = False
 
@@ -214,6 +224,37 @@ class WorkflowSchedule:
         text = R1 if kind == "R1" else R2 if kind == "R2" else "use after delete"
         self.monitor.violate("7", f"{text} (#{self._seq + 1}: {party}: {what})")
 
+    async def _connect(self, party: Party) -> None:
+        """MODEL of the C++ connector: connect, write the upgrade request, and only then
+        register the waiter for the 101 (H1); a peer close before the 101 wakes nobody (H2)."""
+        ch = self.ch
+        assert ch is not None
+        ch.established = 1
+        self._emit(party, What.ESTABLISHED, before=0)
+        self._emit(party, What.FRAME_OUT, opcode="http", size=1)
+        self.request_written.set()
+        await asyncio.sleep(0)  # MODEL: the 101 waiter is set up after the write returns
+        if not self.upgraded:
+            self.upgrade_waiter = asyncio.get_running_loop().create_future()
+            await self.upgrade_waiter
+        elif self.upgrade_lost == H1:
+            self.upgrade_waiter = asyncio.get_running_loop().create_future()
+            await self.upgrade_waiter  # the C++ waits for a signal that was already sent
+        self._emit(party, What.UPGRADED, status=101)
+
+    async def _upgrade_reader(self) -> None:
+        """The reader of the handshake: the 101 arrives once the request is written, unless
+        the peer has closed first."""
+        await self.request_written.wait()
+        if self.ch is not None and self.ch.reader_ended.is_set():
+            self.upgrade_lost = H2  # the reader ended: no 101, and the C++ wakes no one
+            return
+        self.upgraded = True
+        if self.upgrade_waiter is None:
+            self.upgrade_lost = H1  # signalled with no waiter yet: the wake-up is lost
+        else:
+            self.upgrade_waiter.set_result(None)
+
     async def _send(self, i: int) -> None:
         ch = self.ch
         assert ch is not None
@@ -222,6 +263,8 @@ class WorkflowSchedule:
             return  # issued after deinit: the user's error, not the race's (wschan refuses it)
         await ch.take(party)
         ch.touch(party, "the out task reads established")
+        if self.setup.connector and ch.established == 0 and not self.request_written.is_set():
+            await self._connect(party)  # the first out task connects (D1 in the C++ too)
         if ch.established == 0 or ch.shutdown_requested:
             self.emit_fail(party)
             await ch.done(party, None)
@@ -286,7 +329,7 @@ class WorkflowSchedule:
             ch.reader_ended.is_set(),
             ch.shutdown_requested,
             ch.deleted,
-            tuple(_task_state(t) for t in loop.tasks),
+            tuple(_task_state(t, task_label(t)) for t in loop.tasks),
             tuple(sorted(loop.label(h) for h in loop._ready)),  # type: ignore[attr-defined]
             self.monitor.summary(),
             tuple(sorted(self.outcomes.items())),

@@ -1,10 +1,12 @@
 """Off a terminal: a line bridge, as websocat's default mode.
 
-Each stdin line is one message (a trailing CR removed; text, or binary when the line is not
-UTF-8), each message received is one line on stdout (binary as hex), in arrival order. No
-prompt, no colour, no toolbar. At end of input every line has been sent; the session then closes
-gracefully (1000) once ``--wait`` seconds pass without any message in or out, so replies still
-on their way are printed. Stdin is read while the connection opens: nothing is lost.
+Each stdin line is one text message (a trailing CR removed), each message received is one line
+on stdout (binary as hex), in arrival order. No prompt, no colour, no toolbar. At end of input
+every line has been sent; the session then closes gracefully (1000) once ``--wait`` seconds pass
+without any message in or out, so replies still on their way are printed. Stdin is read while
+the connection opens: nothing is lost. A line that is not UTF-8 ends the session as in
+``wschan send`` (exit 2, nothing after it sent); a line longer than ``reader.STREAM_AFTER`` is
+streamed (``outgoing``).
 """
 
 from __future__ import annotations
@@ -15,14 +17,17 @@ import sys
 import time
 
 from wschan_cli.channel import Message
-from wschan_cli.commands.send import StdinReader
-from wschan_cli.exitcodes import EXIT_ERROR
+from wschan_cli.exitcodes import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE
 from wschan_cli.render.color import Style, color_enabled, is_tty
 from wschan_cli.render.diagnostics import Diagnostics
 from wschan_cli.render.replies import ReplyWriter
 from wschan_cli.runner import run_main
 
+from .interrupt import CtrlC
 from .link import Link, LinkConfig
+from .outgoing import Outbox
+from .payload import InputError
+from .reader import stdin_reader
 
 
 def run_bridge(cfg: LinkConfig, *, wait: float, timestamps: bool, pretty: bool) -> int:
@@ -32,6 +37,7 @@ def run_bridge(cfg: LinkConfig, *, wait: float, timestamps: bool, pretty: bool) 
         verbose=conn.verbose,
         include=conn.include,
         style=Style(color_enabled(conn.color, sys.stderr)),
+        secrets=conn.secrets,
     )
     writer = ReplyWriter(
         sys.stdout.buffer,
@@ -40,7 +46,9 @@ def run_bridge(cfg: LinkConfig, *, wait: float, timestamps: bool, pretty: bool) 
         escape=is_tty(sys.stdout),
         color=False,
     )
-    return run_main(_bridge(cfg, diag, writer, wait), debug=conn.debug, error=diag.error)
+    return run_main(
+        _bridge(cfg, diag, writer, wait), debug=conn.debug, error=diag.error, mask=diag.secrets.text
+    )
 
 
 async def _bridge(cfg: LinkConfig, diag: Diagnostics, writer: ReplyWriter, wait: float) -> int:
@@ -51,6 +59,7 @@ async def _bridge(cfg: LinkConfig, diag: Diagnostics, writer: ReplyWriter, wait:
     last_activity = loop.time()
     broken_pipe = False
     flush_pending = False
+    input_error: str | None = None
 
     def flush() -> None:
         nonlocal flush_pending, broken_pipe
@@ -75,49 +84,73 @@ async def _bridge(cfg: LinkConfig, diag: Diagnostics, writer: ReplyWriter, wait:
             loop.call_soon(flush)
 
     observers = [diag] if cfg.connection.verbose or cfg.connection.include else []
-    link = Link(cfg, process=on_message, notify=diag.note, observers=list(observers))
+    link = Link(
+        cfg,
+        process=on_message,
+        notify=diag.note,
+        observers=list(observers),
+        on_rejected=diag.response,
+    )
     supervisor = asyncio.ensure_future(link.run())
 
     async def pump() -> None:
-        nonlocal last_activity
-        stdin = StdinReader(b"\n", whole=False)
+        nonlocal last_activity, input_error
+        stdin = stdin_reader()
         stdin.start()
-        while True:
-            batch = await stdin.queue.get()
-            if batch is None:
-                return
-            if isinstance(batch, BaseException):
-                diag.error(f"cannot read stdin: {batch}")
-                return
-            for raw in batch:
-                try:
-                    data: str | bytes = raw.decode("utf-8")
-                except UnicodeDecodeError:
-                    data = raw
-                if not await link.send(data):
+        outbox = Outbox([("stdin", None)], False, "utf-8", stdin, ended=asyncio.Event())
+        try:
+            async for message in outbox:
+                if not await link.send(message):
                     return
                 last_activity = loop.time()
+        except InputError as exc:
+            input_error = str(exc)
 
+    task = asyncio.current_task()
+    assert task is not None
+    interrupted = False
+
+    def stop() -> None:
+        nonlocal interrupted
+        interrupted = True
+        task.cancel()
+
+    CtrlC(stop, error=diag.error, last_words=flush).install()
     pumping = asyncio.ensure_future(pump())
-    await asyncio.wait({pumping, supervisor}, return_when=asyncio.FIRST_COMPLETED)
-    if not supervisor.done():
-        # End of input: every line is sent. Close once the connection has been silent for
-        # --wait seconds (replies to the last lines are still on their way).
-        while not supervisor.done() and not broken_pipe:
-            remaining = last_activity + wait - loop.time()
-            if remaining <= 0:
-                break
-            await asyncio.wait({supervisor}, timeout=remaining)
+    try:
+        await asyncio.wait({pumping, supervisor}, return_when=asyncio.FIRST_COMPLETED)
         if not supervisor.done():
-            await link.close(1001 if broken_pipe else 1000, "stdout closed" if broken_pipe else "")
+            # End of input: every line is sent. Close once the connection has been silent for
+            # --wait seconds (replies to the last lines are still on their way); not before
+            # the first connect attempt has told how it went, so the status says it (3, 4).
+            await link.wait_attempted()
+            while not supervisor.done() and not broken_pipe and input_error is None:
+                remaining = last_activity + wait - loop.time()
+                if remaining <= 0:
+                    break
+                await asyncio.wait({supervisor}, timeout=remaining)
+            if not supervisor.done():
+                code, reason = (1001, "stdout closed") if broken_pipe else (1000, "")
+                await link.close(code, reason)
+    except asyncio.CancelledError:
+        if not interrupted:
+            raise
+        task.uncancel()
+        await link.close(1001, "interrupted")  # a second Ctrl-C quits at once (interrupt.py)
     pumping.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await pumping
     status = await supervisor
     flush()
+    if interrupted:
+        diag.error("interrupted")
+        return EXIT_INTERRUPTED
     if status != 0 and link.final_message:
         diag.error(link.final_message)
     if broken_pipe:
         diag.error("stdout was closed (broken pipe); closed the connection with 1001")
         return EXIT_ERROR
+    if input_error is not None:
+        diag.error(f"{input_error}; nothing after it was sent")
+        return EXIT_USAGE
     return status

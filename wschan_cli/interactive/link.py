@@ -24,30 +24,21 @@ from wschan_cli.channel import (
     CloseInfo,
     ConnectError,
     HandshakeError,
+    HandshakeRejected,
     Message,
     Subscriber,
 )
 from wschan_cli.exitcodes import EXIT_ABNORMAL, EXIT_OK, status_for
 from wschan_cli.options import ConnectionSettings
-from wschan_cli.render.closecodes import close_code_name
+from wschan_cli.render.closecodes import describe_close
 
 from .backoff import Backoff
+from .outgoing import Streamed
+from .race import first_done
+from .retry import classify
 
 #: A connection that stayed up this long resets the backoff (delays and tries start over).
 STABLE_AFTER = 10.0
-
-
-def describe_close(info: CloseInfo) -> str:
-    """How a connection ended, in one line: code, reason, who closed."""
-    from wschan_cli.render.escape import escape_control
-
-    reason = f' "{escape_control(info.reason, one_line=True)}"' if info.reason else ""
-    if info.code == 1006:
-        if info.by == "peer":
-            return "the server dropped the connection without a Close frame (1006)"
-        return f"connection aborted: {escape_control(info.reason, one_line=True)} (1006)"
-    who = "the server closed" if info.by == "peer" else "wschan closed"
-    return f"{who} the connection: {info.code} ({close_code_name(info.code)}){reason}"
 
 
 @dataclass
@@ -70,6 +61,8 @@ class Link:
     notify: Callable[[str], None]  # one line for the user (stderr / above the prompt)
     observers: list[Subscriber] = field(default_factory=list)
     on_change: Callable[[], None] = lambda: None  # the reconnect status changed (toolbar)
+    # the upgrade was refused: its status and headers (for -i)
+    on_rejected: Callable[[int, tuple[tuple[str, str], ...]], None] = lambda _s, _h: None
 
     ch: Channel | None = None
     connections: int = 0  # connections that were opened (init sent)
@@ -82,6 +75,8 @@ class Link:
     _stop_done: asyncio.Event = field(default_factory=asyncio.Event)
     _closed: asyncio.Future[CloseInfo] | None = None
     _stop_status: int | None = None
+    _attempted: asyncio.Event = field(default_factory=asyncio.Event)
+    failure: ChannelError | None = None  # the last failed connect
 
     # ------------------------------------------------------------------ supervisor
 
@@ -93,7 +88,7 @@ class Link:
         try:
             while True:
                 if self.stopping:
-                    return self._stop_status or EXIT_OK
+                    return self._stopped()
                 closed: asyncio.Future[CloseInfo] = loop.create_future()
                 self._closed = closed
 
@@ -119,16 +114,26 @@ class Link:
                         await ch.send(message)
                 except (ConnectError, HandshakeError) as exc:
                     await self._dispose(ch)
+                    self.failure = exc
+                    if isinstance(exc, HandshakeRejected):
+                        self.on_rejected(exc.status, exc.headers)
+                    self._attempted.set()
                     if self.stopping:
-                        return self._stop_status or EXIT_OK
-                    if not cfg.reconnect or backoff.exhausted:
-                        return self._end(status_for(exc), str(exc), cfg.reconnect)
-                    await self._pause(backoff, str(exc))
+                        return self._stopped()
+                    verdict = classify(exc)
+                    if not cfg.reconnect:
+                        return self._end(status_for(exc), str(exc))
+                    if verdict.permanent:
+                        return self._end(status_for(exc), f"{exc} (not retried: permanent)")
+                    if backoff.exhausted:
+                        return self._end(status_for(exc), str(exc), gave_up=True)
+                    await self._pause(backoff, str(exc), verdict.retry_after)
                     continue
                 except (ChannelClosed, ChannelDisposed):
                     pass  # closed while sending --init: the close below says how
                 opened_at = loop.time()
                 self.connections += 1
+                self._attempted.set()
                 self.status_line = ""
                 self.on_change()
                 if not closed.done():
@@ -138,29 +143,46 @@ class Link:
                 if self.stopping:
                     await self._stop_done.wait()
                     await self._dispose(ch)
-                    return self._stop_status if self._stop_status is not None else EXIT_OK
+                    return self._stopped()
                 if info.clean:
                     await self._dispose(ch)
-                    return self._end(EXIT_OK, describe_close(info))
+                    return self._end(EXIT_OK, self._describe(info))
                 if loop.time() - opened_at >= STABLE_AFTER:
                     backoff.reset()
                 await self._dispose(ch)
                 if not cfg.reconnect or backoff.exhausted:
-                    return self._end(EXIT_ABNORMAL, describe_close(info), cfg.reconnect)
-                await self._pause(backoff, describe_close(info))
+                    return self._end(EXIT_ABNORMAL, self._describe(info), gave_up=cfg.reconnect)
+                await self._pause(backoff, self._describe(info))
         finally:
             self._ready.clear()
             self._ended.set()
             self.on_change()
 
-    def _end(self, status: int, message: str, gave_up: bool = False) -> int:
+    def _describe(self, info: CloseInfo) -> str:
+        conn = self.config.connection
+        return describe_close(
+            info, close_timeout=conn.close_timeout, write_timeout=conn.write_timeout
+        )
+
+    def _stopped(self) -> int:
+        """The status once the user ended the link: as the close went, or, when no
+        connection was ever made, the failure that kept it from being made (3 or 4)."""
+        if self.connections == 0 and self.failure is not None:
+            return self._end(status_for(self.failure), str(self.failure))
+        return self._stop_status if self._stop_status is not None else EXIT_OK
+
+    def _end(self, status: int, message: str, *, gave_up: bool = False) -> int:
         if gave_up:
             message += f" (gave up after {self.config.reconnect_tries} reconnect attempts)"
         self.final_message = message
         return status
 
-    async def _pause(self, backoff: Backoff, why: str) -> None:
+    async def _pause(self, backoff: Backoff, why: str, asked: float | None = None) -> None:
+        """Wait before the next attempt: the backoff's delay, or what the server asked for
+        (Retry-After), at most --reconnect-max-delay."""
         delay = backoff.next_delay()
+        if asked is not None:
+            delay = min(asked, self.config.reconnect_max_delay)
         tries = f"/{backoff.tries}" if backoff.tries else ""
         self.status_line = f"reconnect {backoff.attempt}{tries} in {delay:.2f}s"
         self.notify(f"{why}; reconnecting in {delay:.2f}s (attempt {backoff.attempt}{tries})")
@@ -185,36 +207,38 @@ class Link:
     async def wait_ended(self) -> None:
         await self._ended.wait()
 
+    async def wait_attempted(self) -> None:
+        """Until the first connect attempt succeeded or failed (or the link ended)."""
+        await first_done(self._attempted.wait(), self._ended.wait())
+
     async def ready(self) -> Channel | None:
         """The channel once a connection is up, or None if the link ended first."""
         if not self._ready.is_set():
-            waiter = asyncio.ensure_future(self._ready.wait())
-            ender = asyncio.ensure_future(self._ended.wait())
-            try:
-                await asyncio.wait({waiter, ender}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                waiter.cancel()
-                ender.cancel()
+            await first_done(self._ready.wait(), self._ended.wait())
             if not self._ready.is_set():
                 return None
         return self.ch
 
-    async def send(self, data: str | bytes) -> bool:
+    async def send(self, data: str | bytes | Streamed) -> bool:
         """Send one message on the live connection, waiting for a (re)connect if need be.
 
         A message that could not be written because the connection closed under it is sent
-        again on the next connection (with ``--reconnect``). False if the link ended first."""
+        again on the next connection (with ``--reconnect``), unless it was streamed (read as
+        it went out: it cannot be read again). False if the link ended first."""
         while True:
             ch = await self.ready()
             if ch is None:
                 return False
             try:
-                await ch.send(data)
+                if isinstance(data, Streamed):
+                    await ch.send_stream(data.chunks, text=data.text)
+                else:
+                    await ch.send(data)
                 return True
             except (ChannelClosed, ChannelDisposed):
                 if self.ch is ch:
                     self._ready.clear()  # this connection is over; the supervisor will see it
-                if self.stopping or self.ended:
+                if self.stopping or self.ended or isinstance(data, Streamed):
                     return False
                 await asyncio.sleep(0)  # let the supervisor see the close
 
@@ -233,13 +257,13 @@ class Link:
                 info = closed.result()
                 if info.code == 1006:  # our Close went unanswered, or the link died
                     status = EXIT_ABNORMAL
-                    self.final_message = describe_close(info)
+                    self.final_message = self._describe(info)
         self._stop_status = status
         self._stop_done.set()
         if self._closed is not None and not self._closed.done():
             # No connection was up (connecting, or waiting to reconnect): end the supervisor.
             self._closed.set_result(CloseInfo(1000, "", "local", True))
-        return status
+        return self._stopped()
 
     def describe(self) -> dict[str, Any]:
         return {

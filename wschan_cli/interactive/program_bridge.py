@@ -45,9 +45,13 @@ def run_program_bridge(
         verbose=conn.verbose,
         include=conn.include,
         style=Style(color_enabled(conn.color, sys.stderr)),
+        secrets=conn.secrets,
     )
     return run_main(
-        _program_bridge(cfg, argv, diag, close_code, wait), debug=conn.debug, error=diag.error
+        _program_bridge(cfg, argv, diag, close_code, wait),
+        debug=conn.debug,
+        error=diag.error,
+        mask=diag.secrets.text,
     )
 
 
@@ -81,7 +85,13 @@ async def _program_bridge(
             raise RuntimeError(f"{name} is not reading its stdin")
 
     observers = [diag] if cfg.connection.verbose or cfg.connection.include else []
-    link = Link(cfg, process=on_message, notify=diag.note, observers=list(observers))
+    link = Link(
+        cfg,
+        process=on_message,
+        notify=diag.note,
+        observers=list(observers),
+        on_rejected=diag.response,
+    )
 
     async def relay() -> None:
         nonlocal unsent, too_long

@@ -15,7 +15,6 @@ import binascii
 import contextlib
 import io
 import os
-import signal
 import sys
 import time
 from collections.abc import Coroutine
@@ -31,6 +30,7 @@ from wschan_cli.render.replies import ReplyWriter, iso_time
 from wschan_cli.runner import run_main
 
 from . import slash
+from .interrupt import CtrlC
 from .link import Link, LinkConfig
 from .view import ChannelView
 
@@ -59,10 +59,9 @@ def history_path() -> Path:
 
 
 def run_repl(cfg: LinkConfig, *, timestamps: bool, pretty: bool) -> int:
+    repl = Repl(cfg, timestamps=timestamps, pretty=pretty)
     return run_main(
-        Repl(cfg, timestamps=timestamps, pretty=pretty).main(),
-        debug=cfg.connection.debug,
-        error=lambda text: sys.stderr.write(f"wschan: {text}\n"),
+        repl.main(), debug=cfg.connection.debug, error=repl.error, mask=repl.secrets.text
     )
 
 
@@ -79,6 +78,7 @@ class _Capture(io.BytesIO):
 class Repl:
     def __init__(self, cfg: LinkConfig, *, timestamps: bool, pretty: bool) -> None:
         self.cfg = cfg
+        self.secrets = cfg.connection.secrets
         self.timestamps = timestamps
         self.color = color_enabled(cfg.connection.color, sys.stdout)
         self.style = Style(self.color)
@@ -88,7 +88,9 @@ class Repl:
         )
         self.view = ChannelView(on_change=self._invalidate)
         self.show_transitions = cfg.connection.verbose
-        self.armed = False  # a first Ctrl-C was pressed: the next one quits
+        # Ctrl-C (interrupt.py): at the prompt a key (the second one ends the prompt, which
+        # restores the terminal); while a command waits, a SIGINT that cancels the command.
+        self.ctrl_c = CtrlC(lambda: None, error=self.error)
         self.deinited = False
         self.outbox: asyncio.Queue[str | bytes] = asyncio.Queue()
         self.app: Any = None
@@ -107,12 +109,15 @@ class Repl:
 
     def note(self, text: str) -> None:
         """A diagnostic line (stderr; above the prompt too, as stdout and stderr are patched)."""
-        sys.stderr.write(self.style.dim(f"wschan: {escape_control(text, one_line=True)}") + "\n")
+        sys.stderr.write(self.style.dim(f"wschan: {self._shown(text)}") + "\n")
         sys.stderr.flush()
 
     def error(self, text: str) -> None:
-        sys.stderr.write(f"{self.style.red('wschan:')} {escape_control(text, one_line=True)}\n")
+        sys.stderr.write(f"{self.style.red('wschan:')} {self._shown(text)}\n")
         sys.stderr.flush()
+
+    def _shown(self, text: str) -> str:
+        return escape_control(self.secrets.text(text), one_line=True)
 
     def _marked(self, mark: str, body: str) -> str:
         stamp = f"{iso_time(time.time())} " if self.timestamps else ""
@@ -134,7 +139,7 @@ class Repl:
         extra = self.link.status_line
         if self.deinited:
             extra = "deinitialized: /quit to leave"
-        if self.armed:
+        if self.ctrl_c.pressed:
             extra = "Ctrl-C again to quit"
         return " " + self.view.toolbar(extra)
 
@@ -165,11 +170,11 @@ class Repl:
         @keys.add("c-c")
         def _(event: Any) -> None:
             buffer = event.app.current_buffer
-            if self.armed:
+            if self.ctrl_c.pressed:
                 event.app.exit(exception=KeyboardInterrupt())
                 return
             buffer.reset()
-            self.armed = True
+            self.ctrl_c.pressed = True
             event.app.invalidate()
 
         session: Any = PromptSession(
@@ -181,7 +186,7 @@ class Repl:
         self.app = session.app
 
         def disarm(_buffer: Any) -> None:
-            self.armed = False
+            self.ctrl_c.pressed = False
 
         session.default_buffer.on_text_insert += disarm  # typing disarms; a reset does not
 
@@ -193,6 +198,7 @@ class Repl:
                 include=conn.include,
                 style=Style(color_enabled(conn.color, sys.stderr)),
                 t0=loop.time(),
+                secrets=self.secrets,
             )
             observers: list[Any] = [self.view, self._transition]
             self.link = Link(
@@ -201,6 +207,7 @@ class Repl:
                 notify=self.note,
                 observers=observers,
                 on_change=self._invalidate,
+                on_rejected=self._rejected,
             )
             self.supervisor = asyncio.ensure_future(self.link.run())
             sender = asyncio.ensure_future(self._sender())
@@ -212,6 +219,10 @@ class Repl:
                     await sender
             await asyncio.sleep(0)  # let the patched stdout flush what is pending
         return status
+
+    def _rejected(self, status: int, headers: Any) -> None:
+        if self.cfg.connection.include or self.cfg.connection.verbose:
+            self.diag.response(status, headers)
 
     def _transition(self, event: Any) -> None:
         include = event.what is What.UPGRADED and self.cfg.connection.include
@@ -261,21 +272,9 @@ class Repl:
     async def _interruptible(self, work: Coroutine[Any, Any, int | None]) -> int | None:
         """Run a command; Ctrl-C (a SIGINT: the prompt is not reading keys now) cancels it and
         arms the quit, as at the prompt; a second Ctrl-C before it ends exits at once (130)."""
-        loop = asyncio.get_running_loop()
         task = asyncio.ensure_future(work)
-
-        def on_sigint() -> None:
-            if self.armed:
-                sys.stderr.write("wschan: interrupted\n")
-                sys.stderr.flush()
-                os._exit(EXIT_INTERRUPTED)
-            self.armed = True
-            task.cancel()
-
-        installed = False
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(signal.SIGINT, on_sigint)
-            installed = True
+        self.ctrl_c.stop = task.cancel
+        self.ctrl_c.install()
         try:
             return await task
         except asyncio.CancelledError:
@@ -284,8 +283,7 @@ class Repl:
             self.error("interrupted (Ctrl-C again to quit)")
             return None
         finally:
-            if installed:
-                loop.remove_signal_handler(signal.SIGINT)
+            self.ctrl_c.remove()
 
     def _finish(self) -> int:
         """The link ended by itself (server close, or reconnect gave up): say how."""
@@ -312,7 +310,7 @@ class Repl:
     # ------------------------------------------------------------------ one line
 
     async def _line(self, line: str) -> int | None:
-        self.armed = False
+        self.ctrl_c.pressed = False
         if not line:
             return None  # Enter on an empty line sends nothing
         parsed = slash.parse(line)

@@ -1,6 +1,9 @@
-"""Names of WebSocket close codes (RFC 6455 section 7.4 and the IANA registry), for messages."""
+"""Names of WebSocket close codes (RFC 6455 section 7.4 and the IANA registry), and the one
+line that says how a connection ended (``describe_close``), for send and connect alike."""
 
 from __future__ import annotations
+
+from typing import Any
 
 CLOSE_CODE_NAMES = {
     1000: "normal closure",
@@ -30,3 +33,44 @@ def close_code_name(code: int) -> str:
     if 4000 <= code <= 4999:
         return "private use"
     return "unknown"
+
+
+def describe_close(
+    info: Any, *, close_timeout: float | None = None, write_timeout: float | None = None
+) -> str:
+    """How a connection ended, in one line (after "wschan: "): who closed, code, name, reason.
+
+    ``info`` is the channel's ``CloseInfo``; the timeouts are named when one of them ended it.
+    """
+    from .escape import escape_control
+
+    reason = escape_control(info.reason, one_line=True)
+    if info.code == 1006:
+        if info.reason == "write timed out":
+            return (
+                f"a frame could not be written within {_seconds(write_timeout)} "
+                "(--write-timeout): the server stopped reading; connection aborted (1006)"
+            )
+        if info.reason in _CLOSE_UNANSWERED:
+            return (
+                f"the server did not answer the Close frame within {_seconds(close_timeout)} "
+                "(--close-timeout); connection aborted (1006)"
+            )
+        if info.by == "peer":
+            return "the server dropped the connection without a Close frame (1006)"
+        return f"connection aborted: {reason} (1006)"
+    label = f"{info.code} ({close_code_name(info.code)})" + (f' "{reason}"' if reason else "")
+    if info.by == "peer":
+        return f"the server closed the connection: {label}"
+    hint = " (raise --max-size)" if info.code == 1009 else ""
+    return f"closed the connection: {label}{hint}"
+
+
+# The core's reasons for a Close of ours left unanswered (channel.py, _shutdown and the reader).
+_CLOSE_UNANSWERED = frozenset(
+    {"no Close answer within the close timeout", "peer did not close TCP after the Close"}
+)
+
+
+def _seconds(value: float | None) -> str:
+    return f"{value:g}s" if value is not None else "the limit"

@@ -15,19 +15,9 @@ from typing import Any, TextIO
 
 from .color import Style
 from .escape import escape_control
-from .secrets import mask_header, mask_url
+from .secrets import DEFAULT, Secrets
 
 _PREVIEW = 80
-
-
-def _shown(value: Any) -> Any:
-    if isinstance(value, str):
-        return escape_control(mask_url(value), one_line=True)
-    return value
-
-
-def _masked_headers(headers: Iterable[Any]) -> list[tuple[str, str]]:
-    return [(str(name), mask_header(str(name), str(value))) for name, value in headers]
 
 
 def preview(data: bytes, opcode: str) -> str:
@@ -55,13 +45,25 @@ class Diagnostics:
         json_lines: bool = False,
         style: Style | None = None,
         t0: float = 0.0,
+        secrets: Secrets = DEFAULT,
     ) -> None:
         self.err = err
+        self.secrets = secrets
         self.verbose = verbose
         self.include = include
         self.json_lines = json_lines
         self.style = style or Style(False)
         self.t0 = t0
+
+    # ------------------------------------------------------------------ masking
+
+    def _shown(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return escape_control(self.secrets.text(value), one_line=True)
+        return value
+
+    def _masked_headers(self, headers: Iterable[Any]) -> list[tuple[str, str]]:
+        return [(str(name), self.secrets.header(str(name), str(value))) for name, value in headers]
 
     # ------------------------------------------------------------------ free text
 
@@ -70,11 +72,11 @@ class Diagnostics:
         self.err.flush()
 
     def note(self, text: str) -> None:
-        self.write(self.style.dim(f"wschan: {escape_control(mask_url(text), one_line=True)}"))
+        self.write(self.style.dim(f"wschan: {self._shown(text)}"))
 
     def error(self, text: str) -> None:
         prefix = self.style.red(self.style.bold("wschan:"))
-        self.write(f"{prefix} {escape_control(mask_url(text), one_line=True)}")
+        self.write(f"{prefix} {self._shown(text)}")
 
     def request(self, target: str, headers: Iterable[tuple[str, str]]) -> None:
         """-v: the request line and the headers wschan adds to the upgrade request (masked).
@@ -83,21 +85,21 @@ class Diagnostics:
         """
         if not self.verbose:
             return
-        masked = _masked_headers(headers)
+        masked = self._masked_headers(headers)
         if self.json_lines:
-            record = {"type": "request", "target": mask_url(target), "headers": masked}
+            record = {"type": "request", "target": self.secrets.text(target), "headers": masked}
             self.write(json.dumps(record))
             return
-        self.write(self.style.cyan(f"> GET {_shown(target)}"))
+        self.write(self.style.cyan(f"> GET {self._shown(target)}"))
         for name, value in masked:
-            self.write(self.style.cyan(f"> {_shown(name)}: {_shown(value)}"))
+            self.write(self.style.cyan(f"> {self._shown(name)}: {self._shown(value)}"))
 
     # ------------------------------------------------------------------ events
 
     def __call__(self, event: Any) -> None:
         """A channel event (``wschan_cli.channel.Event``)."""
         what = event.what.value
-        if what == "upgraded" and (self.include or self.verbose):
+        if what == "upgraded":
             self._response(event)
             return
         if not self.verbose:
@@ -105,17 +107,23 @@ class Diagnostics:
         if self.json_lines:
             record = event.to_json()
             if "headers" in record:
-                record["headers"] = _masked_headers(record["headers"])
+                record["headers"] = self._masked_headers(record["headers"])
             for key, value in record.items():
                 if isinstance(value, str):
-                    record[key] = mask_url(value)
+                    record[key] = self.secrets.text(value)
             self.write(json.dumps(record, ensure_ascii=False, default=str))
             return
         self.write(self._line(event))
 
     def _response(self, event: Any) -> None:
-        status = int(event.detail.get("status", 0))
-        headers = _masked_headers(event.detail.get("headers", []))
+        self.response(int(event.detail.get("status", 0)), event.detail.get("headers", []))
+
+    def response(self, status: int, headers: Iterable[Any]) -> None:
+        """-i / -v: the handshake response's status line and headers (masked); the 101 from
+        its event, a rejection (any other status) from the error that reports it."""
+        if not (self.include or self.verbose):
+            return
+        headers = self._masked_headers(headers)
         if self.json_lines:
             self.write(json.dumps({"type": "response", "status": status, "headers": headers}))
             return
@@ -125,7 +133,7 @@ class Diagnostics:
             phrase = ""
         self.write(self.style.green(f"< HTTP/1.1 {status} {phrase}".rstrip()))
         for name, value in headers:
-            self.write(self.style.green(f"< {_shown(name)}: {_shown(value)}"))
+            self.write(self.style.green(f"< {self._shown(name)}: {self._shown(value)}"))
         self.write("<")
 
     def _line(self, event: Any) -> str:
@@ -146,11 +154,11 @@ class Diagnostics:
             change = f"established {d.get('before')} -> {event.established}"
             return f"{stamp} * {party} {self.style.yellow(change)}"
         if what == "state":
-            error = f" ({_shown(d['error'])})" if d.get("error") else ""
+            error = f" ({self._shown(d['error'])})" if d.get("error") else ""
             return f"{stamp} * {party} {self.style.yellow('state -> ' + event.state)}{error}"
         if what in ("take", "release"):
             flag = "sending -> true" if what == "take" else "sending -> false"
             return f"{stamp} * {party} {what}: {self.style.yellow(flag)}"
-        extra = " ".join(f"{k}={_shown(v)}" for k, v in d.items() if k != "data")
+        extra = " ".join(f"{k}={self._shown(v)}" for k, v in d.items() if k != "data")
         values = f"(sending={str(event.sending).lower()} established={event.established})"
         return f"{stamp} * {party} {what}{(' ' + extra) if extra else ''} {self.style.dim(values)}"

@@ -31,7 +31,79 @@ def check(run: Run) -> list[Verdict]:
         _callback_after_release(ev),
         _established_falls_once(run),
         _no_hang_no_use_after_dispose(run),
+        _on_close_outside_the_token(ev),
+        _owed_replies_first(ev),
     ]
+
+
+class OwedReplies:
+    """D10, fed one event at a time (the explorer's monitor feeds it every step): a Pong or a
+    Close echo the protocol owes reaches the wire before any data frame of a send that started
+    after the frame that caused it was read. ``feed`` returns the broken rule, or None."""
+
+    def __init__(self) -> None:
+        self.owed: list[tuple[str, Event]] = []  # ("pong" | "close", the frame that owes it)
+        self.started: dict[str, int] = {}  # send party -> seq of its first event
+
+    def feed(self, e: Event) -> str | None:
+        party = str(e.party)
+        if e.party.kind == "send":
+            self.started.setdefault(party, e.seq)
+        if e.what is What.FRAME_IN and e.detail.get("opcode") in ("ping", "close"):
+            self.owed.append(("pong" if e.detail["opcode"] == "ping" else "close", e))
+        elif e.what is What.FRAME_OUT:
+            opcode = e.detail.get("opcode")
+            if opcode in ("pong", "close"):
+                reply = next((o for o in self.owed if o[0] == opcode), None)
+                if reply is not None:
+                    self.owed.remove(reply)
+            elif opcode in ("text", "binary", "cont") and self.owed:
+                kind, cause = self.owed[0]
+                if self.started.get(party, e.seq) > cause.seq:
+                    return (
+                        f"#{e.seq}: {party} (started #{self.started[party]}) wrote {opcode} "
+                        f"before the {kind} owed for the {cause.detail['opcode']} read at "
+                        f"#{cause.seq}"
+                    )
+        elif e.what is What.SHUTDOWN or (e.what is What.ESTABLISHED and not e.established):
+            self.owed.clear()  # the connection is going: nothing more is owed on it
+        return None
+
+    def state(self) -> tuple[object, ...]:
+        """What the rest of a history can depend on (for the explorer's state): each owed
+        reply and the sends started after its cause (a later cause comes after every start)."""
+        return tuple(
+            (kind, tuple(sorted(p for p, seq in self.started.items() if seq > cause.seq)))
+            for kind, cause in self.owed
+        )
+
+
+def _owed_replies_first(ev: list[Event]) -> Verdict:
+    claim = "an owed Pong or Close echo is not overtaken by a later-started send (D10)"
+    rule = OwedReplies()
+    for e in ev:
+        broken = rule.feed(e)
+        if broken is not None:
+            return Verdict("D10", claim, False, broken)
+    replies = [e for e in ev if e.what is What.FRAME_OUT and e.detail.get("opcode") == "pong"]
+    return Verdict("D10", claim, True, f"{len(replies)} Pong(s) written: {_seqs(replies)}")
+
+
+def on_close_under_token(e: Event) -> str | None:
+    """D7: on_close runs after the release, while nobody holds the token."""
+    if e.what is What.ON_CLOSE and e.holder is not None:
+        return f"#{e.seq}: on_close ran while {e.holder} held the token"
+    return None
+
+
+def _on_close_outside_the_token(ev: list[Event]) -> Verdict:
+    claim = "on_close runs outside the token (D7)"
+    for e in ev:
+        broken = on_close_under_token(e)
+        if broken is not None:
+            return Verdict("D7", claim, False, broken)
+    calls = [e for e in ev if e.what is What.ON_CLOSE]
+    return Verdict("D7", claim, True, f"{len(calls)} call(s), none under the token: {_seqs(calls)}")
 
 
 def _single_holder(ev: list[Event]) -> Verdict:
@@ -81,12 +153,14 @@ def _one_wakeup_per_release(ev: list[Event]) -> Verdict:
 
 
 def _sends_resolve_once(run: Run) -> Verdict:
-    claim = "every pending send resolves once: sent, or ChannelClosed"
+    claim = "every pending send resolves once: sent, ChannelClosed, WriteTimeout, cancelled"
     for party, outcome in run.outcomes.items():
         ends = [e for e in run.events if str(e.party) == party and e.what in (What.DONE, What.FAIL)]
+        if outcome == "cancelled" and len(ends) <= 1:
+            continue  # cancelled while waiting for the token (no end) or while holding it (FAIL)
         if len(ends) != 1:
             return Verdict("3, 7", claim, False, f"{party} ended {len(ends)} times")
-        if outcome != "sent" and not outcome.startswith("ChannelClosed"):
+        if outcome != "sent" and not outcome.startswith(("ChannelClosed", "WriteTimeout")):
             return Verdict("3, 7", claim, False, f"{party}: {outcome}")
     if len(run.outcomes) != run.senders:
         return Verdict("3, 7", claim, False, f"{run.senders - len(run.outcomes)} sends unresolved")
@@ -117,6 +191,8 @@ def _established_falls_once(run: Run) -> Verdict:
     rises = [e for e in ev if e.what is What.ESTABLISHED and e.established == 1]
     falls = [e for e in ev if e.what is What.ESTABLISHED and e.established == 0]
     # Once per connection: a send after a clean close reconnects (channel-model.md section 2).
+    if not falls and not any(e.established for e in ev):
+        return Verdict("6", claim, True, "no connection was ever made")
     if not falls:
         return Verdict("6", claim, False, "established never fell")
     # A history may begin on a connection that is already up (no rise recorded for it).
