@@ -67,7 +67,6 @@ _TEXT, _BINARY, _CONT, _CLOSE, _PONG = (
     Opcode.CLOSE,
     Opcode.PONG,
 )
-_DONE = What.DONE
 
 
 def _reject(future: asyncio.Future[Any], error: BaseException) -> None:
@@ -553,8 +552,8 @@ class Channel:
                 self._emit(party, What.FAIL, error=str(exc), error_type=type(exc).__name__)
                 raise
             finally:
-                token.release(party)
-            self._emit(party, _DONE)
+                self._token.release(party)
+            self._emit(party, What.DONE)
             return conn
         finally:
             self._leave()

@@ -86,7 +86,8 @@ class Token:
                     self.waiters.discard(future)
                 raise
             self._emit(party, What.WAKE)
-        self.try_take(party)  # free now: nothing ran between the wake-up and this test
+        self.holder = party
+        self._emit(party, _TAKE)
 
     def release(self, party: Party) -> None:
         # Identity first: it is the common case, and cheaper than comparing.

@@ -31,9 +31,8 @@ class Transport(Protocol):
 
     @property
     def writing_paused(self) -> bool:
-        """False only when ``drain`` would return at once, neither suspending nor raising: the
-        channel then skips the drain, and its write timeout (arming a timer for a drain that
-        returns at once cost a fifth of a send). A transport that cannot say answers True."""
+        """True when ``drain`` may suspend; the channel bounds only such drains by its write
+        timeout (arming a timer for a drain that returns at once costs a fifth of a send)."""
 
     async def drain(self) -> None:
         """Return when the write buffer is below its high-water mark."""
@@ -102,9 +101,7 @@ class StreamTransport(asyncio.Protocol):
 
     @property
     def writing_paused(self) -> bool:
-        # A closing transport's drain raises: the channel must call it to learn that.
-        transport = self._transport
-        return self._paused or transport is None or transport.is_closing()
+        return self._paused
 
     def pause_writing(self) -> None:
         self._paused = True
