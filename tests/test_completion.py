@@ -54,7 +54,7 @@ def bash_complete(*words: str) -> list[str]:
     being completed, "" for a new word)."""
     quoted = " ".join("'" + w.replace("'", "'\\''") + "'" for w in words)
     script = (
-        'source <(wschan completion bash)\n'
+        "source <(wschan completion bash)\n"
         f"COMP_WORDS=({quoted}); COMP_CWORD={len(words) - 1}\n"
         "_wschan_completion wschan\n"
         'printf "%s\\n" "${COMPREPLY[@]}"\n'

@@ -72,6 +72,7 @@ def test_cmd_exiting_closes_with_the_chosen_code_and_wschan_exits_with_its_statu
             server.url, "--exec-close-code", "4000", "--exec", "--", PY, "-c", script
         )
         server.wait_ended(1)
+        server.wait_received(2)  # the handler may still be reading what came with the Close
         assert server.received == ["a", "b"]
         assert server.close_codes == [4000]
     assert status == 3

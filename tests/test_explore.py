@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
 from wschan_cli.explore.engine import explore, sample
 from wschan_cli.explore.report import Config, run
 from wschan_cli.explore.scenario import Schedule, Setup
-from wschan_cli.explore.workflow import R1, R2, WorkflowSchedule
+from wschan_cli.explore.workflow import CROSSCHECK, R1, R2, WorkflowSchedule
 
 
 def wschan(*args: str) -> subprocess.CompletedProcess[str]:
@@ -86,11 +87,94 @@ def test_the_workflow_model_has_r1_and_r2(senders: int) -> None:
     assert report.exhausted
     messages = {f.violation.message.split(" (#")[0] for f in report.found.values()}
     assert R1 in messages and R2 in messages
-    r1 = next(f for f in report.found.values() if f.violation.message.startswith("R1"))
-    whats = [(str(e.party), e.what.value) for e in r1.events]
-    # deinit holds, terminate queues, deinit signals it, deletes, then terminate touches.
-    assert whats.index(("terminate#1", "wait")) < whats.index(("deinit", "signal"))
-    assert whats.index(("deinit", "dispose")) < whats.index(("terminate#1", "fail"))
+
+
+def _steps(events: list[Any]) -> list[str]:
+    return [f"{e.party} {e.what.value}" for e in events]
+
+
+@pytest.mark.timeout(30)
+def test_the_workflow_models_r1_and_r2_are_the_orders_forced_on_the_cpp() -> None:
+    """The shortest R1 and R2, step by step, as crosscheck/workflow forced them on the C++
+    (its README's side-by-side tables): the reader ends before deinit takes (R1), and deinit
+    with established == 0 deletes at once, without the token (R2, forced as R2-late)."""
+    report = explore(lambda choose: WorkflowSchedule(Setup(senders=0), choose))
+    shown = {f.violation.message.split(" (#")[0]: f for f in report.found.values()}
+    assert _steps(shown[R1].events) == [
+        "reader#1 reader_end",
+        "deinit take",
+        "deinit shutdown",
+        "terminate#1 wait",
+        "deinit established",
+        "deinit closed",
+        "deinit release",
+        "deinit signal",
+        "deinit on_close",
+        "deinit dispose",
+        "terminate#1 fail",
+    ]
+    assert _steps(shown[R2].events) == [
+        "reader#1 reader_end",
+        "terminate#1 take",
+        "terminate#1 shutdown",
+        "terminate#1 established",
+        "terminate#1 closed",
+        "terminate#1 release",
+        "deinit dispose",
+        "terminate#1 fail",
+    ]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("senders", [0, 1])
+def test_the_workflow_model_takes_only_orders_the_cpp_can_take(senders: int) -> None:
+    """Over every schedule: (1) when terminate takes or queues, the poller read the peer's
+    close before deinit's shutdown (it calls handle_terminated() only while channel_flag == 1);
+    (2) deinit never takes the token with established == 0 (it deletes at once); (3) a woken
+    closer that finds established == 0 leaves without releasing or signalling (wait_callback,
+    deinit_wait_callback)."""
+    runs: list[list[str]] = []
+    takes: list[Any] = []
+
+    class Recording(WorkflowSchedule):
+        def run(self):  # type: ignore[no-untyped-def]
+            result = super().run()
+            runs.append(_steps(result.events))
+            takes.extend(
+                e for e in result.events if str(e.party) == "deinit" and e.what.value == "take"
+            )
+            return result
+
+    explore(lambda choose: Recording(Setup(senders=senders), choose), reduce=False)
+    assert len(runs) > 10 and takes
+    # a take event carries established as the take left it: the token was taken on 1
+    assert all(e.established == 1 for e in takes)
+    if senders == 0:
+        # R2 in the form channel-model.md describes (and crosscheck/workflow forced as R2):
+        # deinit queues, is woken, finds established == 0 and deletes inside terminate's done()
+        assert [
+            "reader#1 reader_end",
+            "terminate#1 take",
+            "terminate#1 shutdown",
+            "deinit wait",
+            "terminate#1 established",
+            "terminate#1 closed",
+            "terminate#1 release",
+            "terminate#1 signal",
+            "deinit wake",
+            "deinit leave",
+            "deinit dispose",
+            "terminate#1 fail",
+        ] in runs
+    for steps in runs:
+        entered = {"terminate#1 take", "terminate#1 wait"} & set(steps)
+        if entered and "deinit shutdown" in steps:
+            assert steps.index("reader#1 reader_end") < steps.index("deinit shutdown"), steps
+        for closer in ("deinit", "terminate#1"):
+            if f"{closer} leave" in steps:
+                after = steps[steps.index(f"{closer} leave") :]
+                assert f"{closer} release" not in after, steps
+                assert f"{closer} signal" not in after, steps
 
 
 @pytest.mark.timeout(60)
@@ -103,6 +187,8 @@ def test_cli_explore_exit_codes_and_text() -> None:
     assert bad.returncode == 6, bad.stderr
     assert "R1:" in bad.stdout and "R2:" in bad.stdout
     assert "shortest schedule" in bad.stdout and "dispose" in bad.stdout
+    # the model's counterexamples name the run that forced them on the real C++
+    assert CROSSCHECK in bad.stdout and "crosscheck/workflow" not in ok.stdout
 
 
 @pytest.mark.timeout(60)
@@ -242,6 +328,9 @@ def test_the_workflow_model_with_its_connector_has_h1_and_h2() -> None:
     assert report.exhausted
     shown = {f.violation.message: f for f in report.found.values()}
     assert H1 in shown and H2 in shown
+    # deinit before any send deletes at once: no connection, so nothing is left to hang
+    assert not any(m.startswith("hang") for m in shown)
+    assert explore(lambda choose: WorkflowSchedule(Setup(0, connector=True), choose)).ok
     h1 = [(str(e.party), e.what.value) for e in shown[H1].events]
     # the request is written, the 101 is read before the connector waits, and nothing follows
     assert ("send#1", "frame_out") in h1 and ("send#1", "upgraded") not in h1

@@ -3,6 +3,7 @@ escaped, rich markup is printed as the text it is. The terminal here is a real p
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import subprocess
@@ -90,3 +91,16 @@ def test_color_never_turns_highlighting_off_on_a_terminal(echo: ThreadedServer) 
     status, shown = on_a_terminal("send", echo.url, '{"a": 1}', "--pretty", "--color", "never")
     assert status == 0
     assert shown == '{\n  "a": 1\n}\n'
+
+
+def test_json_lines_on_a_terminal_escape_c1_and_bidi_controls_and_stay_json(
+    echo: ThreadedServer,
+) -> None:
+    # json.dumps escapes C0 controls itself, but writes DEL, C1 (a CSI is 0x9b) and bidi
+    # controls as they are: on a terminal they are written as \uXXXX escapes too.
+    status, shown = on_a_terminal("send", echo.url, "a\x9b2J\x7f\u202eb", "--json")
+    assert status == 0
+    first = shown.splitlines()[0]
+    assert "\x9b" not in shown and "\x7f" not in shown and "\u202e" not in shown
+    assert '"data": "a\\u009b2J\\u007f\\u202eb"' in first
+    assert json.loads(first)["data"] == "a\x9b2J\x7f\u202eb"

@@ -139,9 +139,7 @@ def test_request_details_reach_the_program_as_cgi_variables() -> None:
         url = srv.url + "chat/room%201?user=ann&x=1"
         with connect(url, additional_headers={"X-Token": "t1", "Proxy": "evil"}) as ws:
             local_port = ws.local_address[1]
-            env = dict(
-                str(line).split("=", 1) for line in receive_all(ws) if "=" in str(line)
-            )
+            env = dict(str(line).split("=", 1) for line in receive_all(ws) if "=" in str(line))
             code, reason = ws.close_code, ws.close_reason
     port = srv.url.rsplit(":", 1)[1].rstrip("/")
     assert env["REMOTE_ADDR"] == "127.0.0.1"

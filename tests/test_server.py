@@ -137,6 +137,26 @@ def test_without_a_record_only_counts_are_kept() -> None:
 # -- closing and dropping -------------------------------------------------------------
 
 
+def test_messages_that_arrive_with_the_clients_close_are_all_recorded() -> None:
+    """Eight messages and a Close in one write: the echo of the first crosses the Close, and
+    every message the client sent before its Close is still recorded (none is lost)."""
+
+    async def body() -> None:
+        async with EmbeddedServer() as srv:
+            reader, writer = await raw_connect(srv.port)
+            sent = [f"m{i}" for i in range(8)]  # fewer than websockets' max_queue (16)
+            burst = b"".join(masked_frame(0x1, m.encode()) for m in sent)
+            writer.write(burst + masked_frame(0x8, (1000).to_bytes(2, "big")))
+            await reader.read()  # until the server ends TCP
+            writer.close()
+            await srv.wait_ended(1)
+            await srv.wait_received(len(sent))
+            assert srv.received == sent
+            assert srv.close_codes == [1000]
+
+    run(body)
+
+
 def test_close_after_with_code_and_reason() -> None:
     async def body() -> None:
         behaviour = Behaviour(close_after=2, close_code=4001, close_reason="bye now")

@@ -44,6 +44,17 @@ PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 # ---------------------------------------------------------------------- value parsing
 
 
+def output_format(*, json_out: bool, pretty: bool, timestamps: bool, raw: bool = False) -> str:
+    """The stdout format of ``send`` and ``connect`` ("json", "raw" or "plain") from their
+    flags; click.UsageError when two of them ask for different things. JSON Lines records carry
+    their time ("t") whether --timestamps is given or not."""
+    if json_out and (raw or pretty):
+        raise click.UsageError(f"--json cannot be combined with {'--raw' if raw else '--pretty'}")
+    if raw and (pretty or timestamps):
+        raise click.UsageError("--raw writes payloads only: drop --pretty/--timestamps")
+    return "json" if json_out else "raw" if raw else "plain"
+
+
 def parse_header(text: str) -> tuple[str, str]:
     """``"Name: value"`` -> ``("Name", "value")``; ValueError says what is wrong."""
     if ":" not in text:

@@ -579,6 +579,16 @@ class EmbeddedServer:
 
     # -- connection handler ------------------------------------------------------
 
+    async def _drain(self, connection: ServerConnection) -> None:
+        """Count (and record) the messages still queued on a closed connection."""
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                message = await connection.recv()
+                self.messages += 1
+                if self.record:
+                    self.received.append(message)
+                self._notify()
+
     async def _handle(self, connection: ServerConnection) -> None:
         behaviour = self.behaviour
         try:
@@ -602,7 +612,13 @@ class EmbeddedServer:
                     len(message),
                 )
                 self._notify()
-                await connection.send(message)
+                try:
+                    await connection.send(message)
+                except ConnectionClosed:
+                    # Our echo crossed the client's Close: what it sent before the Close was
+                    # still received (RFC 6455 5.5.1), so it is recorded, not lost.
+                    await self._drain(connection)
+                    raise
                 echoed += 1
         except ConnectionClosed:
             # The client closed or went away: that ends the echo loop, it is no error.

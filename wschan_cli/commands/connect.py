@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from wschan_cli.commands.connect_exec import exec_options, run_exec_if_asked
-from wschan_cli.options import ConnectionSettings, check_url, connection_options
+from wschan_cli.options import ConnectionSettings, check_url, connection_options, output_format
 
 #: Seconds of silence (no message in or out) after the end of input before the bridge closes.
 DEFAULT_BRIDGE_WAIT = 1.0
@@ -58,6 +58,14 @@ line has been sent, and the session closes (1000) once --wait seconds
 (default {DEFAULT_BRIDGE_WAIT:g}) pass with no message in or out.
 
 \b
+--json (bridge and terminal): each message received, and each close,
+is written as the JSON Lines of wschan send --json: {{"t", "dir": "in",
+"type": "text"|"binary", "data"}} (binary data in hex), then {{"t",
+"type": "close", "code", "reason", "by", "clean"}} (one per connection
+with --reconnect). On a terminal they replace the "<" lines; DEL, C1
+and bidi controls in them are \\uXXXX escapes (the same JSON).
+
+\b
 --reconnect: after an abnormal close or a failed connect, connect again
 after a delay that doubles each time (from --reconnect-delay up to
 --reconnect-max-delay, plus a random jitter of at most one first delay),
@@ -90,6 +98,7 @@ Examples:
   wschan connect ws://127.0.0.1:8765/
   wschan connect wss://example.test/feed --init '{{"op":"subscribe"}}' --reconnect
   seq 100 | wschan connect ws://127.0.0.1:8765/ > replies.txt
+  seq 100 | wschan connect ws://127.0.0.1:8765/ --json | jq -r 'select(.dir == "in") | .data'
 """
 
 
@@ -147,6 +156,12 @@ Examples:
     "--timestamps", is_flag=True, help="Prefix each message with its time (ISO 8601, UTC)."
 )
 @click.option("--pretty", is_flag=True, help="Indent messages that are JSON (toggle: /pretty).")
+@click.option(
+    "--json",
+    "json",
+    is_flag=True,
+    help="Write received messages and each close as JSON Lines (as wschan send --json).",
+)
 @connection_options
 @exec_options
 @click.pass_context
@@ -162,6 +177,9 @@ def connect(ctx: click.Context, url: str, **options: Any) -> None:
     from wschan_cli.render.color import is_tty
 
     check_url(url)
+    fmt = output_format(
+        json_out=options["json"], pretty=options["pretty"], timestamps=options["timestamps"]
+    )
     connection: ConnectionSettings = options["connection"]
     cfg = LinkConfig(
         url=url,
@@ -176,11 +194,15 @@ def connect(ctx: click.Context, url: str, **options: Any) -> None:
     if is_tty(sys.stdin) and is_tty(sys.stdout):
         from wschan_cli.interactive.repl import run_repl
 
-        ctx.exit(run_repl(cfg, timestamps=options["timestamps"], pretty=options["pretty"]))
+        ctx.exit(run_repl(cfg, fmt=fmt, timestamps=options["timestamps"], pretty=options["pretty"]))
     from wschan_cli.interactive.bridge import run_bridge
 
     ctx.exit(
         run_bridge(
-            cfg, wait=options["wait"], timestamps=options["timestamps"], pretty=options["pretty"]
+            cfg,
+            wait=options["wait"],
+            fmt=fmt,
+            timestamps=options["timestamps"],
+            pretty=options["pretty"],
         )
     )

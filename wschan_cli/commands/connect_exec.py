@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 DEFAULT_EXEC_WAIT = 5.0
 # connect's options that mean nothing when CMD, not stdout, gets the messages.
-NOT_WITH_EXEC = ("reconnect", "wait", "timestamps", "pretty")
+NOT_WITH_EXEC = ("reconnect", "wait", "timestamps", "pretty", "json")
 EXEC_ONLY = ("exec_close_code", "exec_wait")
 
 

@@ -11,14 +11,21 @@ import os
 import re
 import sys
 import time
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from wschan_cli.interactive.payload import InputError, check_file, decode_message
-from wschan_cli.options import ConnectionSettings, check_url, connection_options
-from wschan_cli.render.closecodes import close_code_name, describe_close
+from wschan_cli.options import ConnectionSettings, check_url, connection_options, output_format
+from wschan_cli.render.closecodes import (
+    SENDABLE_CLOSE_CODES,
+    close_code_name,
+    close_frame_problem,
+    describe_close,
+)
 
 if TYPE_CHECKING:
     import asyncio
@@ -44,12 +51,14 @@ from wschan_cli.runner import print_traceback, run_main
 #: still missing (the count rule usually ends the wait long before).
 DEFAULT_IDLE = 2.0
 
+#: The replies a script keeps for its next "until": the last ones, at most this many and this
+#: many characters (a binary reply is kept as its hex); older ones drop off.
+UNTIL_WINDOW = 1024
+UNTIL_WINDOW_CHARS = 16 << 20
+
 #: Seconds an abrupt close may take after --timeout expired (a write may hold the token, D8);
 #: then wschan exits anyway and leaves the socket to the kernel.
 ABORT_GRACE = 0.1
-
-#: Close codes a client may put in a Close frame (RFC 6455 7.4; 1004-1006 and 1015 may not).
-SENDABLE_CLOSE_CODES = "1000-1003, 1007-1014 or 3000-4999"
 
 WAIT_RULE = """\
 After the last message is sent, wschan waits, then closes:
@@ -94,6 +103,32 @@ Input:
   its first frames went out cuts it off (close 1011) and exits 2.
 
 \b
+Script (--input jsonl): stdin is one JSON object per line, one action
+  each, carried out in order as read (blank lines are skipped):
+    {{"text": "..."}}       send a text message
+    {{"binary": "00ff"}}    send a binary message given in hex
+    {{"base64": "AP8="}}    send a binary message given in base64
+    {{"ping": "..."}}       send a Ping (at most 125 bytes of UTF-8), go
+                          on when its Pong is back (--ping-timeout)
+    {{"sleep": 0.5}}        pause, in seconds (bounded by --timeout)
+    {{"expect": N}}         wait for N replies
+    {{"until": "REGEX"}}    wait for a reply matching REGEX (as --until)
+    {{"close": 1000, "reason": "..."}}  close (code and reason as for
+                          --close-code); the rest of stdin is not read
+  expect and until look at the replies after the one that met the
+  previous expect/until (from the handshake for the first), including
+  those that came before the line was read (until: the last 1024, 16
+  MiB at most); they wait as --expect and --until do: --wait seconds
+  of silence before the goal is a failure (124), --timeout bounds the
+  run. At the end of the script (no close line) wschan waits as above
+  (--expect counting from the last expect/until met) and closes with
+  --close-code.
+  A bad line (not JSON, not an object, an unknown key, a wrong type,
+  two actions, a bad value, over 1 MiB) stops the run: "wschan: line N:
+  ..." and exit 2, after the lines before it went out. No MESSAGE,
+  --file or input encoding option with --input jsonl.
+
+\b
 Output (stdout): each reply as it arrives; text as is (control
   characters escaped on a terminal), binary as hex. --raw writes text
   unescaped and binary as bytes (no newline after binary). --json
@@ -124,6 +159,8 @@ Examples:
   seq 1000 | wschan send ws://127.0.0.1:8765/ --json
   wschan send wss://example.test/api '{{"op":"ping"}}' --until pong --pretty
   wschan send ws://127.0.0.1:8765/ --binary --hex 0001ff --expect 1
+  printf '%s\\n' '{{"text":"login"}}' '{{"expect":1}}' '{{"close":1000}}' |
+    wschan send ws://127.0.0.1:8765/ --input jsonl --json
 """
 
 
@@ -151,15 +188,81 @@ class Plan:
     fmt: str
     timestamps: bool
     pretty: bool
+    script: bool = False  # --input jsonl: stdin is a script of actions (interactive/script.py)
     started: float = field(default_factory=time.monotonic)  # --timeout counts from here
 
     @property
     def reads_stdin(self) -> bool:
-        return any(kind.startswith("stdin") for kind, _ in self.sources)
+        return self.script or any(kind.startswith("stdin") for kind, _ in self.sources)
 
     @property
     def has_goal(self) -> bool:
         return self.expect is not None or self.until is not None
+
+    def final_goal(self) -> Goal | None:
+        """What --expect / --until wait for after the last message (None: no goal)."""
+        return Goal(expect=self.expect, until=self.until) if self.has_goal else None
+
+
+@dataclass
+class Goal:
+    """What a wait waits for: ``expect`` replies, or one reply matching ``until``, among the
+    replies after the first ``base`` (0 for --expect and --until: from the handshake; in a
+    script, those after the reply that met its previous wait). ``line`` is the script line that
+    asked (0: the command line); ``met_by`` the number of the reply that met it."""
+
+    expect: int | None = None
+    until: re.Pattern[str] | None = None
+    line: int = 0
+    base: int = 0
+    met_by: int = 0
+
+    @property
+    def done(self) -> bool:
+        return self.met_by > 0
+
+    def check(self, number: int, text: str | None) -> bool:
+        """Whether the goal is met, reply ``number`` (from the handshake, 1 first) having
+        arrived; ``text`` is that reply as --until matches it (None: count only)."""
+        if self.done or number <= self.base:
+            return self.done
+        if self.expect is not None and number - self.base >= self.expect:
+            self.met_by = self.base + self.expect  # the replies after it count for the next wait
+        elif self.until is not None and text is not None and self.until.search(text):
+            self.met_by = number
+        return self.done
+
+    def progress(self, replies: int) -> str:
+        got = replies - self.base
+        if self.expect is not None:
+            line = f" (line {self.line})" if self.line else ""
+            return f"after {got} of {self.expect} expected replies{line}"
+        assert self.until is not None
+        pattern = self.until.pattern
+        what = f'"until" {pattern!r} of line {self.line}' if self.line else f"--until {pattern!r}"
+        return f"before a reply matched {what} ({got} received)"
+
+
+@dataclass
+class RecentReplies:
+    """The last replies as (number, text), within UNTIL_WINDOW and UNTIL_WINDOW_CHARS."""
+
+    items: deque[tuple[int, str]] = field(default_factory=deque)
+    chars: int = 0
+
+    def add(self, number: int, text: str) -> None:
+        self.items.append((number, text))
+        self.chars += len(text)
+        while len(self.items) > UNTIL_WINDOW or self.chars > UNTIL_WINDOW_CHARS:
+            self.chars -= len(self.items.popleft()[1])
+
+    def __iter__(self) -> Iterator[tuple[int, str]]:
+        return iter(self.items)
+
+
+def match_text(data: str | bytes) -> str:
+    """What --until and "until" search: the text, or a binary reply's hex."""
+    return data if isinstance(data, str) else data.hex()
 
 
 def parse_delimiter(text: str) -> bytes:
@@ -179,13 +282,9 @@ def parse_delimiter(text: str) -> bytes:
 
 
 def check_close(code: int, reason: str) -> None:
-    if not (1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999):
-        raise click.BadParameter(
-            f"{code} cannot be sent in a Close frame: use {SENDABLE_CLOSE_CODES}",
-            param_hint="'--close-code'",
-        )
-    if len(reason.encode("utf-8", "surrogateescape")) > 123:
-        raise click.BadParameter("at most 123 bytes of UTF-8", param_hint="'--close-reason'")
+    if problem := close_frame_problem(code, reason):
+        which, why = problem
+        raise click.BadParameter(why, param_hint=f"'--close-{which}'")
 
 
 def make_plan(ctx: click.Context, url: str, messages: tuple[str, ...], **o: Any) -> Plan:
@@ -209,11 +308,9 @@ def make_plan(ctx: click.Context, url: str, messages: tuple[str, ...], **o: Any)
         raise click.UsageError("--abrupt sends no Close frame: drop --close-code/--close-reason")
     check_close(o["close_code"], o["close_reason"])
 
-    if o["json_out"] and (o["raw"] or o["pretty"]):
-        raise click.UsageError("--json cannot be combined with --raw or --pretty")
-    if o["raw"] and (o["pretty"] or o["timestamps"]):
-        raise click.UsageError("--raw writes payloads only: drop --pretty/--timestamps")
-    fmt = "json" if o["json_out"] else "raw" if o["raw"] else "plain"
+    fmt = output_format(
+        json_out=o["json_out"], raw=o["raw"], pretty=o["pretty"], timestamps=o["timestamps"]
+    )
 
     until = None
     if o["until"] is not None:
@@ -226,6 +323,26 @@ def make_plan(ctx: click.Context, url: str, messages: tuple[str, ...], **o: Any)
 
     sources: list[tuple[str, Any]] = []
     files: tuple[str, ...] = o["files"]
+    script = o["input_format"] == "jsonl"
+    if script:
+        # The script says what each message is: nothing else may add messages or encode them.
+        given = [
+            name
+            for name, value in (
+                ("MESSAGE", messages),
+                ("--file", files),
+                ("--binary", o["binary"]),
+                ("--hex", o["input_hex"]),
+                ("--base64", o["input_base64"]),
+                ("--null", o["null"]),
+                ("--delimiter", o["delimiter"] is not None),
+            )
+            if value
+        ]
+        if given:
+            raise click.UsageError(
+                f"--input jsonl reads the whole script from stdin: drop {', '.join(given)}"
+            )
     if messages.count("-") > 1:
         raise click.UsageError("stdin ('-') can be read only once")
     if "-" in messages and "-" in files:
@@ -256,7 +373,7 @@ def make_plan(ctx: click.Context, url: str, messages: tuple[str, ...], **o: Any)
         except InputError as exc:
             raise click.BadParameter(str(exc), param_hint="'--file'") from None
         sources.append(("file", path))
-    if not messages and not files:
+    if not messages and not files and not script:
         sources.append(("stdin", None))
 
     return Plan(
@@ -276,6 +393,7 @@ def make_plan(ctx: click.Context, url: str, messages: tuple[str, ...], **o: Any)
         fmt=fmt,
         timestamps=o["timestamps"],
         pretty=o["pretty"],
+        script=script,
     )
 
 
@@ -302,6 +420,14 @@ def make_plan(ctx: click.Context, url: str, messages: tuple[str, ...], **o: Any)
     help=r"Split stdin into messages at SEP instead of newlines (escapes \n \r \t \0 \xHH).",
 )
 @click.option("-0", "--null", is_flag=True, help="Split stdin at NUL bytes (like find -print0).")
+@click.option(
+    "--input",
+    "input_format",
+    type=click.Choice(["lines", "jsonl"]),
+    default="lines",
+    show_default=True,
+    help="stdin is messages (lines) or a script of JSON Lines actions (jsonl, see below).",
+)
 @click.option(
     "--binary",
     is_flag=True,
@@ -402,6 +528,12 @@ class RunState:
     flush_pending: bool = False
     input_error: str | None = None
     send_error: Exception | None = None
+    goal: Goal | None = None  # what the current wait waits for
+    wait_base: int = 0  # the reply that met the script's last wait
+    window: RecentReplies | None = None  # --input jsonl: for its next "until"
+    close_code: int = 1000  # what the Close frame we send carries (--close-code or "close")
+    close_reason: str = ""
+    script_closed: bool = False  # a script's "close" line ended the run
     changed: asyncio.Event | None = None
     closed: asyncio.Event | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -430,7 +562,7 @@ def run(plan: Plan) -> int:
         fmt=plan.fmt,
         timestamps=plan.timestamps,
         pretty=plan.pretty,
-        escape=stdout_tty and plan.fmt == "plain",
+        escape=stdout_tty,
         color=plan.pretty and color_enabled(conn.color, sys.stdout),
     )
     return run_main(
@@ -458,7 +590,16 @@ async def _main(plan: Plan, diag: Diagnostics, writer: ReplyWriter) -> int:
     loop = asyncio.get_running_loop()
     conn = plan.connection
     diag.t0 = loop.time()
-    state = RunState(changed=asyncio.Event(), closed=asyncio.Event())
+    state = RunState(
+        changed=asyncio.Event(),
+        closed=asyncio.Event(),
+        close_code=plan.close_code,
+        close_reason=plan.close_reason,
+    )
+    if plan.script:
+        state.window = RecentReplies()
+    else:
+        state.goal = plan.final_goal()  # replies received while sending count
     changed, closed = state.changed, state.closed
     assert changed is not None and closed is not None
     # loop.time() is time.monotonic(): the bound covers the start-up as well.
@@ -478,7 +619,8 @@ async def _main(plan: Plan, diag: Diagnostics, writer: ReplyWriter) -> int:
         stdin = stdin_reader(plan.delimiter, whole=whole)
         stdin.start()
         if sys.stdin.isatty() and sys.stderr.isatty():
-            diag.note("reading messages from the terminal, one per line; end with Ctrl-D")
+            what = "a JSON Lines script" if plan.script else "messages"
+            diag.note(f"reading {what} from the terminal, one per line; end with Ctrl-D")
 
     def flush() -> None:
         state.flush_pending = False
@@ -504,12 +646,15 @@ async def _main(plan: Plan, diag: Diagnostics, writer: ReplyWriter) -> int:
             loop.call_soon(flush)
         state.replies += 1
         state.last_activity = loop.time()
-        if plan.expect is not None and state.replies >= plan.expect:
-            state.goal_done = True
-        if plan.until is not None:
-            data = message.data if isinstance(message.data, str) else message.data.hex()
-            if plan.until.search(data):
-                state.goal_done = True
+        goal = state.goal
+        text = None
+        if state.window is not None or (goal is not None and goal.until is not None):
+            text = match_text(message.data)
+        if state.window is not None:
+            assert text is not None
+            state.window.add(state.replies, text)
+        if goal is not None and goal.check(state.replies, text) and not goal.line:
+            state.goal_done = True  # --expect/--until met: the run ends, nothing more shown
         changed.set()
 
     def on_close(info: CloseInfo) -> None:
@@ -591,8 +736,9 @@ async def _main(plan: Plan, diag: Diagnostics, writer: ReplyWriter) -> int:
 
     # Close: gracefully unless --abrupt or the run timed out.
     ch.subscribe(watch_deinit)
-    abrupt = plan.abrupt or state.timed_out
-    close_code, close_reason = plan.close_code, plan.close_reason
+    # A script's "close" line asks for a Close frame, --abrupt or not.
+    abrupt = (plan.abrupt and not state.script_closed) or state.timed_out
+    close_code, close_reason = state.close_code, state.close_reason
     if state.broken_pipe:
         close_code, close_reason = 1001, "stdout closed"
     closing = asyncio.ensure_future(ch.deinit(close_code, close_reason, abrupt=abrupt))
@@ -635,7 +781,7 @@ async def _main(plan: Plan, diag: Diagnostics, writer: ReplyWriter) -> int:
     code, message = _outcome(plan, state)
     if code != EXIT_OK and message:
         diag.error(message)
-    elif code == EXIT_OK and (note := _server_close_note(plan, state)):
+    elif code == EXIT_OK and (note := _server_close_note(state)):
         diag.note(note)
     return code
 
@@ -667,6 +813,10 @@ async def _work(ch: Channel, plan: Plan, state: RunState, stdin: InputReader | N
     assert closed is not None
     await ch.open()
     state.last_activity = loop.time()
+    if plan.script:
+        assert stdin is not None
+        await _run_script(ch, plan, state, stdin)
+        return
     outbox = Outbox(plan.sources, plan.binary, plan.encoding, stdin, ended=closed)
     async for message in outbox:
         if state.broken_pipe:
@@ -681,28 +831,90 @@ async def _work(ch: Channel, plan: Plan, state: RunState, stdin: InputReader | N
     await _wait_for_replies(plan, state)
 
 
+async def _run_script(ch: Channel, plan: Plan, state: RunState, stdin: InputReader) -> None:
+    """Carry out a --input jsonl script, step by step, each one after the one before it."""
+    import asyncio
+    import contextlib
+
+    from wschan_cli.interactive.script import Close, Ping, Send, Sleep, Wait, script_steps
+
+    loop = asyncio.get_running_loop()
+    closed = state.closed
+    assert closed is not None
+    async for step in script_steps(stdin, closed):
+        if state.broken_pipe:
+            return
+        if isinstance(step, Send):
+            await ch.send(step.data)
+            state.sent += 1
+        elif isinstance(step, Ping):
+            await ch.ping(step.payload)  # on once its Pong is back (bounded: --ping-timeout)
+        elif isinstance(step, Sleep):
+            with contextlib.suppress(TimeoutError):  # bounded by --timeout as a whole
+                async with asyncio.timeout(step.seconds):
+                    await closed.wait()
+        elif isinstance(step, Wait):
+            goal = Goal(expect=step.expect, until=step.until, line=step.line)
+            if not await _wait_for(goal, plan, state):
+                return
+        else:
+            assert isinstance(step, Close)
+            state.close_code, state.close_reason = step.code, step.reason
+            state.script_closed = state.all_sent = True
+            return  # the rest of the input is not read
+        state.last_activity = loop.time()
+    if closed.is_set():
+        return  # the connection ended before the end of the script
+    state.all_sent = True
+    final = plan.final_goal()
+    if final is None:
+        await _wait_for_replies(plan, state)
+    elif await _wait_for(final, plan, state):
+        state.goal_done = True
+
+
+async def _wait_for(goal: Goal, plan: Plan, state: RunState) -> bool:
+    """A script's wait, over the replies after the one that met its previous wait (those that
+    arrived before this line was reached included). True once met."""
+    assert state.window is not None
+    goal.base = state.wait_base
+    for number, text in state.window:
+        if goal.check(number, text):
+            break
+    goal.check(state.replies, None)  # expect: older replies than the window hold count too
+    state.goal = goal
+    await _wait_for_replies(plan, state)
+    if not goal.done:
+        return False
+    state.goal = None
+    state.wait_base = goal.met_by
+    return True
+
+
 async def _wait_for_replies(plan: Plan, state: RunState) -> None:
+    """Until ``state.goal`` is met; without one, by the default rule or --wait (WAIT_RULE)."""
     import asyncio
 
     loop = asyncio.get_running_loop()
     changed = state.changed
     assert changed is not None
+    goal = state.goal
     if plan.wait is not None:
         silence: float | None = plan.wait
     else:
-        silence = None if plan.has_goal else DEFAULT_IDLE
+        silence = None if goal is not None else DEFAULT_IDLE
     while True:
         changed.clear()
-        if state.close is not None or state.goal_done or state.broken_pipe:
+        if state.close is not None or state.broken_pipe or (goal is not None and goal.done):
             return
-        if not plan.has_goal and plan.wait is None and state.replies >= state.sent:
+        if goal is None and plan.wait is None and state.replies >= state.sent:
             return
         if silence is None:
             await changed.wait()
             continue
         remaining = state.last_activity + silence - loop.time()
         if remaining <= 0:
-            if plan.has_goal:
+            if goal is not None:
                 state.silent_too_long = True
             return
         try:
@@ -728,8 +940,10 @@ def _outcome(plan: Plan, state: RunState) -> tuple[int, str | None]:
         return EXIT_TIMEOUT, (
             f"timed out after {plan.timeout:g}s (--timeout): {state.sent} sent, {got} received"
         )
+    goal = state.goal
     if state.silent_too_long:
-        return EXIT_TIMEOUT, f"no reply for {plan.wait:g}s (--wait): {_goal_progress(plan, state)}"
+        assert goal is not None
+        return EXIT_TIMEOUT, f"no reply for {plan.wait:g}s (--wait): {goal.progress(state.replies)}"
     if state.broken_pipe:
         return EXIT_ERROR, "stdout was closed (broken pipe); closed the connection with 1001"
     if state.goal_done:
@@ -746,31 +960,23 @@ def _outcome(plan: Plan, state: RunState) -> tuple[int, str | None]:
             info, close_timeout=conn.close_timeout, write_timeout=conn.write_timeout
         )
     label = f"{info.code} {close_code_name(info.code)}"
+    if goal is not None and not goal.done and (state.all_sent or goal.line):
+        progress = goal.progress(state.replies)
+        return EXIT_ERROR, f"the server closed the connection ({label}) {progress}"
     if not state.all_sent:
         return EXIT_ERROR, (
             f"the server closed the connection ({label}) before all messages were sent: "
             f"{state.sent} sent"
         )
-    if plan.has_goal:
-        return EXIT_ERROR, (
-            f"the server closed the connection ({label}) {_goal_progress(plan, state)}"
-        )
     return EXIT_OK, None
 
 
-def _server_close_note(plan: Plan, state: RunState) -> str | None:
+def _server_close_note(state: RunState) -> str | None:
     """A run that met its goal (exit 0) still says so when the server closed with a code of
     its own, e.g. a 4001 that crossed our Close (both sides closed at once, RFC 6455 7.1.3)."""
     import dataclasses
 
     info = state.close
-    if info is None or info.code in (1000, 1001, 1006, plan.close_code):
+    if info is None or info.code in (1000, 1001, 1006, state.close_code):
         return None
     return describe_close(dataclasses.replace(info, by="peer"))
-
-
-def _goal_progress(plan: Plan, state: RunState) -> str:
-    if plan.expect is not None:
-        return f"after {state.replies} of {plan.expect} expected replies"
-    assert plan.until is not None
-    return f"before a reply matched --until {plan.until.pattern!r} ({state.replies} received)"

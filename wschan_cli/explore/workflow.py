@@ -2,19 +2,31 @@
 
 This is not the C++ and not wschan: it is a few dozen lines that keep only what decides the
 shutdown race (channel-model.md sections 1 and 3), run under the same scheduler and checked by
-the same monitor as the real channel:
+the same monitor as the real channel. Each step follows the C++ at b45352cb (file:line below):
 
 - the token ``sending`` under the channel mutex, a FIFO condition of waiters;
-- a woken waiter's continuation is *deferred to a later turn* (the 0-length timer): signalling
-  wakes it, it resumes one scheduler step later, then re-reads the channel;
-- ``done()`` releases and signals, and the woken party may run (on another thread, in the C++)
-  before ``done()`` has returned: one more step, then ``done()`` touches the channel again;
-- shutdown: ``established`` 1 -> 0 once the reader has ended and a holder asked for it;
-- the channel is deleted in the callback of deinit's series, which does not wait for anyone.
+- a woken waiter's continuation is *deferred to a later turn* (the 0 ms timer of
+  WFCondWaitTask::done()): signalling wakes it, it resumes one scheduler step later, then reads
+  ``established``; a woken closer that finds 0 returns without the token, without releasing and
+  without signalling (wait_callback, WFChannel.inl:286; deinit_wait_callback,
+  WFWebSocketClient.cc:30; hazard H5);
+- ``done()`` releases and signals, then calls the close callback and returns: one more step in
+  which the woken party may run (in the C++ only when its 0 ms timer is on another poller thread
+  than the connection's; the model leaves the poller threads out), then ``done()`` touches the
+  channel again;
+- terminate: the poller calls handle_terminated() only while the channel is not shut down
+  (``channel_flag == 1``, Communicator.cc:1482), then takes the mutex in a later step;
+- deinit(): ``established == 0`` deletes the channel at once, without the token
+  (WFWebSocketClient.cc:102-106); otherwise it takes the token or queues, shuts down, and the
+  callback of its series deletes the channel, waiting for no one;
+- shutdown: ``established`` 1 -> 0 once a holder asked for it and the poller has dropped its
+  reference (``reader_ended``: after handle_terminated() returned, or at once when not called);
+- the condition's destructor wakes every waiter left (~WFCondition broadcasts).
 
 Any touch of the channel after the delete is a use after delete. The explorer finds the two the
 notes name: R1 (a woken waiter's deferred continuation reads the deleted channel) and R2 (the
-holder is still inside ``done()`` when the woken deinit's series deletes the channel).
+holder is still inside ``done()`` when deinit deletes the channel). Both were forced on the real
+C++ under AddressSanitizer and ThreadSanitizer (crosscheck/workflow, CROSSCHECK below).
 """
 
 from __future__ import annotations
@@ -39,6 +51,17 @@ R1 = "R1: a woken waiter's deferred continuation read the channel after deinit's
 R2 = "R2: deinit's series deleted the channel while the releasing party was still inside done()"
 H1 = "H1: the 101 arrived before the connector registered its waiter; the first send hangs"
 H2 = "H2: the peer closed before the 101; nothing wakes the connector; the first send hangs"
+H5 = (
+    "H5: a woken closer found the channel closed and passed the wake-up on to nobody; "
+    "the condition's destructor woke the waiter left behind on the deleted channel"
+)
+CROSSCHECK = (
+    "reproduced on the C++ (sogou/workflow websocket b45352cb, AddressSanitizer and "
+    "ThreadSanitizer): R1 and R2 end in heap-use-after-free of the channel in every forced run; "
+    "see crosscheck/workflow"
+)
+
+SIGNALLED, BROADCAST = "signal", "destructor"
 
 
 class UseAfterDelete(Exception):
@@ -52,7 +75,7 @@ class ModelChannel:
         self.sending = False
         self.holder: Party | None = None
         self.established = 1
-        self.waiters: deque[tuple[Party, asyncio.Future[None]]] = deque()
+        self.waiters: deque[tuple[Party, asyncio.Future[str]]] = deque()
         self.reader_ended = asyncio.Event()
         self.shutdown_requested = False
         self.deleted = False
@@ -67,18 +90,38 @@ class ModelChannel:
     def on_use_after_delete(self, party: Party, what: str, kind: str) -> None:
         pass  # the schedule records the violation
 
-    async def take(self, party: Party) -> None:
+    def take_or_queue(self, party: Party) -> asyncio.Future[str] | None:
+        """Under the mutex: take the token (None), or queue a waiter (its future)."""
         self.touch(party, "lock the channel mutex")
-        while self.sending:
-            future = asyncio.get_running_loop().create_future()
-            self.waiters.append((party, future))
-            self.emit(party, What.WAIT)
-            await future  # the condition's waiter fires
+        if not self.sending:
+            self.sending, self.holder = True, party
+            self.emit(party, What.TAKE)
+            return None
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.waiters.append((party, future))
+        self.emit(party, What.WAIT)
+        return future
+
+    async def take(
+        self, party: Party, *, closer: bool = False, queued: Callable[[], None] | None = None
+    ) -> bool:
+        """Take the token, queueing while it is held; ``queued`` runs once the first attempt
+        has taken or queued. False when a woken closer found ``established == 0``: it returns
+        holding nothing and wakes no one (H5)."""
+        future = self.take_or_queue(party)
+        if queued is not None:
+            queued()
+        while future is not None:
+            how = await future  # the condition's waiter fires
             await asyncio.sleep(0)  # MODEL: its continuation runs in a later turn (0 ms timer)
-            self.touch(party, "the woken waiter re-reads sending", "R1")
+            kind = "R1" if how == SIGNALLED else "H5"
+            self.touch(party, "the woken waiter reads established", kind)
             self.emit(party, What.WAKE)
-        self.sending, self.holder = True, party
-        self.emit(party, What.TAKE)
+            if closer and self.established == 0:
+                self.emit(party, What.LEAVE)  # WFChannel.inl:286, WFWebSocketClient.cc:30
+                return False
+            future = self.take_or_queue(party)
+        return True
 
     async def done(self, party: Party, final: What | None) -> None:
         """Release, signal one waiter, and only then return from done()."""
@@ -87,19 +130,25 @@ class ModelChannel:
         self.emit(party, What.RELEASE)
         if self.waiters:
             woken, future = self.waiters.popleft()
-            future.set_result(None)
+            future.set_result(SIGNALLED)
             self.emit(party, What.SIGNAL, woken=str(woken))
-        await asyncio.sleep(0)  # MODEL: the woken party may run now (another thread)
-        self.touch(party, "done() returns: unlock the channel mutex", "R2")
+        await asyncio.sleep(0)  # MODEL: the woken party may run now (another poller thread)
+        self.touch(party, "done() goes on: reads its callback", "R2")
         if final is not None:
             self.emit(party, final)
+
+    def delete(self) -> None:
+        """``delete channel``: ~WFCondition broadcasts, waking every waiter still queued."""
+        self.deleted = True
+        while self.waiters:
+            self.waiters.popleft()[1].set_result(BROADCAST)
 
     async def shutdown(self, party: Party) -> None:
         self.touch(party, "dispatch: established == 1, shut down")
         self.shutdown_requested = True
         self.emit(party, What.SHUTDOWN, graceful=False, abort=False)
         await asyncio.sleep(0)  # the kernel closes the connection
-        await self.reader_ended.wait()  # the last reference goes when the reader has ended
+        await self.reader_ended.wait()  # the last reference goes when the poller drops its own
         self.touch(party, "shutdown completes: established = 0")
         self.established = 0
         self.emit(party, What.ESTABLISHED, before=1)
@@ -221,7 +270,7 @@ class WorkflowSchedule:
             asyncio.get_running_loop().stop()
 
     def _use_after_delete(self, party: Party, what: str, kind: str) -> None:
-        text = R1 if kind == "R1" else R2 if kind == "R2" else "use after delete"
+        text = {"R1": R1, "R2": R2, "H5": H5}.get(kind, "use after delete")
         self.monitor.violate("7", f"{text} (#{self._seq + 1}: {party}: {what})")
 
     async def _connect(self, party: Party) -> None:
@@ -246,6 +295,8 @@ class WorkflowSchedule:
         """The reader of the handshake: the 101 arrives once the request is written, unless
         the peer has closed first."""
         await self.request_written.wait()
+        if self.ch is not None and self.ch.deleted:
+            return  # deleted before any connection: there is no handshake to read
         if self.ch is not None and self.ch.reader_ended.is_set():
             self.upgrade_lost = H2  # the reader ended: no 101, and the C++ wakes no one
             return
@@ -284,34 +335,43 @@ class WorkflowSchedule:
     async def _deinit(self) -> None:
         ch = self.ch
         assert ch is not None
-        await ch.take(DEINIT)
-        ch.touch(DEINIT, "deinit reads established")
+        ch.touch(DEINIT, "deinit() reads established")
         if ch.established == 0:
-            self._emit(DEINIT, What.LEAVE)
-            await ch.done(DEINIT, None)
-        else:
+            self._dispose()  # at once, without the token (WFWebSocketClient.cc:102-106)
+            return
+        if await ch.take(DEINIT, closer=True):
             await ch.shutdown(DEINIT)
             await ch.done(DEINIT, None)
             self._on_close(DEINIT)
-        await asyncio.sleep(0)  # deinit's series ends: its callback runs
-        ch.deleted = True
+            await asyncio.sleep(0)  # deinit's series ends: its callback runs
+        self._dispose()
+
+    def _dispose(self) -> None:
+        assert self.ch is not None
+        self.ch.delete()
         self._emit(DEINIT, What.DISPOSE)
+        self.request_written.set()  # no request can be written now: the handshake reader ends
 
     async def _terminate(self) -> None:
         ch = self.ch
         assert ch is not None
-        ch.touch(READER, "the reader sees the peer close")
+        if ch.deleted:
+            return  # deinit() deleted it before any connection (with the connector): no peer
+        self._emit(READER, What.READER_END, reason="eof")  # the poller reads the peer's close
+        # handle_terminated() is called only while channel_flag == 1, i.e. before deinit's
+        # shutdown (Communicator.cc:1482).
+        if not ch.shutdown_requested:
+            ch.touch(TERMINATE, "handle_terminated() reads established")
+            if ch.established == 1:  # WFChannel.inl:258
+                await asyncio.sleep(0)  # MODEL: it locks the mutex in a later step
+                # The poller drops its reference only when handle_terminated() has returned
+                # (Communicator.cc:1488): established cannot fall before terminate took or queued.
+                if await ch.take(TERMINATE, closer=True, queued=ch.reader_ended.set):
+                    await ch.shutdown(TERMINATE)
+                    await ch.done(TERMINATE, None)
+                    self._on_close(TERMINATE)
+                return
         ch.reader_ended.set()
-        self._emit(READER, What.READER_END, reason="eof")
-        await ch.take(TERMINATE)
-        ch.touch(TERMINATE, "handle_terminate reads established", "R1")
-        if ch.established == 0:
-            self._emit(TERMINATE, What.LEAVE)
-            await ch.done(TERMINATE, None)
-        else:
-            await ch.shutdown(TERMINATE)
-            await ch.done(TERMINATE, None)
-            self._on_close(TERMINATE)
 
     def _on_close(self, party: Party) -> None:
         info = CloseInfo(1006, "", "peer", False)

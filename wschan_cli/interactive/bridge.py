@@ -1,7 +1,8 @@
 """Off a terminal: a line bridge, as websocat's default mode.
 
 Each stdin line is one text message (a trailing CR removed), each message received is one line
-on stdout (binary as hex), in arrival order. No prompt, no colour, no toolbar. At end of input
+on stdout (binary as hex; with ``--json`` a JSON Lines record as ``send --json`` writes, and a
+record for each close), in arrival order. No prompt, no colour, no toolbar. At end of input
 every line has been sent; the session then closes gracefully (1000) once ``--wait`` seconds pass
 without any message in or out, so replies still on their way are printed. Stdin is read while
 the connection opens: nothing is lost. A line that is not UTF-8 ends the session as in
@@ -15,8 +16,9 @@ import asyncio
 import contextlib
 import sys
 import time
+from collections.abc import Callable
 
-from wschan_cli.channel import Message
+from wschan_cli.channel import CloseInfo, Message
 from wschan_cli.exitcodes import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE
 from wschan_cli.render.color import Style, color_enabled, is_tty
 from wschan_cli.render.diagnostics import Diagnostics
@@ -30,7 +32,9 @@ from .payload import InputError
 from .reader import stdin_reader
 
 
-def run_bridge(cfg: LinkConfig, *, wait: float, timestamps: bool, pretty: bool) -> int:
+def run_bridge(
+    cfg: LinkConfig, *, wait: float, fmt: str = "plain", timestamps: bool, pretty: bool
+) -> int:
     conn = cfg.connection
     diag = Diagnostics(
         sys.stderr,
@@ -41,6 +45,7 @@ def run_bridge(cfg: LinkConfig, *, wait: float, timestamps: bool, pretty: bool) 
     )
     writer = ReplyWriter(
         sys.stdout.buffer,
+        fmt=fmt,
         timestamps=timestamps,
         pretty=pretty,
         escape=is_tty(sys.stdout),
@@ -69,19 +74,32 @@ async def _bridge(cfg: LinkConfig, diag: Diagnostics, writer: ReplyWriter, wait:
         except (BrokenPipeError, ValueError):
             broken_pipe = True
 
-    def on_message(message: Message) -> None:
-        nonlocal last_activity, flush_pending, broken_pipe
-        last_activity = loop.time()
+    def output(write: Callable[[], None]) -> None:
+        nonlocal flush_pending, broken_pipe
         if broken_pipe:
             return
         try:
-            writer.message(message.type, message.data, time.time())
+            write()
         except (BrokenPipeError, ValueError):
             broken_pipe = True
             return
         if not flush_pending:
             flush_pending = True
             loop.call_soon(flush)
+
+    def on_message(message: Message) -> None:
+        nonlocal last_activity
+        last_activity = loop.time()
+        output(lambda: writer.message(message.type, message.data, time.time()))
+
+    def on_close(info: CloseInfo) -> None:
+        # --json: one close record per connection (--reconnect may make several).
+        when = time.time()
+        output(
+            lambda: writer.close(
+                code=info.code, reason=info.reason, by=info.by, clean=info.clean, when=when
+            )
+        )
 
     observers = [diag] if cfg.connection.verbose or cfg.connection.include else []
     link = Link(
@@ -90,6 +108,7 @@ async def _bridge(cfg: LinkConfig, diag: Diagnostics, writer: ReplyWriter, wait:
         notify=diag.note,
         observers=list(observers),
         on_rejected=diag.response,
+        on_close=on_close,
     )
     supervisor = asyncio.ensure_future(link.run())
 

@@ -63,6 +63,7 @@ class Link:
     on_change: Callable[[], None] = lambda: None  # the reconnect status changed (toolbar)
     # the upgrade was refused: its status and headers (for -i)
     on_rejected: Callable[[int, tuple[tuple[str, str], ...]], None] = lambda _s, _h: None
+    on_close: Callable[[CloseInfo], None] = lambda _info: None  # each connection's close
 
     ch: Channel | None = None
     connections: int = 0  # connections that were opened (init sent)
@@ -95,6 +96,7 @@ class Link:
                 def on_close(info: CloseInfo, closed: asyncio.Future[CloseInfo] = closed) -> None:
                     if not closed.done():
                         closed.set_result(info)
+                        self.on_close(info)
 
                 ch = Channel(
                     cfg.url,

@@ -18,7 +18,16 @@ from typing import Any
 
 from .payload import InputError, StreamDecoder, decode_message
 from .race import first_done
-from .reader import InputReader, StreamedMessage
+from .reader import Batch, InputReader, StreamedMessage
+
+
+async def next_batch(reader: InputReader, ended: asyncio.Event) -> Batch:
+    """The reader's next batch; None as well when ``ended`` is set first (the connection
+    ended: nothing more can be sent)."""
+    if not reader.queue.empty():
+        return reader.queue.get_nowait()
+    getter, _ = await first_done(reader.queue.get(), ended.wait())
+    return getter.result() if getter.done() and not getter.cancelled() else None
 
 
 @dataclass(frozen=True)
@@ -66,7 +75,7 @@ class Outbox:
         self, reader: InputReader, where: str | None, failure: str = "cannot read stdin"
     ) -> AsyncIterator[Outgoing]:
         """The messages of one reader, decoded; ``where`` names them (else "stdin message N")."""
-        while (batch := await self._next(reader)) is not None:
+        while (batch := await next_batch(reader, self.ended)) is not None:
             if isinstance(batch, OSError):
                 raise InputError(f"{failure}: {batch}")
             for raw in batch:
@@ -78,13 +87,6 @@ class Outbox:
                     yield decode_message(
                         raw, binary=self.binary, encoding=self.encoding, where=name
                     )
-
-    async def _next(self, reader: InputReader) -> Any:
-        """The reader's next batch; None as well when the connection ends first."""
-        if not reader.queue.empty():
-            return reader.queue.get_nowait()
-        getter, _ = await first_done(reader.queue.get(), self.ended.wait())
-        return getter.result() if getter.done() and not getter.cancelled() else None
 
     async def _decoded(
         self, message: StreamedMessage, where: str, failure: str

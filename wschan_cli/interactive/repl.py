@@ -21,7 +21,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from wschan_cli.channel import ChannelError, Message, What
+from wschan_cli.channel import ChannelError, CloseInfo, Message, What
 from wschan_cli.exitcodes import EXIT_INTERRUPTED, EXIT_OK
 from wschan_cli.render.color import Style, color_enabled
 from wschan_cli.render.diagnostics import Diagnostics
@@ -58,8 +58,8 @@ def history_path() -> Path:
     return Path(base) / "wschan" / "history"
 
 
-def run_repl(cfg: LinkConfig, *, timestamps: bool, pretty: bool) -> int:
-    repl = Repl(cfg, timestamps=timestamps, pretty=pretty)
+def run_repl(cfg: LinkConfig, *, fmt: str = "plain", timestamps: bool, pretty: bool) -> int:
+    repl = Repl(cfg, fmt=fmt, timestamps=timestamps, pretty=pretty)
     return run_main(
         repl.main(), debug=cfg.connection.debug, error=repl.error, mask=repl.secrets.text
     )
@@ -76,7 +76,7 @@ class _Capture(io.BytesIO):
 
 
 class Repl:
-    def __init__(self, cfg: LinkConfig, *, timestamps: bool, pretty: bool) -> None:
+    def __init__(self, cfg: LinkConfig, *, fmt: str, timestamps: bool, pretty: bool) -> None:
         self.cfg = cfg
         self.secrets = cfg.connection.secrets
         self.timestamps = timestamps
@@ -84,7 +84,7 @@ class Repl:
         self.style = Style(self.color)
         self.capture = _Capture()
         self.writer = ReplyWriter(
-            self.capture, pretty=pretty, escape=True, color=pretty and self.color
+            self.capture, fmt=fmt, pretty=pretty, escape=True, color=pretty and self.color
         )
         self.view = ChannelView(on_change=self._invalidate)
         self.show_transitions = cfg.connection.verbose
@@ -126,7 +126,18 @@ class Repl:
 
     def on_message(self, message: Message) -> None:
         self.writer.message(message.type, message.data, time.time())
-        self.say(self._marked(self.style.green("<"), self.capture.take()))
+        if self.writer.fmt == "json":
+            self.say(self.capture.take())  # the record as it is, as send --json writes it
+        else:
+            self.say(self._marked(self.style.green("<"), self.capture.take()))
+
+    def on_close(self, info: CloseInfo) -> None:
+        """--json: a record for each close (the other formats print data only)."""
+        self.writer.close(
+            code=info.code, reason=info.reason, by=info.by, clean=info.clean, when=time.time()
+        )
+        if text := self.capture.take():
+            self.say(text)
 
     def shown_sent(self, data: str | bytes) -> None:
         if isinstance(data, bytes):
@@ -208,6 +219,7 @@ class Repl:
                 observers=observers,
                 on_change=self._invalidate,
                 on_rejected=self._rejected,
+                on_close=self.on_close,
             )
             self.supervisor = asyncio.ensure_future(self.link.run())
             sender = asyncio.ensure_future(self._sender())

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from wschan_cli.render.closecodes import close_frame_problem
+
 HELP = [
     ("/ping [TEXT]", "send a Ping (TEXT as payload), print the round-trip time"),
     ("/close [CODE] [REASON]", "close with a Close frame (default 1000) and exit"),
@@ -56,10 +58,7 @@ def parse_close(args: str) -> tuple[int, str]:
         code = int(code_text)
     except ValueError:
         raise ValueError(f"{code_text!r} is not a close code") from None
-    if not (1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999):
-        raise ValueError(
-            f"{code} cannot be sent in a Close frame: use 1000-1003, 1007-1014 or 3000-4999"
-        )
-    if len(reason.encode()) > 123:
-        raise ValueError("the reason must be at most 123 bytes of UTF-8")
-    return code, reason.strip()
+    reason = reason.strip()
+    if problem := close_frame_problem(code, reason):
+        raise ValueError(problem[1])
+    return code, reason

@@ -38,6 +38,13 @@ def escape_control(text: str, *, one_line: bool = False) -> str:
     return pattern.sub(_escape_one, text)
 
 
+def escape_json_controls(line: str) -> str:
+    """A JSON text (from ``json.dumps(..., ensure_ascii=False)``, which escapes C0 controls
+    already) with DEL, C1 and bidi controls written as ``\\uXXXX`` too: still the same JSON,
+    inert on a terminal. They can only occur inside strings, where that escape is valid."""
+    return _UNSAFE_ONE_LINE.sub(lambda match: f"\\u{ord(match.group()):04x}", line)
+
+
 def has_control(text: str) -> bool:
     """Whether ``escape_control`` would change ``text`` (newlines and tabs allowed)."""
     return _UNSAFE_KEEP_LINES.search(text) is not None

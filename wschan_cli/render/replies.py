@@ -1,7 +1,8 @@
 """Writing received messages to stdout: plain lines, JSON Lines or raw bytes.
 
 Plain (the default): one reply per line, text as is, binary as lowercase hex. On a terminal,
-control characters in text are escaped (``escape_control``). ``pretty`` re-indents text replies
+control characters in text are escaped (``escape_control``), and in JSON Lines DEL, C1 and
+bidi controls are written as ``\\uXXXX`` (still the same JSON). ``pretty`` re-indents text replies
 that are JSON, highlighted when colour is on (rich, imported only then). ``timestamps`` prefixes
 each reply with its arrival time, ISO 8601 in UTC.
 
@@ -23,7 +24,7 @@ import io
 import json
 from typing import Any, BinaryIO
 
-from .escape import escape_control
+from .escape import escape_control, escape_json_controls
 
 FORMATS = ("plain", "json", "raw")
 
@@ -67,8 +68,7 @@ class ReplyWriter:
         self.written += 1
         if self.fmt == "json":
             shown = data if isinstance(data, str) else data.hex()
-            record = {"t": round(when, 6), "dir": "in", "type": kind, "data": shown}
-            self._line(json.dumps(record, ensure_ascii=False))
+            self._json({"t": round(when, 6), "dir": "in", "type": kind, "data": shown})
         elif self.fmt == "raw":
             if isinstance(data, str):
                 self.out.write(data.encode("utf-8", "surrogateescape") + b"\n")
@@ -89,7 +89,7 @@ class ReplyWriter:
             "by": by,
             "clean": clean,
         }
-        self._line(json.dumps(record, ensure_ascii=False))
+        self._json(record)
 
     def flush(self) -> None:
         self.out.flush()
@@ -143,6 +143,10 @@ class ReplyWriter:
         console.print(styled, end="")
         rendered: str = console.file.getvalue()
         return rendered
+
+    def _json(self, record: dict[str, Any]) -> None:
+        line = json.dumps(record, ensure_ascii=False)
+        self._line(escape_json_controls(line) if self.escape else line)
 
     def _line(self, text: str, when: float | None = None) -> None:
         if self.timestamps and when is not None:
