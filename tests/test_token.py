@@ -27,6 +27,16 @@ def test_take_when_free_does_not_yield_and_sets_holder() -> None:
     run(main())
 
 
+def test_try_take_takes_a_free_token_and_leaves_a_held_one_alone() -> None:
+    """The send path's way in: no coroutine when the token is free, and when it is held,
+    nothing changes (the caller then waits in take(), which queues it)."""
+    token, log = make()
+    assert token.try_take(Party("send", 1))
+    assert token.holder == Party("send", 1) and log == [("send#1", What.TAKE)]
+    assert not token.try_take(Party("send", 2))
+    assert token.holder == Party("send", 1) and len(token.waiters) == 0 and len(log) == 1
+
+
 def test_a_loser_is_queued_before_it_yields() -> None:
     async def main() -> None:
         token, log = make()

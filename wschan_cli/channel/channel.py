@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Hashable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
 from websockets.client import ClientProtocol
 from websockets.exceptions import InvalidState, InvalidStatus, InvalidURI, ProtocolError
@@ -33,6 +33,7 @@ from websockets.typing import Origin, Subprotocol
 from websockets.uri import WebSocketURI, parse_uri
 from websockets.version import version as websockets_version
 
+from . import outbound
 from .clock import Clock, LoopClock
 from .errors import (
     ChannelClosed,
@@ -46,6 +47,7 @@ from .errors import (
     WriteTimeout,
 )
 from .events import Event, Party, Subscriber, What
+from .inbound import ChunkReader
 from .options import ChannelOptions
 from .token import Token
 from .transport import Transport, TransportFactory, open_tcp
@@ -56,6 +58,15 @@ T = TypeVar("T")
 _OPCODE_NAMES = {0: "cont", 1: "text", 2: "binary", 8: "close", 9: "ping", 10: "pong"}
 _OK_CLOSE_CODES = (1000, 1001)
 _UTF8Decoder = codecs.getincrementaldecoder("utf-8")
+# Enum members read on every message, looked up once: in Python 3.11 reading an Enum class
+# attribute costs about as much as a function call.
+_TEXT, _BINARY, _CONT, _CLOSE, _PONG = (
+    Opcode.TEXT,
+    Opcode.BINARY,
+    Opcode.CONT,
+    Opcode.CLOSE,
+    Opcode.PONG,
+)
 
 
 def _reject(future: asyncio.Future[Any], error: BaseException) -> None:
@@ -75,12 +86,40 @@ class _ClientProtocol(ClientProtocol):
     for a Close in response, and 1.4 to discard what follows. websockets instead fails such a
     connection with 1002 ("incomplete fragmented message", Autobahn 7.1.5). Forgetting the
     message in progress just before websockets reads the Close gives the RFC's behaviour: the
-    unfinished message is dropped and the Close is echoed."""
+    unfinished message is dropped and the Close is echoed.
+
+    It also reads through ``ChunkReader``, so that a payload is copied once on its way in, and
+    serializes frames with ``outbound`` (fewer copies, pooled masking keys) unless an extension
+    or websockets' debug logging needs its own path.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Before any byte is fed; the parser, started by websockets' __init__, is started
+        # again so that it reads through the new reader.
+        self.reader = ChunkReader()  # type: ignore[assignment]  # same interface, not a subclass
+        self._keys = outbound.MaskKeys(os.urandom)  # looked up now: a scheduler may fix it
+        self.parser = self.parse()
+        next(self.parser)
+
+    def send_frame(self, frame: Frame) -> None:
+        if self.extensions or self.debug:  # compression, or websockets' frame logging
+            super().send_frame(frame)
+            return
+        frame.check()
+        self.writes.append(outbound.serialize(frame, self._keys.next()))
 
     def recv_frame(self, frame: Frame) -> None:
-        if frame.opcode is Opcode.CLOSE:
+        if frame.opcode is _CLOSE:
             self.current_size = None  # websockets' count of the message in progress
         super().recv_frame(frame)
+
+
+def _frames_to_write(proto: Any) -> list[bytes]:
+    """What the protocol queued for the wire, without its end-of-stream marker (b"": the
+    transport's close does that). The marker is rare: the list is copied only when it is in."""
+    chunks: list[bytes] = proto.data_to_send()
+    return [chunk for chunk in chunks if chunk] if b"" in chunks else chunks
 
 
 def _check_close(code: int, reason: str) -> None:
@@ -103,12 +142,16 @@ class ProtocolState(StrEnum):
     CLOSED = "closed"  # a clean close with reconnect off: terminal too
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One inbound message, delivered to ``process``."""
+class Message(NamedTuple):
+    """One inbound message, delivered to ``process``. A named tuple: immutable, and the reader
+    makes one per message with the C tuple constructor (a frozen dataclass's __init__ cost
+    as much as a tenth of a small message's whole receive path)."""
 
     type: str  # "text" or "binary"
     data: str | bytes
+
+
+_new_tuple = tuple.__new__  # Message(...), Party(...) run NamedTuple's Python-level __new__
 
 
 @dataclass(frozen=True)
@@ -124,21 +167,16 @@ class CloseInfo:
         return ChannelClosed(self.code, self.reason, self.by)
 
 
-@dataclass(frozen=True, slots=True)
-class _Frames:
-    """One outgoing data message: its fragments, and whether it is text."""
-
-    pieces: list[bytes]
-    text: bool
-
-    @staticmethod
-    def of(data: bytes, text: bool, fragment_size: int | None) -> _Frames:
-        if fragment_size is not None and fragment_size <= 0:
-            raise ValueError("fragment_size must be positive")
-        if fragment_size is None or len(data) <= fragment_size:
-            return _Frames([data], text)  # the common case: no slicing, no copy
-        step = range(0, len(data), fragment_size)
-        return _Frames([data[i : i + fragment_size] for i in step], text)
+def _fragments(data: bytes, fragment_size: int | None) -> bytes | list[bytes]:
+    """One outgoing data message as it goes on the wire: ``data`` itself when it fits in one
+    frame (the common case: no slicing, no copy, no container), else its fragments."""
+    if fragment_size is None:
+        return data
+    if fragment_size <= 0:
+        raise ValueError("fragment_size must be positive")
+    if len(data) <= fragment_size:
+        return data
+    return [data[i : i + fragment_size] for i in range(0, len(data), fragment_size)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,9 +406,9 @@ class Channel:
     async def send(self, message: str | bytes, *, fragment_size: int | None = None) -> None:
         """Send a text (str) or binary (bytes) message, fragmented if ``fragment_size`` is set."""
         if isinstance(message, str):
-            await self._out_task("send", _Frames.of(message.encode(), True, fragment_size))
+            await self._out_task("send", _fragments(message.encode(), fragment_size), text=True)
         else:
-            await self._out_task("send", _Frames.of(bytes(message), False, fragment_size))
+            await self._out_task("send", _fragments(bytes(message), fragment_size))
 
     async def send_stream(
         self, chunks: AsyncIterable[bytes | str], *, text: bool | None = None
@@ -394,10 +432,10 @@ class Channel:
         await self._out_task("send", _Stream(_piece(first), rest, kind))
 
     async def send_text(self, text: str, *, fragment_size: int | None = None) -> None:
-        await self._out_task("send", _Frames.of(text.encode(), True, fragment_size))
+        await self._out_task("send", _fragments(text.encode(), fragment_size), text=True)
 
     async def send_binary(self, data: bytes, *, fragment_size: int | None = None) -> None:
-        await self._out_task("send", _Frames.of(bytes(data), False, fragment_size))
+        await self._out_task("send", _fragments(bytes(data), fragment_size))
 
     async def ping(self, data: bytes | None = None) -> float:
         """Send a Ping and return the round-trip time in seconds once its Pong arrives."""
@@ -459,24 +497,31 @@ class Channel:
     async def _out_task(
         self,
         kind: str,
-        frames: _Frames | _Stream | None = None,
+        frames: bytes | list[bytes] | _Stream | None = None,
         *,
+        text: bool = False,
         ping: tuple[bytes, asyncio.Future[float]] | None = None,
         only: _Connection | None = None,
     ) -> _Connection:
         """Take the token, make sure a connection is ready (connecting if need be), write
-        ``frames`` or ``ping`` (or nothing: ``open``), release. Returns the connection used.
+        ``frames`` (one frame, fragments or a stream; ``text`` says which opcode) or ``ping``
+        (or nothing: ``open``), release. Returns the connection used.
 
         ``only`` pins the task to one connection (keepalive): it never connects.
+
+        A send that finds the token free, the connection usable and the transport unpaused
+        runs straight through: no await here suspends and no timer is armed.
         """
         self._check_usable()
         if self._error is not None:
             self._raise_error()  # after a terminal close, fail at once (no token needed to say so)
         party = self._new_party(kind)
         seen = only or (self._conn if self._conn is not None and self._conn.usable else None)
+        token = self._token
         self._enter()
         try:
-            await self._token.take(party)
+            if not token.try_take(party):
+                await token.take(party)
             try:
                 # D3: re-read the channel now that we hold the token.
                 if seen is not None and seen.usable:
@@ -486,15 +531,13 @@ class Channel:
                 try:
                     # A whole message goes out under one holding of the token, so no
                     # other frame can land between two fragments, though each drains.
-                    if isinstance(frames, _Stream):
+                    if type(frames) is bytes:
+                        self._put_first(conn, text, frames, True)
+                        await self._write(party, conn)
+                    elif isinstance(frames, list):
+                        await self._write_fragments(party, conn, frames, text)
+                    elif isinstance(frames, _Stream):
                         await self._write_stream(party, conn, frames)
-                    elif frames is not None:
-                        last = len(frames.pieces) - 1
-                        if last == 0:
-                            self._put_first(conn, frames.text, frames.pieces[0], True)
-                            await self._write(party, conn)
-                        else:
-                            await self._write_fragments(party, conn, frames)
                     elif ping is not None:
                         payload, pong = ping
                         if payload in conn.pings:
@@ -545,17 +588,19 @@ class Channel:
         else:
             conn.proto.send_binary(piece, fin=fin)
 
-    async def _write_fragments(self, party: Party, conn: _Connection, frames: _Frames) -> None:
+    async def _write_fragments(
+        self, party: Party, conn: _Connection, pieces: list[bytes], text: bool
+    ) -> None:
         """Write a message in several frames. D12: if this is interrupted between two of them
         (cancelled, or a failure that is not the connection's own), the connection is failed
         with 1011 rather than left with half a message on it."""
-        last = len(frames.pieces) - 1
+        last = len(pieces) - 1
         try:
-            for i, piece in enumerate(frames.pieces):
+            for i, piece in enumerate(pieces):
                 if i:
                     conn.proto.send_continuation(piece, fin=i == last)
                 else:
-                    self._put_first(conn, frames.text, piece, fin=False)
+                    self._put_first(conn, text, piece, fin=False)
                 await self._write(party, conn)
         except BaseException:
             self._fail_mid_message(party, conn)
@@ -598,7 +643,7 @@ class Channel:
         if not proto.expect_continuation_frame:
             return  # the message is complete
         self._fail_connection(conn, 1011, "send interrupted in the middle of a message")
-        self._put(party, conn, [chunk for chunk in conn.proto.data_to_send() if chunk])
+        self._put(party, conn, _frames_to_write(conn.proto))
 
     # ------------------------------------------------------------------ connector (D1, D2)
 
@@ -718,7 +763,7 @@ class Channel:
         connection (D8), unless a shutdown is already under way, which then finishes the job.
         """
         if chunks is None:
-            chunks = [chunk for chunk in conn.proto.data_to_send() if chunk]
+            chunks = _frames_to_write(conn.proto)
         if conn.replies:  # D10: owed control replies go first (control frames may sit between
             chunks, conn.replies = conn.replies + chunks, []  # fragments, RFC 6455 5.4)
         self._put(party, conn, chunks, handshake=handshake)
@@ -802,7 +847,7 @@ class Channel:
                     proto.receive_eof()
                 # D10: what the protocol owes for these frames (Pong, Close echo) is owed before
                 # ``process`` sees any of them, so no send it starts can overtake it.
-                owed = [chunk for chunk in proto.data_to_send() if chunk]
+                owed = _frames_to_write(proto)
                 for event in proto.events_received():
                     self._on_protocol_event(party, conn, event)
                 if not conn.upgraded.done() and proto.handshake_exc is not None:
@@ -813,7 +858,7 @@ class Channel:
                     _reject(
                         conn.upgraded, HandshakeInterrupted(f"connection to {self.url} {problem}")
                     )
-                owed += [chunk for chunk in proto.data_to_send() if chunk]  # our own failure
+                owed += _frames_to_write(proto)  # our own failure
                 if proto.parser_exc is not None and not isinstance(proto.parser_exc, EOFError):
                     conn.failed = True  # websockets failed it (1002, 1009): 7.1.7 applies too
                 if owed:
@@ -857,20 +902,20 @@ class Channel:
                 fin=event.fin,
                 data=bytes(event.data),
             )
-        if opcode is Opcode.PONG:
+        if opcode is _PONG:
             self._resolve_pings(conn, bytes(event.data))
         elif conn.failed:
             return  # RFC 6455 7.1.7: after failing the connection, process nothing more
-        elif opcode is Opcode.TEXT and event.fin:  # the common case: a whole text message
+        elif opcode is _TEXT and event.fin:  # the common case: a whole text message
             try:
                 text = bytes(event.data).decode()
             except UnicodeDecodeError as exc:
                 self._fail_connection(conn, 1007, f"invalid UTF-8 at position {exc.start}")
                 return
-            self._deliver(conn, Message("text", text))
-        elif opcode is Opcode.BINARY and event.fin:
-            self._deliver(conn, Message("binary", bytes(event.data)))
-        elif opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
+            self._deliver(conn, _new_tuple(Message, ("text", text)))
+        elif opcode is _BINARY and event.fin:
+            self._deliver(conn, _new_tuple(Message, ("binary", bytes(event.data))))
+        elif opcode is _TEXT or opcode is _BINARY or opcode is _CONT:
             self._fragment(conn, opcode, event)
         # PING and CLOSE: the protocol queued the Pong / Close echo; the replier writes it.
 
@@ -1234,7 +1279,7 @@ class Channel:
     def _new_party(self, kind: str) -> Party:
         n = self._parties.get(kind, 0) + 1
         self._parties[kind] = n
-        return Party(kind, n)
+        return _new_tuple(Party, (kind, n))
 
     def _enter(self) -> None:
         self._inside += 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class What(StrEnum):
@@ -36,10 +36,10 @@ class What(StrEnum):
     DISPOSE = "dispose"  # the channel was disposed
 
 
-@dataclass(frozen=True, slots=True)
-class Party:
+class Party(NamedTuple):
     """Who acts: ``kind`` is send, ping, open, connector, auto_reply, terminate, deinit,
-    keepalive or reader; ``n`` tells parties of the same kind apart."""
+    keepalive or reader; ``n`` tells parties of the same kind apart. A named tuple, so the
+    channel can make one per send with the C tuple constructor."""
 
     kind: str
     n: int = 0

@@ -16,6 +16,7 @@ from typing import Any
 from .events import Party, What
 
 Emit = Callable[..., None]
+_TAKE, _RELEASE = What.TAKE, What.RELEASE  # read once: an Enum attribute is slow in 3.11
 
 
 class TokenMisuse(RuntimeError):
@@ -64,6 +65,14 @@ class Token:
     def sending(self) -> bool:
         return self.holder is not None
 
+    def try_take(self, party: Party) -> bool:
+        """Take the token if it is free, without yielding; False if it is held."""
+        if self.holder is not None:
+            return False
+        self.holder = party
+        self._emit(party, _TAKE)
+        return True
+
     async def take(self, party: Party) -> None:
         while self.holder is not None:
             future = self.waiters.push(party)  # queued before yielding: no lost wake-up
@@ -78,15 +87,15 @@ class Token:
                 raise
             self._emit(party, What.WAKE)
         self.holder = party
-        self._emit(party, What.TAKE)
+        self._emit(party, _TAKE)
 
     def release(self, party: Party) -> None:
-        # Identity first: it is the common case and far cheaper than dataclass equality.
+        # Identity first: it is the common case, and cheaper than comparing.
         if self.holder is not party and self.holder != party:
             raise TokenMisuse(f"{party} released the token held by {self.holder}")
         self.holder = None
         try:
-            self._emit(party, What.RELEASE)
+            self._emit(party, _RELEASE)
         finally:
             if self.waiters:  # even if an observer of the release raised: no lost wake-up
                 self._signal(party)

@@ -34,8 +34,9 @@ class Transport(Protocol):
         """True when ``drain`` may suspend; the channel bounds only such drains by its write
         timeout (arming a timer for a drain that returns at once costs a fifth of a send)."""
 
-    async def drain(self) -> None:
-        """Return when the write buffer is below its high-water mark."""
+    def drain(self) -> Awaitable[None]:
+        """Return when the write buffer is below its high-water mark (an awaitable: a
+        transport may hand back one that is already complete)."""
 
     async def read(self) -> bytes:
         """The next bytes received; b"" at end of stream. Raises OSError on a read error."""
@@ -58,6 +59,8 @@ class StreamTransport(asyncio.Protocol):
 
     def __init__(self) -> None:
         self._transport: asyncio.Transport | None = None
+        # Kept, not looked up per read: get_running_loop() makes a getpid() system call.
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._chunks: list[bytes] = []
         self._eof = False
         self._error: Exception | None = None
@@ -72,6 +75,9 @@ class StreamTransport(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
+        self._loop = asyncio.get_running_loop()
+        self._drained = self._loop.create_future()  # what an unpaused drain hands back
+        self._drained.set_result(None)
 
     def data_received(self, data: bytes) -> None:
         self._chunks.append(data)
@@ -114,17 +120,20 @@ class StreamTransport(asyncio.Protocol):
         assert self._transport is not None
         self._transport.write(data)
 
-    async def drain(self) -> None:
+    def drain(self) -> Awaitable[None]:
+        # Not a coroutine: an unpaused drain, the common case, costs no coroutine per frame.
         if self._transport is None or self._transport.is_closing():
             raise ConnectionResetError("connection closed")
+        assert self._loop is not None
         if not self._paused:
-            return
-        self._drain_waiter = asyncio.get_running_loop().create_future()
-        await self._drain_waiter
+            return self._drained
+        self._drain_waiter = self._loop.create_future()
+        return self._drain_waiter
 
     async def read(self) -> bytes:
         if not self._chunks and not self._eof:
-            self._read_waiter = asyncio.get_running_loop().create_future()
+            assert self._loop is not None
+            self._read_waiter = self._loop.create_future()
             try:
                 await self._read_waiter
             finally:
