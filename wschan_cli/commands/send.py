@@ -542,20 +542,12 @@ class RunState:
 def run(plan: Plan) -> int:
     """Run the plan; returns the exit status. Imports the heavy parts."""
 
-    from wschan_cli.render.color import Style, color_enabled, is_tty
-    from wschan_cli.render.diagnostics import Diagnostics
+    from wschan_cli.render.color import color_enabled, is_tty
     from wschan_cli.render.output import buffered_stdout
     from wschan_cli.render.replies import ReplyWriter
 
     conn = plan.connection
-    diag = Diagnostics(
-        sys.stderr,
-        verbose=conn.verbose,
-        include=conn.include,
-        json_lines=plan.fmt == "json",
-        style=Style(color_enabled(conn.color, sys.stderr)),
-        secrets=conn.secrets,
-    )
+    diag = conn.diagnostics(sys.stderr, json_lines=plan.fmt == "json")
     stdout_tty = is_tty(sys.stdout)
     writer = ReplyWriter(
         buffered_stdout(),

@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from wschan_cli.channel import CloseInfo, Message
 from wschan_cli.exitcodes import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE
-from wschan_cli.render.color import Style, color_enabled, is_tty
+from wschan_cli.render.color import is_tty
 from wschan_cli.render.diagnostics import Diagnostics
 from wschan_cli.render.replies import ReplyWriter
 from wschan_cli.runner import run_main
@@ -36,13 +36,7 @@ def run_bridge(
     cfg: LinkConfig, *, wait: float, fmt: str = "plain", timestamps: bool, pretty: bool
 ) -> int:
     conn = cfg.connection
-    diag = Diagnostics(
-        sys.stderr,
-        verbose=conn.verbose,
-        include=conn.include,
-        style=Style(color_enabled(conn.color, sys.stderr)),
-        secrets=conn.secrets,
-    )
+    diag = conn.diagnostics(sys.stderr)
     writer = ReplyWriter(
         sys.stdout.buffer,
         fmt=fmt,

@@ -23,7 +23,6 @@ import sys
 from wschan_cli import programs
 from wschan_cli.channel import Message
 from wschan_cli.exitcodes import EXIT_ERROR
-from wschan_cli.render.color import Style, color_enabled
 from wschan_cli.render.diagnostics import Diagnostics
 from wschan_cli.runner import run_main
 
@@ -40,13 +39,7 @@ def run_program_bridge(
     cfg: LinkConfig, argv: tuple[str, ...], *, close_code: int, wait: float
 ) -> int:
     conn = cfg.connection
-    diag = Diagnostics(
-        sys.stderr,
-        verbose=conn.verbose,
-        include=conn.include,
-        style=Style(color_enabled(conn.color, sys.stderr)),
-        secrets=conn.secrets,
-    )
+    diag = conn.diagnostics(sys.stderr)
     return run_main(
         _program_bridge(cfg, argv, diag, close_code, wait),
         debug=conn.debug,

@@ -24,7 +24,6 @@ from typing import Any
 from wschan_cli.channel import ChannelError, CloseInfo, Message, What
 from wschan_cli.exitcodes import EXIT_INTERRUPTED, EXIT_OK
 from wschan_cli.render.color import Style, color_enabled
-from wschan_cli.render.diagnostics import Diagnostics
 from wschan_cli.render.escape import escape_control
 from wschan_cli.render.replies import ReplyWriter, iso_time
 from wschan_cli.runner import run_main
@@ -205,14 +204,7 @@ class Repl:
 
         with patch_stdout(raw=True):
             conn = self.cfg.connection
-            self.diag = Diagnostics(
-                sys.stderr,
-                verbose=True,
-                include=conn.include,
-                style=Style(color_enabled(conn.color, sys.stderr)),
-                t0=loop.time(),
-                secrets=self.secrets,
-            )
+            self.diag = conn.diagnostics(sys.stderr, verbose=True, t0=loop.time())
             observers: list[Any] = [self.view, self._transition]
             self.link = Link(
                 self.cfg,
