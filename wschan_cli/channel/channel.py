@@ -742,9 +742,7 @@ class Channel:
     def _settle_upgraded(conn: _Connection) -> None:
         """The connector gives up on ``conn``: nobody will await its 101 any more."""
         if not conn.upgraded.done():
-            conn.upgraded.cancel()
-        elif not conn.upgraded.cancelled():
-            conn.upgraded.exception()  # retrieved: the connector reported it (or gave up)
+            conn.upgraded.cancel()  # an error set on it was retrieved already (_reject)
 
     # ------------------------------------------------------------------ writing (token only)
 
@@ -845,9 +843,6 @@ class Channel:
                     proto.receive_data(data)
                 else:
                     proto.receive_eof()
-                # D10: what the protocol owes for these frames (Pong, Close echo) is owed before
-                # ``process`` sees any of them, so no send it starts can overtake it.
-                owed = _frames_to_write(proto)
                 for event in proto.events_received():
                     self._on_protocol_event(party, conn, event)
                 if not conn.upgraded.done() and proto.handshake_exc is not None:
@@ -858,7 +853,10 @@ class Channel:
                     _reject(
                         conn.upgraded, HandshakeInterrupted(f"connection to {self.url} {problem}")
                     )
-                owed += _frames_to_write(proto)  # our own failure
+                # D10: what the protocol owes for these frames (Pong, Close echo, or our own
+                # failure's Close) is queued before this step ends: a send that ``process``
+                # started runs only after it, so it cannot overtake them.
+                owed = _frames_to_write(proto)
                 if proto.parser_exc is not None and not isinstance(proto.parser_exc, EOFError):
                     conn.failed = True  # websockets failed it (1002, 1009): 7.1.7 applies too
                 if owed:
@@ -923,10 +921,10 @@ class Channel:
         """One frame of a fragmented message. Text is decoded fragment by fragment, so invalid
         UTF-8 fails the connection (1007) at the first fragment that cannot be the start of
         valid UTF-8, not at the end of the message (RFC 6455 8.1)."""
-        if opcode is not Opcode.CONT:
-            conn.fragment_type = "text" if opcode is Opcode.TEXT else "binary"
+        if opcode is not _CONT:
+            conn.fragment_type = "text" if opcode is _TEXT else "binary"
             conn.fragments = []
-            conn.decoder = _UTF8Decoder() if opcode is Opcode.TEXT else None
+            conn.decoder = _UTF8Decoder() if opcode is _TEXT else None
         if conn.decoder is None:
             conn.fragments.append(bytes(event.data))
         else:
@@ -1002,7 +1000,7 @@ class Channel:
         conn.replies.extend(replies)
         if conn.failed:
             # RFC 6455 7.1.7: once we failed the connection, nothing but our Close goes out.
-            conn.replies = [chunk for chunk in conn.replies if chunk[0] & 0x0F == Opcode.CLOSE]
+            conn.replies = [chunk for chunk in conn.replies if chunk[0] & 0x0F == _CLOSE]
         if not conn.replier_running:
             conn.replier_running = True
             self._spawn(self._auto_reply(conn), f"auto_reply#{conn.n}")
