@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from wschan_cli.channel import Event, Party, What
+from wschan_cli.render.transitions import describe
 from wschan_cli.trace.verdicts import OwedReplies, on_close_under_token
 
 # Invariants the verdicts also check at the end, which this monitor checks at every step (D2,
@@ -64,7 +65,6 @@ class Monitor:
         self._rises = 0  # connections made
         self._reader_ended = False
         self._shutdown = False
-        self._last_release: dict[Party, Event] = {}
         self._signalled: set[Party] = set()
         self._queue: list[str] = []  # the waiters, oldest first, as WAIT events queued them
         self._woken: Counter[str] = Counter()  # signals not yet followed by their WAKE
@@ -94,7 +94,7 @@ class Monitor:
         if self._disposed is not None:
             self.violate(
                 "7",
-                f"#{e.seq}: {e.party} {describe_what(e)} after the dispose at "
+                f"#{e.seq}: {e.party} {describe(e)} after the dispose at "
                 f"#{self._disposed.seq} (use after dispose)",
             )
         pending = self._pending_release
@@ -116,7 +116,6 @@ class Monitor:
             self._holder = e.party
         elif what is What.RELEASE:
             self._holder = None
-            self._last_release[e.party] = e
             self._drop_cancelled()
             self._waiting_at_release[e.party] = len(self._queue)
             self._signalled.discard(e.party)
@@ -198,8 +197,7 @@ class Monitor:
             ):
                 self.violate("6", f"#{e.seq}: on_close called a second time for one connection")
         elif what is What.DONE and e.party.kind == "send":
-            release = self._last_release.get(e.party)
-            if release is None:
+            if e.party not in self._waiting_at_release:
                 self.violate("5", f"#{e.seq}: {e.party} completed without releasing")
             elif self._waiting_at_release.get(e.party) and e.party not in self._signalled:
                 self.violate("5", f"#{e.seq}: {e.party} completed before waking a waiter")
@@ -276,9 +274,3 @@ class Monitor:
     @property
     def holder(self) -> Party | None:
         return self._holder
-
-
-def describe_what(e: Event) -> str:
-    from wschan_cli.render.timeline import describe
-
-    return describe(e)

@@ -216,6 +216,11 @@ class SimTransport:
         self.inbound.clear()
         self.feed_eof()
 
+    @property
+    def read_peer_close(self) -> bool:
+        """The channel has read the peer's Close (it lies at ``close_at`` in the stream)."""
+        return self.close_at is not None and self.read_total >= self.close_at
+
     def _tcp_closes(self) -> None:
         if self.closed:
             return
@@ -223,8 +228,7 @@ class SimTransport:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
         peer = self.peer.proto
-        read_close = self.close_at is not None and self.read_total >= self.close_at
-        if read_close and peer.close_rcvd is None and not self.stalled:
+        if self.read_peer_close and peer.close_rcvd is None and not self.stalled:
             self.peer.on_violation(
                 "D10",
                 "the channel read the peer's Close and closed TCP without answering it "
@@ -237,7 +241,7 @@ class SimTransport:
             self.eof,
             self.closed,
             self.stalled,
-            self.close_at is not None and self.read_total >= self.close_at,
+            self.read_peer_close,
             self.peer.snapshot(),
         )
 

@@ -16,7 +16,7 @@ from rich.text import Text
 from wschan_cli.channel import Event, What
 
 from .swimlanes import Mark, Swimlanes
-from .transitions import describe, inert, lane_of, who
+from .transitions import NAMES, describe, inert, lane_of, who
 
 __all__ = ["Timeline", "describe", "markdown", "ordering", "verdict_table"]
 
@@ -24,7 +24,7 @@ __all__ = ["Timeline", "describe", "markdown", "ordering", "verdict_table"]
 class Timeline:
     """A growing table of events; render it (live or once) with a rich Console."""
 
-    FIXED = ("client.deinit()", "handle_terminate()", "reader")
+    FIXED = (*NAMES.values(), "reader")
 
     def __init__(self, title: str, mark: Mark | None = None) -> None:
         self.title = title
