@@ -583,11 +583,13 @@ class EmbeddedServer:
         """Count (and record) the messages still queued on a closed connection."""
         with contextlib.suppress(ConnectionClosed):
             while True:
-                message = await connection.recv()
-                self.messages += 1
-                if self.record:
-                    self.received.append(message)
-                self._notify()
+                self._record_message(await connection.recv())
+
+    def _record_message(self, message: str | bytes) -> None:
+        self.messages += 1
+        if self.record:
+            self.received.append(message)
+        self._notify()
 
     async def _handle(self, connection: ServerConnection) -> None:
         behaviour = self.behaviour
@@ -603,15 +605,12 @@ class EmbeddedServer:
                     await self._drop(connection)
                     return
                 message = await connection.recv()
-                self.messages += 1
-                if self.record:
-                    self.received.append(message)
                 logger.info(
                     "received %s message, %d bytes",
                     "text" if isinstance(message, str) else "binary",
                     len(message),
                 )
-                self._notify()
+                self._record_message(message)
                 try:
                     await connection.send(message)
                 except ConnectionClosed:

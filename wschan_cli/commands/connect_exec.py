@@ -20,15 +20,12 @@ EXEC_ONLY = ("exec_close_code", "exec_wait")
 
 
 def _close_code(ctx: click.Context, param: click.Parameter, value: int) -> int:
-    from websockets.exceptions import ProtocolError
-    from websockets.frames import Close
+    from wschan_cli.render.closecodes import SENDABLE_CLOSE_CODES, close_frame_problem
 
-    try:
-        Close(value, "").check()  # RFC 6455 7.4: 1004-1006, 1015 and 1016-2999 are never sent
-    except ProtocolError:
+    if close_frame_problem(value, ""):  # RFC 6455 7.4: 1004-1006 and 1015 are never sent
         raise click.BadParameter(
-            f"{value} cannot be sent in a Close frame (use 1000-1003, 1007-1014 or 3000-4999)"
-        ) from None
+            f"{value} cannot be sent in a Close frame (use {SENDABLE_CLOSE_CODES})"
+        )
     return value
 
 

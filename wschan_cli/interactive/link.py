@@ -122,9 +122,9 @@ class Link:
                     self._attempted.set()
                     if self.stopping:
                         return self._stopped()
-                    verdict = classify(exc)
                     if not cfg.reconnect:
                         return self._end(status_for(exc), str(exc))
+                    verdict = classify(exc)
                     if verdict.permanent:
                         return self._end(status_for(exc), f"{exc} (not retried: permanent)")
                     if backoff.exhausted:
