@@ -53,8 +53,15 @@ def run_main(
     ``mask`` hides the secrets of a --debug traceback."""
     import asyncio
 
+    async def quiet() -> int:
+        if not debug:
+            # asyncio reports stray errors of tasks and callbacks with a traceback; wschan's rule
+            # is one line on stderr, tracebacks only with --debug (which keeps asyncio's handler).
+            asyncio.get_running_loop().set_exception_handler(lambda _loop, _context: None)
+        return await main
+
     try:
-        return asyncio.run(main)
+        return asyncio.run(quiet())
     except KeyboardInterrupt:  # before the loop's own handler was in place
         error("interrupted")
         return EXIT_INTERRUPTED

@@ -597,11 +597,6 @@ async def _main(plan: Plan, diag: Diagnostics, writer: ReplyWriter) -> int:
     # loop.time() is time.monotonic(): the bound covers the start-up as well.
     deadline = plan.started + plan.timeout if plan.timeout is not None else None
 
-    if not conn.debug:
-        # asyncio reports stray errors of tasks and callbacks with a traceback; wschan's rule is
-        # one line on stderr, tracebacks only with --debug (which keeps asyncio's handler).
-        loop.set_exception_handler(lambda _loop, _context: None)
-
     # Stdin is read from now on, while the connection opens.
     stdin: InputReader | None = None
     if plan.reads_stdin:

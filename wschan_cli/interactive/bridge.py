@@ -52,8 +52,6 @@ def run_bridge(
 
 async def _bridge(cfg: LinkConfig, diag: Diagnostics, writer: ReplyWriter, wait: float) -> int:
     loop = asyncio.get_running_loop()
-    if not cfg.connection.debug:
-        loop.set_exception_handler(lambda _loop, _context: None)
     diag.t0 = loop.time()
     last_activity = loop.time()
     broken_pipe = False
@@ -100,7 +98,7 @@ async def _bridge(cfg: LinkConfig, diag: Diagnostics, writer: ReplyWriter, wait:
         cfg,
         process=on_message,
         notify=diag.note,
-        observers=list(observers),
+        observers=observers,
         on_rejected=diag.response,
         on_close=on_close,
     )

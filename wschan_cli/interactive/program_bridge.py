@@ -51,10 +51,7 @@ def run_program_bridge(
 async def _program_bridge(
     cfg: LinkConfig, argv: tuple[str, ...], diag: Diagnostics, close_code: int, wait: float
 ) -> int:
-    loop = asyncio.get_running_loop()
-    if not cfg.connection.debug:
-        loop.set_exception_handler(lambda _loop, _context: None)
-    diag.t0 = loop.time()
+    diag.t0 = asyncio.get_running_loop().time()
     name = argv[0]
     try:
         process = await programs.start(argv)
@@ -82,7 +79,7 @@ async def _program_bridge(
         cfg,
         process=on_message,
         notify=diag.note,
-        observers=list(observers),
+        observers=observers,
         on_rejected=diag.response,
     )
 

@@ -164,8 +164,6 @@ class Repl:
         from prompt_toolkit.patch_stdout import patch_stdout
 
         loop = asyncio.get_running_loop()
-        if not self.cfg.connection.debug:
-            loop.set_exception_handler(lambda _loop, _context: None)
 
         history: Any
         try:
