@@ -8,8 +8,8 @@ import itertools
 import pytest
 
 from wschan_cli.channel import Event, Party, What
-from wschan_cli.interactive import slash
-from wschan_cli.interactive.view import ChannelView
+from wschan_cli.sessions import slash
+from wschan_cli.sessions.view import ChannelView
 
 
 def test_slash_lines_commands_and_the_double_slash_escape() -> None:
@@ -32,7 +32,7 @@ def test_close_arguments() -> None:
 
 
 def test_reconnect_delays_grow_with_jitter_up_to_the_cap_and_tries_run_out() -> None:
-    from wschan_cli.interactive.backoff import Backoff
+    from wschan_cli.sessions.backoff import Backoff
 
     for _ in range(50):
         backoff = Backoff(first=0.1, max_delay=1.0, tries=6)

@@ -91,14 +91,14 @@ def cli() -> None:
 def main() -> None:
     """Run the command line; click's errors are shown here, so that their secrets are masked
     (a malformed URL with a password in it) and a Ctrl-C before a command took over is 130."""
-    from wschan_cli.exitcodes import EXIT_INTERRUPTED
+    from wschan_cli.exitcodes import ExitStatus
     from wschan_cli.render.secrets import mask_url
 
     try:
         status = cli.main(prog_name="wschan", standalone_mode=False)
     except click.exceptions.Abort:  # click's name for a KeyboardInterrupt (or EOF at a prompt)
         click.echo("wschan: interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        sys.exit(ExitStatus.INTERRUPTED)
     except click.ClickException as exc:
         exc.message = mask_url(exc.message)
         exc.show()

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from wschan_cli.exitcodes import EXIT_ERROR, EXIT_INTERRUPTED
+from wschan_cli.exitcodes import ExitStatus
 
 if TYPE_CHECKING:
     import asyncio
@@ -64,12 +64,12 @@ def run_main(
         return asyncio.run(quiet())
     except KeyboardInterrupt:  # before the loop's own handler was in place
         error("interrupted")
-        return EXIT_INTERRUPTED
+        return ExitStatus.INTERRUPTED
     except Exception as exc:
         if debug:
             print_traceback(mask)
         error(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
-        return EXIT_ERROR
+        return ExitStatus.ERROR
 
 
 def print_traceback(mask: Callable[[str], str]) -> None:

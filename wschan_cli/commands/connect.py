@@ -173,8 +173,8 @@ def connect(ctx: click.Context, url: str, **options: Any) -> None:
     """
     import sys
 
-    from wschan_cli.interactive.link import LinkConfig
     from wschan_cli.render.color import is_tty
+    from wschan_cli.sessions.link import LinkConfig
 
     check_url(url)
     fmt = output_format(
@@ -192,10 +192,10 @@ def connect(ctx: click.Context, url: str, **options: Any) -> None:
     )
     run_exec_if_asked(ctx, cfg, options)
     if is_tty(sys.stdin) and is_tty(sys.stdout):
-        from wschan_cli.interactive.repl import run_repl
+        from wschan_cli.sessions.repl import run_repl
 
         ctx.exit(run_repl(cfg, fmt=fmt, timestamps=options["timestamps"], pretty=options["pretty"]))
-    from wschan_cli.interactive.bridge import run_bridge
+    from wschan_cli.sessions.bridge import run_bridge
 
     ctx.exit(
         run_bridge(

@@ -1,5 +1,5 @@
 """``wschan connect URL --exec CMD [ARGS]...``: the options, and the hand-over to
-:mod:`wschan_cli.interactive.program_bridge`. Imports click only, so ``connect --help`` stays
+:mod:`wschan_cli.sessions.program_bridge`. Imports click only, so ``connect --help`` stays
 cheap."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
-    from wschan_cli.interactive.link import LinkConfig
+    from wschan_cli.sessions.link import LinkConfig
 
 DEFAULT_EXEC_WAIT = 5.0
 # connect's options that mean nothing when CMD, not stdout, gets the messages.
@@ -92,7 +92,7 @@ def run_exec_if_asked(ctx: click.Context, cfg: LinkConfig, options: dict[str, An
         raise click.UsageError(f"{clash[0]} cannot be used with --exec")
     if shutil.which(argv[0]) is None:
         raise click.UsageError(f"--exec: command not found: {argv[0]}")
-    from wschan_cli.interactive.program_bridge import run_program_bridge
+    from wschan_cli.sessions.program_bridge import run_program_bridge
 
     ctx.exit(
         run_program_bridge(

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from wschan_cli.interactive.payload import InputError, check_file, decode_message
 from wschan_cli.options import ConnectionSettings, check_url, connection_options, output_format
 from wschan_cli.render.closecodes import (
     SENDABLE_CLOSE_CODES,
@@ -26,25 +25,17 @@ from wschan_cli.render.closecodes import (
     close_frame_problem,
     describe_close,
 )
+from wschan_cli.sessions.payload import InputError, check_file, decode_message
 
 if TYPE_CHECKING:
     import asyncio
 
     from wschan_cli.channel import Channel, CloseInfo, Message
-    from wschan_cli.interactive.reader import InputReader
     from wschan_cli.render.diagnostics import Diagnostics
     from wschan_cli.render.replies import ReplyWriter
+    from wschan_cli.sessions.reader import InputReader
 
-from wschan_cli.exitcodes import (
-    EXIT_ABNORMAL,
-    EXIT_CONNECT,
-    EXIT_ERROR,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_TIMEOUT,
-    EXIT_USAGE,
-    status_for,
-)
+from wschan_cli.exitcodes import ExitStatus, status_for
 from wschan_cli.runner import print_traceback, run_main
 
 #: Default rule: seconds without any reply after which wschan stops waiting for the replies
@@ -188,7 +179,7 @@ class Plan:
     fmt: str
     timestamps: bool
     pretty: bool
-    script: bool = False  # --input jsonl: stdin is a script of actions (interactive/script.py)
+    script: bool = False  # --input jsonl: stdin is a script of actions (sessions/script.py)
     started: float = field(default_factory=time.monotonic)  # --timeout counts from here
 
     @property
@@ -577,7 +568,7 @@ async def _main(plan: Plan, diag: Diagnostics, writer: ReplyWriter) -> int:
         What,
         WriteTimeout,
     )
-    from wschan_cli.interactive.interrupt import CtrlC
+    from wschan_cli.sessions.interrupt import CtrlC
 
     loop = asyncio.get_running_loop()
     conn = plan.connection
@@ -600,7 +591,7 @@ async def _main(plan: Plan, diag: Diagnostics, writer: ReplyWriter) -> int:
     # Stdin is read from now on, while the connection opens.
     stdin: InputReader | None = None
     if plan.reads_stdin:
-        from wschan_cli.interactive.reader import stdin_reader
+        from wschan_cli.sessions.reader import stdin_reader
 
         whole = any(kind == "stdin-whole" for kind, _ in plan.sources)
         stdin = stdin_reader(plan.delimiter, whole=whole)
@@ -712,7 +703,7 @@ async def _main(plan: Plan, diag: Diagnostics, writer: ReplyWriter) -> int:
         if plan.timeout is not None and open_timeout == plan.timeout:
             state.timed_out = True
         else:
-            exit_code, message = EXIT_CONNECT, f"{exc} (raise --open-timeout)"
+            exit_code, message = ExitStatus.CONNECT, f"{exc} (raise --open-timeout)"
     except (ChannelClosed, WriteTimeout) as exc:
         state.send_error = exc  # the close info says the rest
     except ChannelError as exc:  # ConnectError 3, HandshakeError 4, others 1 (exitcodes)
@@ -741,12 +732,12 @@ async def _main(plan: Plan, diag: Diagnostics, writer: ReplyWriter) -> int:
         task.uncancel()
     if closing not in done:
         if state.interrupted:
-            code, message = EXIT_INTERRUPTED, "interrupted while closing"
+            code, message = ExitStatus.INTERRUPTED, "interrupted while closing"
         elif state.timed_out:
             code, message = _outcome(plan, state)
         else:
             code, message = (
-                EXIT_TIMEOUT,
+                ExitStatus.TIMEOUT,
                 f"timed out after {plan.timeout:g}s (--timeout) while closing",
             )
         assert message is not None
@@ -766,9 +757,9 @@ async def _main(plan: Plan, diag: Diagnostics, writer: ReplyWriter) -> int:
         diag.error(message)
         return exit_code
     code, message = _outcome(plan, state)
-    if code != EXIT_OK and message:
+    if code != ExitStatus.OK and message:
         diag.error(message)
-    elif code == EXIT_OK and (note := _server_close_note(state)):
+    elif code == ExitStatus.OK and (note := _server_close_note(state)):
         diag.note(note)
     return code
 
@@ -793,7 +784,7 @@ async def _work(ch: Channel, plan: Plan, state: RunState, stdin: InputReader | N
     """Open, send every message in order, then wait as the plan says."""
     import asyncio
 
-    from wschan_cli.interactive.outgoing import Outbox, Streamed
+    from wschan_cli.sessions.outgoing import Outbox, Streamed
 
     loop = asyncio.get_running_loop()
     closed = state.closed
@@ -823,7 +814,7 @@ async def _run_script(ch: Channel, plan: Plan, state: RunState, stdin: InputRead
     import asyncio
     import contextlib
 
-    from wschan_cli.interactive.script import Close, Ping, Send, Sleep, Wait, script_steps
+    from wschan_cli.sessions.script import Close, Ping, Send, Sleep, Wait, script_steps
 
     loop = asyncio.get_running_loop()
     closed = state.closed
@@ -919,43 +910,46 @@ def _outcome(plan: Plan, state: RunState) -> tuple[int, str | None]:
         if info is not None and info.code == 1011 and info.by == "local":
             # The bad byte was in a streamed message whose first frames were out (D12).
             cut = "the message was cut off: the connection was failed with 1011"
-            return EXIT_USAGE, f"{state.input_error}; {cut}"
-        return EXIT_USAGE, f"{state.input_error}; nothing after it was sent"
+            return ExitStatus.USAGE, f"{state.input_error}; {cut}"
+        return ExitStatus.USAGE, f"{state.input_error}; nothing after it was sent"
     if state.interrupted:
-        return EXIT_INTERRUPTED, f"interrupted after {state.sent} sent, {got} received"
+        return ExitStatus.INTERRUPTED, f"interrupted after {state.sent} sent, {got} received"
     if state.timed_out:
-        return EXIT_TIMEOUT, (
+        return ExitStatus.TIMEOUT, (
             f"timed out after {plan.timeout:g}s (--timeout): {state.sent} sent, {got} received"
         )
     goal = state.goal
     if state.silent_too_long:
         assert goal is not None
-        return EXIT_TIMEOUT, f"no reply for {plan.wait:g}s (--wait): {goal.progress(state.replies)}"
+        return (
+            ExitStatus.TIMEOUT,
+            f"no reply for {plan.wait:g}s (--wait): {goal.progress(state.replies)}",
+        )
     if state.broken_pipe:
-        return EXIT_ERROR, "stdout was closed (broken pipe); closed the connection with 1001"
+        return ExitStatus.ERROR, "stdout was closed (broken pipe); closed the connection with 1001"
     if state.goal_done:
-        return EXIT_OK, None
+        return ExitStatus.OK, None
     info = state.close
     if info is None:
-        return EXIT_ERROR, "the connection ended without a close status"
+        return ExitStatus.ERROR, "the connection ended without a close status"
     # Our own Close went first and the server answered it (whatever code it echoed).
     answered = state.closed_by_deinit and state.deinit_sent_close and info.code != 1006
     abrupt_ok = plan.abrupt and state.closed_by_deinit
     if not (info.clean or answered or abrupt_ok):
         conn = plan.connection
-        return EXIT_ABNORMAL, describe_close(
+        return ExitStatus.ABNORMAL, describe_close(
             info, close_timeout=conn.close_timeout, write_timeout=conn.write_timeout
         )
     label = f"{info.code} {close_code_name(info.code)}"
     if goal is not None and not goal.done and (state.all_sent or goal.line):
         progress = goal.progress(state.replies)
-        return EXIT_ERROR, f"the server closed the connection ({label}) {progress}"
+        return ExitStatus.ERROR, f"the server closed the connection ({label}) {progress}"
     if not state.all_sent:
-        return EXIT_ERROR, (
+        return ExitStatus.ERROR, (
             f"the server closed the connection ({label}) before all messages were sent: "
             f"{state.sent} sent"
         )
-    return EXIT_OK, None
+    return ExitStatus.OK, None
 
 
 def _server_close_note(state: RunState) -> str | None:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from wschan_cli.server import EmbeddedServer
 
-from wschan_cli.exitcodes import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
+from wschan_cli.exitcodes import ExitStatus
 
 EPILOG = """\b
 Examples:
@@ -360,7 +360,7 @@ def serve(
         status = run_loop(_run(server, notes, f"{host}:{port}"))
     except KeyboardInterrupt:
         # Ctrl-C before the signal handlers were installed.
-        status = EXIT_INTERRUPTED
+        status = ExitStatus.INTERRUPTED
     sys.exit(status)
 
 
@@ -421,7 +421,7 @@ async def _run(server: EmbeddedServer, notes: list[str], where: str) -> int:
             await server.start()
         except OSError as exc:
             click.echo(f"wschan serve: cannot listen on {where}: {exc.strerror or exc}", err=True)
-            return EXIT_ERROR
+            return ExitStatus.ERROR
         try:
             # The URL alone on stdout, flushed now: scripts and tests block on it.
             click.echo(server.url)
@@ -437,5 +437,5 @@ async def _run(server: EmbeddedServer, notes: list[str], where: str) -> int:
         for signum in installed:
             loop.remove_signal_handler(signum)
     if caught and caught[0] == signal.SIGINT:
-        return EXIT_INTERRUPTED
-    return EXIT_OK
+        return ExitStatus.INTERRUPTED
+    return ExitStatus.OK

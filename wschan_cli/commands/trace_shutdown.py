@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from wschan_cli.exitcodes import EXIT_INTERRUPTED, EXIT_OK, EXIT_VIOLATION, status_for
+from wschan_cli.exitcodes import ExitStatus, status_for
 from wschan_cli.explore.mutants import MUTATIONS
 from wschan_cli.explore.parties import PARTIES
 
@@ -267,8 +267,8 @@ def trace_shutdown(
         sys.exit(status_for(exc))
     except KeyboardInterrupt:
         click.echo("wschan: interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
-    sys.exit(EXIT_VIOLATION if failed else EXIT_OK)
+        sys.exit(ExitStatus.INTERRUPTED)
+    sys.exit(ExitStatus.VIOLATION if failed else ExitStatus.OK)
 
 
 def _explore(
@@ -312,7 +312,7 @@ def _explore(
 
         console.print()
         console.print(CROSSCHECK, markup=False, highlight=False, soft_wrap=True)
-    return EXIT_OK if report.ok else EXIT_VIOLATION
+    return ExitStatus.OK if report.ok else ExitStatus.VIOLATION
 
 
 @dataclass(frozen=True)

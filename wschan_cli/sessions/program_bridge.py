@@ -22,7 +22,7 @@ import sys
 
 from wschan_cli import programs
 from wschan_cli.channel import Message
-from wschan_cli.exitcodes import EXIT_ERROR
+from wschan_cli.exitcodes import ExitStatus
 from wschan_cli.render.diagnostics import Diagnostics
 from wschan_cli.runner import run_main
 
@@ -57,7 +57,7 @@ async def _program_bridge(
         process = await programs.start(argv)
     except OSError as exc:
         diag.error(f"cannot start {name}: {exc.strerror or exc}")
-        return EXIT_ERROR
+        return ExitStatus.ERROR
     assert process.stdin is not None and process.stdout is not None
     stdin, stdout = process.stdin, process.stdout
     dropped = 0  # messages received after CMD closed its stdin
@@ -128,7 +128,7 @@ async def _program_bridge(
     # Never connected: CMD's end says nothing, the connect failure says it all.
     status = status_of_link if link.connections == 0 else program_status or status_of_link
     if too_long and status == 0:
-        status = EXIT_ERROR
+        status = ExitStatus.ERROR
     if dropped:
         diag.note(f"{dropped} message(s) not given to {name}: it had closed its stdin")
     if unsent:

@@ -28,7 +28,7 @@ from wschan_cli.channel import (
     Message,
     Subscriber,
 )
-from wschan_cli.exitcodes import EXIT_ABNORMAL, EXIT_OK, status_for
+from wschan_cli.exitcodes import ExitStatus, status_for
 from wschan_cli.options import ConnectionSettings
 from wschan_cli.render.closecodes import describe_close
 
@@ -148,12 +148,14 @@ class Link:
                     return self._stopped()
                 if info.clean:
                     await self._dispose(ch)
-                    return self._end(EXIT_OK, self._describe(info))
+                    return self._end(ExitStatus.OK, self._describe(info))
                 if loop.time() - opened_at >= STABLE_AFTER:
                     backoff.reset()
                 await self._dispose(ch)
                 if not cfg.reconnect or backoff.exhausted:
-                    return self._end(EXIT_ABNORMAL, self._describe(info), gave_up=cfg.reconnect)
+                    return self._end(
+                        ExitStatus.ABNORMAL, self._describe(info), gave_up=cfg.reconnect
+                    )
                 await self._pause(backoff, self._describe(info))
         finally:
             self._ready.clear()
@@ -171,7 +173,7 @@ class Link:
         connection was ever made, the failure that kept it from being made (3 or 4)."""
         if self.connections == 0 and self.failure is not None:
             return self._end(status_for(self.failure), str(self.failure))
-        return self._stop_status if self._stop_status is not None else EXIT_OK
+        return self._stop_status if self._stop_status is not None else ExitStatus.OK
 
     def _end(self, status: int, message: str, *, gave_up: bool = False) -> int:
         if gave_up:
@@ -250,7 +252,7 @@ class Link:
         self.stopping = True
         self._stop.set()
         ch = self.ch
-        status = EXIT_OK
+        status = ExitStatus.OK
         if ch is not None and self._closed is not None:
             closed = self._closed
             with contextlib.suppress(ChannelError):
@@ -258,7 +260,7 @@ class Link:
             if closed.done() and not abrupt:
                 info = closed.result()
                 if info.code == 1006:  # our Close went unanswered, or the link died
-                    status = EXIT_ABNORMAL
+                    status = ExitStatus.ABNORMAL
                     self.final_message = self._describe(info)
         self._stop_status = status
         self._stop_done.set()

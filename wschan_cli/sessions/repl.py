@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from wschan_cli.channel import ChannelError, CloseInfo, Message, What
-from wschan_cli.exitcodes import EXIT_INTERRUPTED, EXIT_OK
+from wschan_cli.exitcodes import ExitStatus
 from wschan_cli.render.color import Style, color_enabled
 from wschan_cli.render.escape import escape_control
 from wschan_cli.render.replies import ReplyWriter, iso_time
@@ -293,7 +293,7 @@ class Repl:
             except KeyboardInterrupt:
                 await self.link.close(1001, "interrupted", abrupt=False)
                 self.error("interrupted")
-                return EXIT_INTERRUPTED
+                return ExitStatus.INTERRUPTED
             result = await self._interruptible(self._line(line))
             if result is not None:
                 return result
@@ -319,7 +319,7 @@ class Repl:
         status = self.supervisor.result()
         message = self.link.final_message
         if message:
-            (self.note if status == EXIT_OK else self.error)(message)
+            (self.note if status == ExitStatus.OK else self.error)(message)
         return status
 
     async def _quit(self, code: int = 1000, reason: str = "") -> int:
@@ -330,7 +330,7 @@ class Repl:
             await asyncio.wait_for(self.outbox.join(), timeout=self.cfg.connection.open_timeout)
         was_up = self.view.established == 1
         status = await self.link.close(code, reason)
-        if self.link.final_message and status != EXIT_OK:
+        if self.link.final_message and status != ExitStatus.OK:
             self.error(self.link.final_message)
         elif was_up:
             self.note(f"closed the connection: {code}")

@@ -14,7 +14,7 @@ import os
 import signal
 from collections.abc import Callable
 
-from wschan_cli.exitcodes import EXIT_INTERRUPTED
+from wschan_cli.exitcodes import ExitStatus
 
 
 class CtrlC:
@@ -39,7 +39,7 @@ class CtrlC:
             finally:
                 self.error("interrupted")
                 # At once: what is still in flight is left to the kernel (the Close included).
-                os._exit(EXIT_INTERRUPTED)
+                os._exit(ExitStatus.INTERRUPTED)
         self.pressed = True
         self.stop()
 

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 
 from wschan_cli.channel import CloseInfo, Message
-from wschan_cli.exitcodes import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE
+from wschan_cli.exitcodes import ExitStatus
 from wschan_cli.render.color import is_tty
 from wschan_cli.render.diagnostics import Diagnostics
 from wschan_cli.render.replies import ReplyWriter
@@ -155,13 +155,13 @@ async def _bridge(cfg: LinkConfig, diag: Diagnostics, writer: ReplyWriter, wait:
     flush()
     if interrupted:
         diag.error("interrupted")
-        return EXIT_INTERRUPTED
+        return ExitStatus.INTERRUPTED
     if status != 0 and link.final_message:
         diag.error(link.final_message)
     if broken_pipe:
         diag.error("stdout was closed (broken pipe); closed the connection with 1001")
-        return EXIT_ERROR
+        return ExitStatus.ERROR
     if input_error is not None:
         diag.error(f"{input_error}; nothing after it was sent")
-        return EXIT_USAGE
+        return ExitStatus.USAGE
     return status
