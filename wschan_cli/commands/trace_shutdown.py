@@ -152,9 +152,19 @@ EPILOG = EPILOG.format(parties=_parties_help())
     help="With --explore: stop after this many schedules.",
 )
 @click.option(
+    "--reduce",
+    "reduction",
+    type=click.Choice(["all", "states", "none"]),
+    default="states",
+    show_default=True,
+    help="With --explore: states: prune states explored before and fold the sends not yet "
+    "started; all: also skip steps that commute with explored ones (sleep sets: fewer "
+    "schedules, the same states); none: run every interleaving.",
+)
+@click.option(
     "--no-reduce",
     is_flag=True,
-    help="With --explore: do not prune states explored before (counts every interleaving).",
+    help="With --explore: the same as --reduce none.",
 )
 @click.option(
     "--party",
@@ -188,6 +198,7 @@ def trace_shutdown(
     random_runs: int | None,
     seed: int,
     max_schedules: int | None,
+    reduction: str,
     no_reduce: bool,
     broken: str | None,
     parties: tuple[str, ...],
@@ -220,7 +231,7 @@ def trace_shutdown(
                 random_runs,
                 seed,
                 max_schedules,
-                not no_reduce,
+                "none" if no_reduce else reduction,
                 as_json,
                 peer == "close",
                 parties,
@@ -234,13 +245,14 @@ def trace_shutdown(
         or random_runs is not None
         or max_schedules
         or no_reduce
+        or reduction != "states"
         or broken
         or parties
         or peer != "eof"
     ):
         raise click.UsageError(
-            "--model, --with-ping, --peer, --random, --max-schedules, --no-reduce, --party "
-            "and --broken need --explore"
+            "--model, --with-ping, --peer, --random, --max-schedules, --reduce, --no-reduce, "
+            "--party and --broken need --explore"
         )
     import asyncio
 
@@ -280,7 +292,7 @@ def _explore(
     random_runs: int | None,
     seed: int,
     max_schedules: int | None,
-    reduce: bool,
+    reduction: str,
     as_json: bool,
     peer_close: bool,
     parties: tuple[str, ...],
@@ -299,10 +311,11 @@ def _explore(
         random_runs,
         seed,
         max_schedules,
-        reduce,
+        reduction != "none",
         broken,
         peer_close,
         parties,
+        por=reduction == "all",
     )
     report = run(config)
     console = Console()

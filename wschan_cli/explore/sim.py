@@ -246,6 +246,14 @@ class SimTransport:
         )
 
 
+def newest_open(made: list[SimTransport]) -> SimTransport | None:
+    """The peer's end of the newest connection, if it is still open. (Here, not in the
+    scenario: reading a transport is code of this module, which footprints observe.)"""
+    if not made or made[-1].closed:
+        return None
+    return made[-1]
+
+
 def sim_factory(made: list[SimTransport], *, drain_yields: bool = True) -> Any:
     async def factory(uri: WebSocketURI, options: ChannelOptions) -> Transport:
         transport = SimTransport(SimPeer(), drain_yields=drain_yields)

@@ -43,7 +43,7 @@ from wschan_cli.trace.verdicts import check
 
 from .loop import Prune, ScheduleLoop, StepLimit, task_label
 from .monitor import Monitor
-from .scenario import Result, Setup, _task_state
+from .scenario import Result, Setup, _task_state, code_location
 
 DEINIT, TERMINATE, READER = Party("deinit"), Party("terminate", 1), Party("reader", 1)
 
@@ -379,19 +379,55 @@ class WorkflowSchedule:
         self._emit(party, What.ON_CLOSE, code=1006, reason="", by="peer")
 
     def signature(self) -> Hashable:
+        """The state: ``parts()`` (it holds the connector's flags, which decide whether the
+        101 is lost: H1, H2)."""
+        return tuple(self.parts().items())
+
+    # ------------------------------------------------------------ partial-order reduction
+
+    def parts(self) -> dict[Hashable, Hashable]:
+        """``signature()`` by location (footprint.py): the model channel with the connector's
+        flags, each task, the monitor's summary, the records."""
         ch, loop = self.ch, self.loop
         assert ch is not None and loop is not None
-        return (
-            ch.sending,
-            str(ch.holder),
-            ch.established,
-            tuple(str(p) for p, _ in ch.waiters),
-            ch.reader_ended.is_set(),
-            ch.shutdown_requested,
-            ch.deleted,
-            tuple(_task_state(t, task_label(t)) for t in loop.tasks),
-            tuple(sorted(loop.label(h) for h in loop._ready)),  # type: ignore[attr-defined]
-            self.monitor.summary(),
-            tuple(sorted(self.outcomes.items())),
-            len(self.closes),
-        )
+        ready: dict[str, int] = {}
+        for h in loop._ready:  # type: ignore[attr-defined]
+            ready[loop.label(h)] = ready.get(loop.label(h), 0) + 1
+        parts: dict[Hashable, Hashable] = {
+            "channel": (
+                ch.sending,
+                str(ch.holder),
+                ch.established,
+                tuple(str(p) for p, _ in ch.waiters),
+                ch.reader_ended.is_set(),
+                ch.shutdown_requested,
+                ch.deleted,
+                self.request_written.is_set(),
+                self.upgrade_waiter is not None,
+                self.upgraded,
+                self.upgrade_lost,
+                self.crashed,
+            )
+        }
+        for t in loop.tasks:
+            label = task_label(t)
+            parts["task:" + label] = (_task_state(t, label), ready.get(label, 0))
+        parts["monitor"] = self.monitor.summary()
+        parts["outcomes"] = tuple(sorted(self.outcomes.items()))
+        parts["closes"] = len(self.closes)
+        return parts
+
+    def transition_keys(self, labels: list[str]) -> list[Hashable]:
+        return list(labels)
+
+    @staticmethod
+    def code_location(code: Any) -> Hashable | None:
+        """The model's code (its channel and its parties alike) reads and writes the model
+        channel; cancelling a task: everything (scenario.code_location)."""
+        if code.co_filename == __file__:
+            return "channel"
+        return code_location(code)
+
+    def clock(self) -> float:
+        assert self.loop is not None
+        return self.loop.time()
