@@ -29,6 +29,7 @@ SCENARIOS: dict[str, tuple[int, list[str]]] = {
     "cancel-deinit": (1, ["cancel-deinit"]),
     "fragments": (2, ["fragments"]),
     "slow-close": (0, ["slow-close"]),
+    "on-close-deinit": (1, ["on-close-deinit"]),
 }
 
 

@@ -14,7 +14,7 @@ import click
 
 from wschan_cli.exitcodes import ExitStatus, status_for
 from wschan_cli.explore.mutants import MUTATIONS
-from wschan_cli.explore.parties import PARTIES
+from wschan_cli.explore.parties import PARTIES, WORKFLOW_PARTIES
 
 EPILOG = """\b
 Scenarios (channel-model.md section 3):
@@ -219,8 +219,10 @@ def trace_shutdown(
             )
         if broken is not None and model != "wschan":
             raise click.UsageError("--broken applies to --model wschan")
-        if model == "workflow" and set(parties) - {"connector"}:
-            raise click.UsageError("--model workflow takes only --party connector")
+        if model == "workflow" and set(parties) - set(WORKFLOW_PARTIES):
+            raise click.UsageError(
+                "--model workflow takes only --party " + ", ".join(WORKFLOW_PARTIES)
+            )
         sys.exit(
             _explore(
                 broken,

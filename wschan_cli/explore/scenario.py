@@ -26,6 +26,7 @@ from wschan_cli.channel import (
     CloseInfo,
     Event,
     Message,
+    OpenTimeout,
     Party,
     PingTimeout,
     What,
@@ -64,6 +65,7 @@ class Setup:
     fragments: int = 1  # each send goes out in this many fragments
     slow_close: bool = False  # after our Close the peer keeps pinging and never ends TCP
     deinit_last: bool = False  # deinit starts once the sends resolved (reconnects run first)
+    on_close_deinit: bool = False  # the application calls deinit() from on_close (D7; H6)
 
     @property
     def timers_compete(self) -> bool:
@@ -149,7 +151,7 @@ class Schedule:
         self.ping_outcome: str | None = None
         self.refused: list[str] = []  # sends refused at the door (never a party)
         self.sends: list[asyncio.Task[Any]] = []
-        self.echoes: list[asyncio.Task[Any]] = []
+        self.echoes: list[asyncio.Task[Any]] = []  # and the application's deinit from on_close
         self._holder_task: asyncio.Task[Any] | None = None
 
     # ------------------------------------------------------------------ running
@@ -206,7 +208,7 @@ class Schedule:
             URL,
             options=self.options,
             transport_factory=sim_factory(self.made),
-            on_close=self.closes.append,
+            on_close=self._on_close,
             process=self._process,
         )
         self.ch = ch
@@ -260,6 +262,8 @@ class Schedule:
             self._party_tasks[str(e.party)] = task
         elif e.what is What.ESTABLISHED and e.established == 1 and self.made:
             self._watch(self.made[-1])
+        elif e.what is What.UPGRADED and self.made:
+            self.made[-1].upgraded = True
 
     def _was_cancelled(self, party: str) -> bool:
         task = self._party_tasks.get(party)
@@ -283,8 +287,10 @@ class Schedule:
         except asyncio.CancelledError:
             if _send_count(ch) != before:
                 self._record(before, "cancelled")
-        except WriteTimeout as exc:
-            self._record(before, f"WriteTimeout: {exc}")  # D8: the connection was aborted
+        except (WriteTimeout, OpenTimeout) as exc:
+            # D8: the connection was aborted; or the open timeout fired (with competing
+            # timers, time may pass at any step, also while connecting)
+            self._record(before, f"{type(exc).__name__}: {exc}")
         except (ChannelDisposed, ChannelClosed) as exc:
             if _send_count(ch) == before:
                 # It arrived after the dispose, or after an error close: refused at the door
@@ -304,6 +310,20 @@ class Schedule:
 
     def _record(self, before: int, outcome: str) -> None:
         self.outcomes[str(Party("send", before + 1))] = outcome
+
+    def _on_close(self, info: CloseInfo) -> None:
+        """The application's close callback; with ``on_close_deinit`` it calls deinit() (D7:
+        allowed, the callback runs outside the token)."""
+        self.closes.append(info)
+        ch, loop = self.ch, self.loop
+        if self.setup.on_close_deinit and ch is not None and loop is not None:
+            self.echoes.append(loop.create_task(self._app_deinit(ch), name="on-close-deinit"))
+
+    async def _app_deinit(self, ch: Channel) -> None:
+        try:
+            await ch.deinit(abrupt=self.setup.abrupt)
+        except Exception as exc:
+            self.monitor.violate("7", f"deinit from on_close raised {type(exc).__name__}: {exc}")
 
     def _process(self, message: Message) -> None:
         """The application: answer each message with a send (the Autobahn echo client)."""

@@ -55,6 +55,18 @@ H5 = (
     "H5: a woken closer found the channel closed and passed the wake-up on to nobody; "
     "the condition's destructor woke the waiter left behind on the deleted channel"
 )
+H3 = (
+    "H3: a woken sender forced the state to SUCCESS and wrote on the connection the closer "
+    "had released"
+)
+H6 = (
+    "H6: deinit() called from the close callback deleted the channel; the callback returned "
+    "into the channel mutex it ran under"
+)
+H7 = (
+    "H7: a send timed out with half its frame written and the connection stayed open; the next "
+    "send's frame follows the partial one on the wire"
+)
 CROSSCHECK = (
     "reproduced on the C++ (sogou/workflow websocket b45352cb, AddressSanitizer and "
     "ThreadSanitizer): R1 and R2 end in heap-use-after-free of the channel in every forced run; "
@@ -80,6 +92,8 @@ class ModelChannel:
         self.shutdown_requested = False
         self.deleted = False
         self.emit = emit
+        self.waited: set[Party] = set()  # parties that queued before taking (H3)
+        self.partial: Party | None = None  # a send timed out with half a frame written (H7)
 
     def touch(self, party: Party, what: str, kind: str = "") -> None:
         if self.deleted:
@@ -111,6 +125,8 @@ class ModelChannel:
         future = self.take_or_queue(party)
         if queued is not None:
             queued()
+        if future is not None:
+            self.waited.add(party)
         while future is not None:
             how = await future  # the condition's waiter fires
             await asyncio.sleep(0)  # MODEL: its continuation runs in a later turn (0 ms timer)
@@ -174,6 +190,7 @@ class WorkflowSchedule:
         self.upgrade_waiter: asyncio.Future[None] | None = None
         self.upgraded = False
         self.upgrade_lost: str | None = None  # why the 101 never reached the connector
+        self.stalled = False  # with ``setup.stall``: the first write has timed out (H7)
 
     def chooser(self, labels: list[str]) -> int:
         index = self._choose(self, labels)
@@ -270,7 +287,7 @@ class WorkflowSchedule:
             asyncio.get_running_loop().stop()
 
     def _use_after_delete(self, party: Party, what: str, kind: str) -> None:
-        text = {"R1": R1, "R2": R2, "H5": H5}.get(kind, "use after delete")
+        text = {"R1": R1, "R2": R2, "H5": H5, "H6": H6}.get(kind, "use after delete")
         self.monitor.violate("7", f"{text} (#{self._seq + 1}: {party}: {what})")
 
     async def _connect(self, party: Party) -> None:
@@ -316,14 +333,42 @@ class WorkflowSchedule:
         ch.touch(party, "the out task reads established")
         if self.setup.connector and ch.established == 0 and not self.request_written.is_set():
             await self._connect(party)  # the first out task connects (D1 in the C++ too)
-        if ch.established == 0 or ch.shutdown_requested:
+        if party in ch.waited:
+            # WFChannel.inl:410-415, 431-436: the woken waiter's callback sets the channel's
+            # state to SUCCESS and marks the out task ready; it sends without reading
+            # established again.
+            if ch.established == 0:
+                self._hazard(party, H3, "writes on the released connection")
+                await ch.done(party, None)
+                return
+        elif ch.established == 0 or ch.shutdown_requested:
             self.emit_fail(party)
             await ch.done(party, None)
             return
+        if ch.partial is not None:
+            self._hazard(party, H7, f"writes after the partial frame of {ch.partial}")
+            await ch.done(party, None)
+            return
         self.emit_write(party)
+        if self.setup.stall and not self.stalled:
+            # MODEL of a send timeout (the peer stopped reading): half the frame is on the
+            # wire when the timeout fires; the task fails and the connection stays open (H7).
+            self.stalled = True
+            await asyncio.sleep(0)  # the send timeout fires in a later step
+            ch.partial = party
+            self._emit(party, What.FAIL, error_type="timeout", error="send timed out")
+            self.outcomes[str(party)] = "WriteTimeout: send timed out"
+            await ch.done(party, None)
+            return
         await asyncio.sleep(0)  # the write completes
         await ch.done(party, What.DONE)
         self.outcomes[str(party)] = "sent"
+
+    def _hazard(self, party: Party, text: str, what: str) -> None:
+        """A hazard of the C++ shown on the model: the failing step, and its violation."""
+        self._emit(party, What.FAIL, error_type=text.split(":")[0], error=what)
+        self.monitor.violate("7", f"{text} (#{self._seq}: {party} {what})")
+        self.outcomes[str(party)] = text.split(":")[0]
 
     def emit_fail(self, party: Party) -> None:
         self._emit(party, What.FAIL, error_type="ChannelClosed", error="closed")
@@ -377,6 +422,14 @@ class WorkflowSchedule:
         info = CloseInfo(1006, "", "peer", False)
         self.closes.append(info)
         self._emit(party, What.ON_CLOSE, code=1006, reason="", by="peer")
+        if self.setup.on_close_deinit and self.ch is not None:
+            # The close callback runs under the channel mutex (channel-model.md H6); the
+            # application calls deinit() from it: established == 0, so deinit deletes the
+            # channel at once (WFWebSocketClient.cc:102-106); then the callback returns and
+            # the mutex it ran under is unlocked on the deleted channel.
+            if not self.ch.deleted and self.ch.established == 0:
+                self._dispose()
+            self.ch.touch(party, "the close callback returns: unlock the channel mutex", "H6")
 
     def signature(self) -> Hashable:
         """The state: ``parts()`` (it holds the connector's flags, which decide whether the
@@ -407,6 +460,9 @@ class WorkflowSchedule:
                 self.upgraded,
                 self.upgrade_lost,
                 self.crashed,
+                tuple(sorted(map(str, ch.waited))),
+                str(ch.partial),
+                self.stalled,
             )
         }
         for t in loop.tasks:
