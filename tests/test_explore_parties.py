@@ -74,3 +74,15 @@ def test_cli_party_option_and_json() -> None:
     ).stdout
     for name in PARTIES:
         assert name in help_text
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("senders", [0, 1])
+def test_a_close_read_while_deinit_writes_an_owed_pong_is_still_answered(senders: int) -> None:
+    """The peer pings, then closes: deinit, holding the token, writes the owed Pong (D10); while
+    that drains the reader reads the peer's Close and owes its echo. The echo must still go out
+    before TCP closes (RFC 6455 5.5.1); it was dropped (found by exploring --peer close with
+    --party auto-reply)."""
+    setup = with_parties(Setup(senders=senders, peer_close=True), ["auto-reply"])
+    report = explore(lambda choose: Schedule(setup, choose))
+    assert report.exhausted and report.ok, [f.violation for f in report.found.values()]
