@@ -28,7 +28,9 @@ from websockets.sync.client import connect as sync_connect
 
 from wschan_cli.commands.serve import _is_loopback
 from wschan_cli.commands.serve import serve as serve_command
-from wschan_cli.server import Behaviour, EmbeddedServer, ThreadedServer
+from wschan_cli.server import Behaviour, EmbeddedServer
+
+from .servers import ThreadedServer
 
 T = TypeVar("T")
 
