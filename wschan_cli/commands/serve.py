@@ -313,7 +313,7 @@ def serve(
     compression = not no_compression
     server: EmbeddedServer
     if exec_:
-        from wschan_cli.server_exec import ExecServer, ExecSpec
+        from wschan_cli.server.exec import ExecServer, ExecSpec
 
         if shutil.which(command[0]) is None:
             raise click.UsageError(f"--exec: command not found: {command[0]}")

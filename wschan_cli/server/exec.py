@@ -35,7 +35,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from wschan_cli import __version__, programs
-from wschan_cli.server import EmbeddedServer
+
+from .embedded import EmbeddedServer
 
 __all__ = ["CGI_NAMES", "ExecServer", "ExecSpec", "cgi_environ"]
 
