@@ -266,11 +266,8 @@ class ExecServer(EmbeddedServer):
     async def _relay(self, stdout: asyncio.StreamReader, connection: ServerConnection) -> None:
         """Each line of the program's stdout to the client as one message, until EOF."""
         try:
-            while line := await stdout.readline():
-                await connection.send(programs.line_message(line))
-        except ValueError:
-            # StreamReader's limit: a line longer than MAX_LINE (RFC 6455 7.4.1: 1009 too big).
-            await connection.close(1009, f"output line longer than {programs.MAX_LINE} bytes")
+            if not await programs.relay_lines(stdout, connection.send):
+                await connection.close(1009, f"output line longer than {programs.MAX_LINE} bytes")
         except ConnectionClosed:
             pass  # the client left; the feed sees it too
 
