@@ -26,7 +26,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError, InvalidStatus
 from websockets.sync.client import connect as sync_connect
 
-from wschan_cli.commands.serve import _is_loopback
+from wschan_cli.commands.serve import _echo_server, _is_loopback
 from wschan_cli.commands.serve import serve as serve_command
 from wschan_cli.server import Behaviour, EmbeddedServer
 
@@ -132,6 +132,22 @@ def test_without_a_record_only_counts_are_kept() -> None:
             assert (srv.messages, srv.connections, srv.ended) == (3, 1, 1)
             assert srv.received == [] and srv.close_codes == []
             assert srv.request_headers == [] and srv.subprotocols == []
+
+    run(body)
+
+
+def test_the_server_wschan_serve_runs_keeps_no_record() -> None:
+    # A long-running ``wschan serve`` must hold flat memory however much it echoes (issue 13,
+    # item 4): the server the command builds counts, and keeps no message.
+    async def body() -> None:
+        server, _ = _echo_server("127.0.0.1", 0, True, None)
+        async with server as srv:
+            async with connect(srv.url) as ws:
+                await ws.send("one")
+                assert await ws.recv() == "one"
+            await srv.wait_ended(1)
+        assert (srv.messages, srv.connections, srv.ended) == (1, 1, 1)
+        assert srv.received == [] and srv.close_codes == [] and srv.request_headers == []
 
     run(body)
 

@@ -156,6 +156,8 @@ class ExecServer(EmbeddedServer):
         ssl: SSLContext | None = None,
     ) -> None:
         # Shutdown closes every connection, which stops every program: allow for the grace.
+        # record=False: the server runs for as long as it is left running, and a record per
+        # connection would grow with every client (issue 13, item 4); the counts are kept.
         super().__init__(
             None,
             host=host,
@@ -163,6 +165,7 @@ class ExecServer(EmbeddedServer):
             compression=compression,
             ssl=ssl,
             shutdown_timeout=spec.kill_grace + 3.0,
+            record=False,
         )
         self.spec = spec
         # Slots taken: by handshakes accepted but not yet handled, and by running handlers.

@@ -2,8 +2,8 @@
 the wire, and the waits that let a test block until it has arrived.
 
 The counts are always kept; the lists only with ``record=True``, what a test asks for. ``wschan
-serve`` passes ``record=False``, so a long-running server holds flat memory however much it
-echoes (issue 13, item 4).
+serve`` passes ``record=False`` and ``--exec`` never records, so a long-running server holds
+flat memory however much it echoes and however many clients come (issue 13, item 4).
 """
 
 from __future__ import annotations
