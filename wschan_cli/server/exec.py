@@ -1,6 +1,6 @@
 """A program behind each WebSocket connection, bridged by its standard streams (websocketd's job).
 
-:class:`ExecServer` is the embedded server (:mod:`wschan_cli.server`: binding, URL, records,
+:class:`ExecServer` is the embedded server (:mod:`wschan_cli.server`: binding, URL, counts,
 bounded shutdown) with a different handler: for every accepted connection it starts one process
 from a fixed argument vector, never through a shell, and bridges it:
 
