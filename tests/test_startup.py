@@ -16,9 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from wschan_cli.server import ThreadedServer
-
 from .send_helpers import clean_env
+from .servers import ThreadedServer
 
 SCRIPT = Path(sys.executable).parent / "wschan"
 HEAVY = ("rich", "prompt_toolkit", "python_socks", "tenacity", "pygments")
