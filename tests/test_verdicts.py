@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from wschan_cli.channel import CloseInfo, Event, Party, What
-from wschan_cli.trace.scenarios import Run
-from wschan_cli.trace.verdicts import check
+from wschan_cli.invariants.record import Run
+from wschan_cli.invariants.verdicts import check
 
 D, T, S1, S2, R = (
     Party("deinit"),
@@ -112,7 +112,7 @@ def test_use_after_dispose_or_a_hang_fails_invariant_7() -> None:
 
 
 def test_established_falls_once_per_connection_when_a_send_reconnects() -> None:
-    from wschan_cli.trace.verdicts import _established_falls_once
+    from wschan_cli.invariants.verdicts import _established_falls_once
 
     C = Party("send", 3)
     steps = (

@@ -362,9 +362,9 @@ async def _run_all(url: str, plan: _Plan, console: Any) -> bool:
 
     from rich.live import Live
 
+    from wschan_cli.invariants.verdicts import check
     from wschan_cli.render.timeline import Timeline, markdown, ordering, verdict_table
     from wschan_cli.trace.scenarios import run_scenario
-    from wschan_cli.trace.verdicts import check
 
     failed = False
     exported: list[tuple[Timeline, list[Any]]] = []

@@ -29,11 +29,11 @@ from wschan_cli.channel import (
     What,
     WriteTimeout,
 )
-from wschan_cli.trace.scenarios import Run
-from wschan_cli.trace.verdicts import check
+from wschan_cli.invariants.monitor import PER_STEP, Monitor, Violation
+from wschan_cli.invariants.record import Run
+from wschan_cli.invariants.verdicts import check
 
 from .loop import Prune, ScheduleLoop, StepLimit, task_label
-from .monitor import PER_STEP, Monitor, Violation
 from .parties import PARTIES
 from .sim import SimTransport, sim_factory
 

@@ -38,11 +38,11 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from wschan_cli.channel import CloseInfo, Event, Party, What
-from wschan_cli.trace.scenarios import Run
-from wschan_cli.trace.verdicts import check
+from wschan_cli.invariants.monitor import Monitor
+from wschan_cli.invariants.record import Run
+from wschan_cli.invariants.verdicts import check
 
 from .loop import Prune, ScheduleLoop, StepLimit, task_label
-from .monitor import Monitor
 from .scenario import Result, Setup, _task_state
 
 DEINIT, TERMINATE, READER = Party("deinit"), Party("terminate", 1), Party("reader", 1)

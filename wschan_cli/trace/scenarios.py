@@ -21,26 +21,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
-from wschan_cli.channel import Channel, ChannelOptions, CloseInfo, Event, What
+from wschan_cli.channel import Channel, ChannelOptions, Event, What
+from wschan_cli.invariants.record import Run
 
 from .gates import GatedTransport, gated_factory
 
 SCENARIOS = ("deinit-first", "terminate-first", "race")
-
-
-@dataclass
-class Run:
-    """What one scenario produced: every event, each send's outcome, the on_close calls."""
-
-    scenario: str
-    senders: int
-    abrupt: bool
-    events: list[Event] = field(default_factory=list)
-    outcomes: dict[str, str] = field(default_factory=dict)  # send party -> "sent" / error
-    closes: list[CloseInfo] = field(default_factory=list)
-    hung: bool = False
 
 
 class _Watch:

@@ -6,7 +6,7 @@ oldest (FIFO), and no waiter wakes without a signal; D2 (the connector holds the
 connect to upgrade); D7 (on_close outside the token); D10 (owed replies first); each connection
 closes within its bound after its shutdown. What is left for the end of a schedule depends only
 on what ``summary()`` holds, which is part of the explorer's state (every send resolved,
-established fell once, on_close once, dispose last, no hang): ``trace/verdicts.py`` checks those
+established fell once, on_close once, dispose last, no hang): ``verdicts.py`` checks those
 over the whole history.
 """
 
@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 from wschan_cli.channel import Event, Party, What
 from wschan_cli.render.transitions import describe
-from wschan_cli.trace.verdicts import OwedReplies, on_close_under_token
+
+from .verdicts import OwedReplies, on_close_under_token
 
 # Invariants the verdicts also check at the end, which this monitor checks at every step (D2,
 # D5 and D11 are checked here only).

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from wschan_cli.channel import Event, What
 
-from .scenarios import Run
+from .record import Run
 
 
 @dataclass(frozen=True)
