@@ -63,6 +63,55 @@ class Event:
     waiters: int
     detail: dict[str, Any] = field(default_factory=dict)
 
+    def describe(self, shown: Callable[[str], str] = str) -> str:
+        """What happened, in a few words ("wait (2 queued)", "closed 1000 by peer"): the words
+        every view and every invariant message uses. ``shown`` turns text that came from the
+        server (a close reason) into what may be printed; views pass their escaping (it is
+        data, never markup or control sequences)."""
+        d = self.detail
+        match self.what:
+            case What.TAKE:
+                return "take"
+            case What.WAIT:
+                return f"wait ({self.waiters} queued)"
+            case What.SIGNAL:
+                return f"signal -> {d.get('woken')}"
+            case What.WAKE:
+                return "wake, re-compete"
+            case What.RELEASE:
+                return "release"
+            case What.ESTABLISHED:
+                return f"established {d.get('before')}->{self.established}"
+            case What.STATE:
+                return f"state {self.state}"
+            case What.CONNECT:
+                return "connect"
+            case What.UPGRADED:
+                return f"upgraded ({d.get('status')})"
+            case What.FRAME_OUT:
+                return f"write {d.get('opcode')}"
+            case What.FRAME_IN:
+                return f"read {d.get('opcode')}"
+            case What.SHUTDOWN:
+                how = "abort" if d.get("abort") else "graceful" if d.get("graceful") else "close"
+                return f"shutdown ({how})"
+            case What.READER_END:
+                return f"reader ended ({d.get('reason')})"
+            case What.CLOSED:
+                reason = f' "{shown(str(d.get("reason")))}"' if d.get("reason") else ""
+                return f"closed {d.get('code')}{reason} by {d.get('by')}"
+            case What.ON_CLOSE:
+                return f"on_close({d.get('code')})"
+            case What.LEAVE:
+                return "established == 0: leave"
+            case What.DONE:
+                return "sent" if self.party.kind == "send" else "done"
+            case What.FAIL:
+                return f"failed: {d.get('error_type')}"
+            case What.DISPOSE:
+                return "dispose"
+        return self.what.value
+
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (bytes in details become their length)."""
         detail = {

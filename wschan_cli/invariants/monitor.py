@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from wschan_cli.channel import Event, Party, What
-from wschan_cli.render.transitions import describe
 
 from .verdicts import OwedReplies, on_close_under_token
 
@@ -95,7 +94,7 @@ class Monitor:
         if self._disposed is not None:
             self.violate(
                 "7",
-                f"#{e.seq}: {e.party} {describe(e)} after the dispose at "
+                f"#{e.seq}: {e.party} {e.describe()} after the dispose at "
                 f"#{self._disposed.seq} (use after dispose)",
             )
         pending = self._pending_release
