@@ -287,7 +287,8 @@ def _explore(
 ) -> int:
     from rich.console import Console
 
-    from wschan_cli.explore.report import Config, print_report, run
+    from wschan_cli.explore.report import Config, run
+    from wschan_cli.render.exploration import print_report
 
     if senders > 6:
         raise click.UsageError("--explore takes at most 6 senders (the space grows too fast)")
