@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from wschan_cli.exitcodes import ExitStatus, status_for
-from wschan_cli.explore.mutants import MUTATIONS
+from wschan_cli.explore.mutation_names import NAMES as MUTATION_NAMES
 from wschan_cli.explore.parties import PARTIES
 
 EPILOG = """\b
@@ -165,7 +165,7 @@ EPILOG = EPILOG.format(parties=_parties_help())
 )
 @click.option(
     "--broken",
-    type=click.Choice(list(MUTATIONS)),
+    type=click.Choice(list(MUTATION_NAMES)),
     default=None,
     help="With --explore: explore a deliberately broken variant of the core (a check must bite).",
 )
