@@ -36,10 +36,23 @@ class What(StrEnum):
     DISPOSE = "dispose"  # the channel was disposed
 
 
+class PartyKind(StrEnum):
+    """The kinds of party. The value is the name shown in views and JSON output ("send#2")."""
+
+    SEND = "send"  # an application send (the first one with no connection is the connector)
+    OPEN = "open"  # an explicit open(): connects without sending
+    PING = "ping"  # an application ping
+    KEEPALIVE = "keepalive"  # the keepalive's ping
+    AUTO_REPLY = "auto_reply"  # a Pong or Close echo the protocol owes
+    READER = "reader"  # the read loop of one connection
+    TERMINATE = "terminate"  # handle_terminate(), after the read side ended
+    DEINIT = "deinit"  # client.deinit()
+
+
 class Party(NamedTuple):
-    """Who acts: ``kind`` is send, ping, open, connector, auto_reply, terminate, deinit,
-    keepalive or reader; ``n`` tells parties of the same kind apart. A named tuple, so the
-    channel can make one per send with the C tuple constructor."""
+    """Who acts: ``kind`` is a ``PartyKind`` (the channel may pass its value, a plain str, which
+    compares equal); ``n`` tells parties of the same kind apart. A named tuple, so the channel
+    can make one per send with the C tuple constructor."""
 
     kind: str
     n: int = 0
@@ -105,7 +118,7 @@ class Event:
             case What.LEAVE:
                 return "established == 0: leave"
             case What.DONE:
-                return "sent" if self.party.kind == "send" else "done"
+                return "sent" if self.party.kind == PartyKind.SEND else "done"
             case What.FAIL:
                 return f"failed: {d.get('error_type')}"
             case What.DISPOSE:

@@ -25,6 +25,7 @@ from wschan_cli.channel import (
     Event,
     Message,
     Party,
+    PartyKind,
     PingTimeout,
     What,
     WriteTimeout,
@@ -301,7 +302,7 @@ class Schedule:
             self._record(before, "sent")
 
     def _record(self, before: int, outcome: str) -> None:
-        self.outcomes[str(Party("send", before + 1))] = outcome
+        self.outcomes[str(Party(PartyKind.SEND, before + 1))] = outcome
 
     def _process(self, message: Message) -> None:
         """The application: answer each message with a send (the Autobahn echo client)."""
@@ -552,7 +553,7 @@ def _task_state(
 
 
 def _send_count(ch: Channel) -> int:
-    return dict(dict(ch.snapshot())["_parties"]).get("send", 0)  # type: ignore[call-overload]
+    return dict(dict(ch.snapshot())["_parties"]).get(PartyKind.SEND, 0)  # type: ignore[call-overload]
 
 
 def _fragment_size(data: str, fragments: int) -> int | None:

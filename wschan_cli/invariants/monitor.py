@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from wschan_cli.channel import Event, Party, What
+from wschan_cli.channel import Event, Party, PartyKind, What
 
 from .verdicts import OwedReplies, on_close_under_token
 
@@ -196,7 +196,7 @@ class Monitor:
                 self._rises, 1
             ):
                 self.violate("6", f"#{e.seq}: on_close called a second time for one connection")
-        elif what is What.DONE and e.party.kind == "send":
+        elif what is What.DONE and e.party.kind == PartyKind.SEND:
             if e.party not in self._waiting_at_release:
                 self.violate("5", f"#{e.seq}: {e.party} completed without releasing")
             elif self._waiting_at_release.get(e.party) and e.party not in self._signalled:

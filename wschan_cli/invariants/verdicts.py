@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from wschan_cli.channel import Event, What
+from wschan_cli.channel import Event, PartyKind, What
 
 from .record import Run
 
@@ -47,7 +47,7 @@ class OwedReplies:
 
     def feed(self, e: Event) -> str | None:
         party = str(e.party)
-        if e.party.kind == "send":
+        if e.party.kind == PartyKind.SEND:
             self.started.setdefault(party, e.seq)
         if e.what is What.FRAME_IN and e.detail.get("opcode") in ("ping", "close"):
             self.owed.append(("pong" if e.detail["opcode"] == "ping" else "close", e))
@@ -171,7 +171,7 @@ def _sends_resolve_once(run: Run) -> Verdict:
 def _callback_after_release(ev: list[Event]) -> Verdict:
     claim = "a send completes after its release and the next wake-up"
     for i, e in enumerate(ev):
-        if e.what not in (What.DONE, What.FAIL) or e.party.kind != "send":
+        if e.what not in (What.DONE, What.FAIL) or e.party.kind != PartyKind.SEND:
             continue
         mine = [x for x in ev[:i] if x.party == e.party]
         release = next((x for x in reversed(mine) if x.what is What.RELEASE), None)
@@ -181,7 +181,7 @@ def _callback_after_release(ev: list[Event]) -> Verdict:
             return Verdict("5", claim, False, f"#{e.seq}: {e.party} done without a release")
         if release.waiters and not any(x.what is What.SIGNAL and x.seq > release.seq for x in mine):
             return Verdict("5", claim, False, f"#{e.seq}: {e.party} done before waking a waiter")
-    dones = [e for e in ev if e.what is What.DONE and e.party.kind == "send"]
+    dones = [e for e in ev if e.what is What.DONE and e.party.kind == PartyKind.SEND]
     return Verdict("5", claim, True, f"{len(dones)} completions: {_seqs(dones)}")
 
 
@@ -246,7 +246,11 @@ def _no_hang_no_use_after_dispose(run: Run) -> Verdict:
         return Verdict(
             "7", claim, False, f"events after dispose: {_seqs(ev[ev.index(disposes[0]) + 1 :])}"
         )
-    leavers = [e for e in ev if e.what is What.LEAVE and e.party.kind in ("deinit", "terminate")]
+    leavers = [
+        e
+        for e in ev
+        if e.what is What.LEAVE and e.party.kind in (PartyKind.DEINIT, PartyKind.TERMINATE)
+    ]
     who = (
         f"{leavers[0].party} found established == 0 and left (#{leavers[0].seq}); "
         if leavers

@@ -22,7 +22,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.containers import Lines
 from rich.text import Text
 
-from wschan_cli.channel import Event, Party, What
+from wschan_cli.channel import Event, Party, PartyKind, What
 
 from .transitions import NAMES, describe, style_of, who
 
@@ -61,7 +61,7 @@ GAP = "  "  # between the parts of a line and between the legend's entries
 
 # The lanes always drawn, in order, with their key; the sends follow, then the other parties,
 # one lane per kind (open, ping, auto_reply, ...), as they first appear.
-FIXED_LANES = {"deinit": "D", "terminate": "T", "reader": "R"}
+FIXED_LANES = {PartyKind.DEINIT: "D", PartyKind.TERMINATE: "T", PartyKind.READER: "R"}
 
 
 @dataclass(frozen=True)
@@ -88,17 +88,17 @@ def glyph_of(event: Event) -> tuple[str, str]:
 def lane_id(party: Party) -> str:
     """Sends have a lane each; the other parties one per kind (a reconnect's terminate#2 is
     still handle_terminate())."""
-    return str(party) if party.kind == "send" else party.kind
+    return str(party) if party.kind == PartyKind.SEND else party.kind
 
 
 def lanes_of(events: Sequence[Event]) -> dict[str, Lane]:
     """The lanes, in order, by ``lane_id``; each key is unique."""
     lanes = {kind: Lane(key, NAMES.get(kind, kind)) for kind, key in FIXED_LANES.items()}
-    for n in sorted({e.party.n for e in events if e.party.kind == "send"}):
+    for n in sorted({e.party.n for e in events if e.party.kind == PartyKind.SEND}):
         lanes[f"send#{n}"] = Lane(str(n), f"send#{n}")
     for e in events:
         kind = e.party.kind
-        if kind not in lanes and kind != "send":
+        if kind not in lanes and kind != PartyKind.SEND:
             taken = {lane.key for lane in lanes.values()}
             key = next((k for k in (kind[:1].upper(), kind[:2].title()) if k not in taken), kind)
             lanes[kind] = Lane(key, kind)

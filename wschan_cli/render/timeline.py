@@ -13,7 +13,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
 from rich.text import Text
 
-from wschan_cli.channel import Event, What
+from wschan_cli.channel import Event, PartyKind, What
 
 from .swimlanes import Mark, Swimlanes
 from .transitions import NAMES, describe, inert, lane_of, who
@@ -37,7 +37,7 @@ class Timeline:
 
     def lanes(self) -> list[str]:
         senders = sorted(
-            {lane_of(e) for e in self.events if e.party.kind == "send"},
+            {lane_of(e) for e in self.events if e.party.kind == PartyKind.SEND},
             key=lambda name: int(name.split("#")[1]),
         )
         others = ["other"] if any(lane_of(e) == "other" for e in self.events) else []
@@ -135,17 +135,21 @@ def markdown(timeline: Timeline, verdicts: list | None = None) -> str:  # list[V
     return "\n".join(lines) + "\n"
 
 
+# The parties whose takes make the shape of a run (the others' are not part of the race).
+TAKERS = (PartyKind.DEINIT, PartyKind.TERMINATE, PartyKind.SEND)
+
+
 def ordering(events: list[Event]) -> str:
     """The shape of one run, to count how often each ordering occurs: who took the token in
     turn, who shut down, who found established == 0 and left."""
     steps = []
     for e in events:
-        if e.what is What.TAKE and e.party.kind in ("deinit", "terminate", "send"):
+        if e.what is What.TAKE and e.party.kind in TAKERS:
             steps.append(f"{lane_of(e)} takes")
         elif e.what is What.SHUTDOWN:
             steps.append(f"{lane_of(e)} shuts down")
         elif e.what is What.LEAVE:
             steps.append(f"{lane_of(e)} leaves")
-        elif e.what is What.FAIL and e.party.kind == "send":
+        elif e.what is What.FAIL and e.party.kind == PartyKind.SEND:
             steps.append(f"{lane_of(e)} fails")
     return " -> ".join(steps)

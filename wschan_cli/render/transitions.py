@@ -7,7 +7,7 @@ markup and its control characters are escaped.
 
 from __future__ import annotations
 
-from wschan_cli.channel import Event, What
+from wschan_cli.channel import Event, PartyKind, What
 
 from .escape import escape_control
 
@@ -18,7 +18,7 @@ def inert(text: str) -> str:
 
 
 # The two parties of the race by the names of the C++ design (channel-model.md section 3).
-NAMES = {"deinit": "client.deinit()", "terminate": "handle_terminate()"}
+NAMES = {PartyKind.DEINIT: "client.deinit()", PartyKind.TERMINATE: "handle_terminate()"}
 
 
 def lane_of(event: Event) -> str:
@@ -27,9 +27,9 @@ def lane_of(event: Event) -> str:
     kind = event.party.kind
     if kind in NAMES:
         return NAMES[kind]
-    if kind == "reader":
+    if kind == PartyKind.READER:
         return "reader"
-    if kind == "send":
+    if kind == PartyKind.SEND:
         return str(event.party)
     return "other"
 

@@ -23,7 +23,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import replace
 
-from wschan_cli.channel import Channel, ChannelOptions, Event, What
+from wschan_cli.channel import Channel, ChannelOptions, Event, PartyKind, What
 from wschan_cli.invariants.record import Run
 
 from .gates import GatedTransport, gated_factory
@@ -52,7 +52,7 @@ class _Watch:
         await future
 
 
-def _is(what: What, kind: str) -> Callable[[Event], bool]:
+def _is(what: What, kind: PartyKind) -> Callable[[Event], bool]:
     return lambda e: e.what is what and e.party.kind == kind
 
 
@@ -116,11 +116,13 @@ async def _play(ch: Channel, made: list[GatedTransport], watch: _Watch, run: Run
         # The read side ends the moment deinit holds the token: terminate must queue.
         ch.subscribe(
             lambda e: (
-                gate.end_reading() if e.what is What.TAKE and e.party.kind == "deinit" else None
+                gate.end_reading()
+                if e.what is What.TAKE and e.party.kind == PartyKind.DEINIT
+                else None
             )
         )
         if run.senders:
-            await watch.until(_is(What.WAIT, "deinit"))
+            await watch.until(_is(What.WAIT, PartyKind.DEINIT))
             start_sends(2, run.senders)
             await watch.until(_queued(run.senders))  # deinit + the other sends
         await gate.hold()
@@ -132,13 +134,13 @@ async def _play(ch: Channel, made: list[GatedTransport], watch: _Watch, run: Run
             await watch.until(_queued(run.senders - 1))
         await gate.hold()
         gate.end_reading()
-        await watch.until(_is(What.READER_END, "reader"))
+        await watch.until(_is(What.READER_END, PartyKind.READER))
         if run.senders:
-            await watch.until(_is(What.WAIT, "terminate"))
+            await watch.until(_is(What.WAIT, PartyKind.TERMINATE))
         await gate.hold()
         deinit = asyncio.ensure_future(ch.deinit(abrupt=run.abrupt))
         if run.senders:
-            await watch.until(_is(What.WAIT, "deinit"))
+            await watch.until(_is(What.WAIT, PartyKind.DEINIT))
         await gate.hold()
         gate.drain_gate.open()
     else:  # race: the read-side end and deinit are both requested in this one loop turn
