@@ -24,7 +24,7 @@ from rich.text import Text
 
 from wschan_cli.channel import Event, Party, PartyKind, What
 
-from .transitions import NAMES, describe, style_of, who
+from .transitions import NAMES, describe, millis, style_of, who
 
 # What each party did, as one glyph and the word the legend gives it. Everything else a party
 # does (state changes, connect, the 101) is a dot.
@@ -148,7 +148,7 @@ def _table(
     lanes = lanes_of(events)
     start = events[0].time if events else 0.0
     seqs = [str(e.seq) for e in events]
-    times = [f"{(e.time - start) * 1000:.2f}" for e in events]
+    times = [millis(e, start) for e in events]
     seq_w = max(map(len, [*seqs, "#"]))
     ms_w = max(map(len, [*times, "ms"]))
     lane_w = max(len(lane.key) for lane in lanes.values()) + 1
@@ -224,7 +224,7 @@ def row(event: Event, before: Event | None, start: float, mask: Callable[[str], 
     """One event as a line of these swimlanes without the party lanes, for events shown one at
     a time as they happen (``connect -v``): its number and time (ms since ``start``), the two
     step lines, its party's glyph, who did what. ``mask``: what the words go through (secrets)."""
-    line = Text(f"{event.seq:>3} {(event.time - start) * 1000:9.2f}{GAP}")
+    line = Text(f"{event.seq:>3} {millis(event, start):>9}{GAP}")
     line.append_text(_flags(event, before))
     line.append(GAP)
     line.append(glyph_of(event)[0], style=style_of(event) or "bold")

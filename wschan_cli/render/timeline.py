@@ -16,7 +16,7 @@ from rich.text import Text
 from wschan_cli.channel import Event, PartyKind, What
 
 from .swimlanes import Mark, Swimlanes
-from .transitions import NAMES, describe, inert, lane_of, who
+from .transitions import NAMES, describe, inert, lane_of, millis, who
 
 __all__ = ["Timeline", "describe", "markdown", "ordering", "verdict_table"]
 
@@ -73,7 +73,7 @@ class Timeline:
             table.add_row(
                 *([flag] if marked else []),
                 str(event.seq),
-                f"{(event.time - start) * 1000:.2f}",
+                millis(event, start),
                 who(event),
                 Text(describe(event)),
                 str(event.sending).lower(),
@@ -120,7 +120,7 @@ def markdown(timeline: Timeline, verdicts: list | None = None) -> str:  # list[V
         if before is None or before.established != event.established:
             established = f"**{established}**"
         lines.append(
-            f"| {event.seq} | {(event.time - start) * 1000:.2f} | "
+            f"| {event.seq} | {millis(event, start)} | "
             + " | ".join(cells)
             + f" | {sending} | {established} |"
         )

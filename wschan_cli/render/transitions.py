@@ -34,6 +34,11 @@ def lane_of(event: Event) -> str:
     return "other"
 
 
+def millis(event: Event, start: float) -> str:
+    """When the event happened, in milliseconds since ``start`` (the views' "ms" column)."""
+    return f"{(event.time - start) * 1000:.2f}"
+
+
 def describe(event: Event) -> str:
     """The event's own words, with server text in them shown inert."""
     return event.describe(inert)
