@@ -18,9 +18,8 @@ from pathlib import Path
 import pytest
 import trustme
 
-from wschan_cli.server import ThreadedServer
-
 from .send_helpers import HttpAnswer, LoopThread, clean_env, err_line, no_dns_env, wschan
+from .servers import ThreadedServer
 from .test_send_net import server_context
 
 UNKNOWN_HOST = "nonexistent.invalid"

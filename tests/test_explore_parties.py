@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from wschan_cli.channel import PartyKind
 from wschan_cli.explore.engine import explore
 from wschan_cli.explore.parties import PARTIES
 from wschan_cli.explore.scenario import Schedule, Setup, with_parties
@@ -86,3 +87,15 @@ def test_a_close_read_while_deinit_writes_an_owed_pong_is_still_answered(senders
     setup = with_parties(Setup(senders=senders, peer_close=True), ["auto-reply"])
     report = explore(lambda choose: Schedule(setup, choose))
     assert report.exhausted and report.ok, [f.violation for f in report.found.values()]
+
+
+def test_every_party_the_channel_makes_is_a_party_kind() -> None:
+    # The views, the checks and the scenarios compare party kinds with PartyKind members: a kind
+    # the channel made that is not one would fall through every comparison silently.
+    seen = set()
+    for senders, parties in [(2, ["connector", "keepalive", "auto-reply"]), (1, ["reconnect"])]:
+        setup = with_parties(Setup(senders=senders, with_ping=True), parties)
+        result = Schedule(setup, lambda schedule, labels: 0).run()
+        seen |= {e.party.kind for e in result.events}
+    assert seen <= set(PartyKind)
+    assert {PartyKind.SEND, PartyKind.DEINIT, PartyKind.TERMINATE, PartyKind.READER} <= seen

@@ -23,9 +23,10 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from wschan_cli.invariants.monitor import Violation
+
 from .footprint import ALL, Footprint, Tracer, changed, independent
 from .loop import Prune
-from .monitor import Violation
 
 
 class Runnable(Protocol):
