@@ -99,3 +99,14 @@ def test_every_party_the_channel_makes_is_a_party_kind() -> None:
         seen |= {e.party.kind for e in result.events}
     assert seen <= set(PartyKind)
     assert {PartyKind.SEND, PartyKind.DEINIT, PartyKind.TERMINATE, PartyKind.READER} <= seen
+
+
+@pytest.mark.timeout(120)
+def test_a_cancelled_deinit_waiter_does_not_count_for_fifo_when_deinit_waits_again() -> None:
+    """--peer close --party cancel-deinit: deinit waits behind the auto reply, is cancelled, and
+    the second deinit (the same party, "deinit") waits behind terminate. The cancelled waiter
+    left the queue; the monitor took the second deinit's wait for the first's and reported a
+    FIFO violation when terminate was woken first."""
+    setup = with_parties(Setup(senders=1, peer_close=True), ["cancel-deinit"])
+    report = explore(lambda choose: Schedule(setup, choose))
+    assert report.exhausted and report.ok, [f.violation for f in report.found.values()]
