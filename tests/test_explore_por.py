@@ -12,6 +12,7 @@ import pytest
 
 from wschan_cli.explore.engine import explore
 from wschan_cli.explore.footprint import ALL, Tracer, changed, independent
+from wschan_cli.explore.parties import PARTIES
 from wschan_cli.explore.scenario import Schedule, Setup, code_location, with_parties
 from wschan_cli.explore.workflow import WorkflowSchedule
 
@@ -123,3 +124,22 @@ def test_cli_reduce_choices() -> None:
     all_, states, none = (schedules("--reduce", r) for r in ("all", "states", "none"))
     assert int(all_) < int(states) < int(none)
     assert schedules("--no-reduce") == none
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("party", sorted(PARTIES))
+def test_no_never_retrieved_warning_from_any_party_with_sleep_sets(party: str) -> None:
+    """Every party, with the peer's Close and every reduction: nothing on stderr (the run before
+    the core retrieved every future printed 'Future exception was never retrieved')."""
+    out = subprocess.run(
+        [
+            *(sys.executable, "-m", "wschan_cli", "trace-shutdown", "--explore"),
+            *("--senders", "0", "--peer", "close", "--reduce", "all", "--party", party),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=170,
+        stdin=subprocess.DEVNULL,
+    )
+    assert out.returncode == 0, out.stdout[-2000:]
+    assert "never retrieved" not in out.stderr and not out.stderr.strip()
