@@ -9,6 +9,7 @@ without the symmetry of sends, with sleep sets alone, and without any (each run 
 (explore/mutants.py), with the invariant it reports. Both print Markdown tables.
 
     .venv/bin/python bench/explore.py figures [--max-senders 6] [--deadline 60] [--shapes A,B]
+        [--reductions all,states + symmetry]
     .venv/bin/python bench/explore.py mutations [--deadline 60]
 """
 
@@ -71,7 +72,9 @@ def run(
     return explore(lambda choose: cls(setup, choose), reduce=reduce, por=por, deadline=deadline)
 
 
-def figures(max_senders: int, deadline: float, shapes: list[str]) -> None:
+def figures(
+    max_senders: int, deadline: float, shapes: list[str], only: list[str] | None = None
+) -> None:
     print("| shape | senders | reductions | schedules | distinct states | seconds | result |")
     print("|---|---:|---|---:|---:|---:|---|")
     reductions = (
@@ -86,7 +89,7 @@ def figures(max_senders: int, deadline: float, shapes: list[str]) -> None:
         cut: set[str] = set()  # reductions that did not finish: larger runs would not either
         for senders in range(1, max_senders + 1):
             for label, changes, reduce, por in reductions:
-                if label in cut:
+                if label in cut or (only is not None and label.split(" (")[0] not in only):
                     continue
                 setup = dataclasses.replace(make(senders), **changes)
                 report = run(setup, deadline, reduce=reduce, por=por)
@@ -124,12 +127,19 @@ def main() -> None:
     parser.add_argument("--max-senders", type=int, default=6)
     parser.add_argument("--deadline", type=float, default=60.0)
     parser.add_argument("--shapes", default=",".join(SHAPES), help="comma-separated")
+    parser.add_argument(
+        "--reductions",
+        default=None,
+        help="comma-separated subset of: all, states + symmetry, states only, sleep sets only, "
+        "none",
+    )
     args = parser.parse_args()
     print(f"Python {sys.version.split()[0]}, {platform.machine()}, {os.cpu_count()} CPUs")
     print(f"load average at start: {os.getloadavg()[0]:.1f} (the machine is shared)")
     print()
     if args.what == "figures":
-        figures(args.max_senders, args.deadline, args.shapes.split(","))
+        only = args.reductions.split(",") if args.reductions else None
+        figures(args.max_senders, args.deadline, args.shapes.split(","), only)
     else:
         mutations(args.deadline)
 

@@ -26,6 +26,7 @@ traced), which is where the sleep sets need them (engine.py).
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable, Hashable, Mapping
 from types import CodeType, FrameType
@@ -46,6 +47,7 @@ class Tracer:
         self.touched: set[Hashable] = set()
         self._saved: Any = None
         self.active = False
+        self._collecting = False
 
     def _trace(self, frame: FrameType, event: str, arg: object) -> None:
         code = frame.f_code
@@ -60,6 +62,11 @@ class Tracer:
     def start(self) -> None:
         if not self.active:
             self.touched = set()
+            # No garbage collection while observing: a finalizer of an object left by an earlier
+            # schedule would run its code inside this transition and count as its touch (sound,
+            # but the footprints, and so the counts, would depend on when collection runs).
+            self._collecting = gc.isenabled()
+            gc.disable()
             self._saved = sys.gettrace()
             sys.settrace(self._trace)  # type: ignore[arg-type]
             self.active = True
@@ -69,6 +76,8 @@ class Tracer:
             sys.settrace(self._saved)
             self._saved = None
             self.active = False
+            if self._collecting:
+                gc.enable()
         return self.touched
 
 
