@@ -687,10 +687,10 @@ async def _main(plan: Plan, diag: Diagnostics, writer: ReplyWriter) -> int:
         try:
             async with asyncio.timeout_at(deadline):
                 await _work(ch, plan, state, stdin)
-        except Exception:
+        except (TimeoutError, InputError, ChannelError):
             if conn.debug:  # the one line still follows; --debug shows where it came from
                 print_traceback(diag.secrets.text)
-            raise
+            raise  # (anything else: run_main prints its traceback, once)
     except asyncio.CancelledError:
         if not state.interrupted:
             raise
