@@ -92,7 +92,7 @@ def main() -> None:
     """Run the command line; click's errors are shown here, so that their secrets are masked
     (a malformed URL with a password in it) and a Ctrl-C before a command took over is 130."""
     from wschan_cli.exitcodes import ExitStatus
-    from wschan_cli.render.secrets import mask_url
+    from wschan_cli.secrets import mask_url
 
     try:
         status = cli.main(prog_name="wschan", standalone_mode=False)

@@ -20,7 +20,7 @@ import time
 from wschan_cli.channel import CloseInfo, Message
 from wschan_cli.exitcodes import ExitStatus
 from wschan_cli.render.color import is_tty
-from wschan_cli.render.diagnostics import Diagnostics
+from wschan_cli.render.diagnostics import Diagnostics, diagnostics_for
 from wschan_cli.render.replies import ReplyWriter
 from wschan_cli.render.sink import ReplySink
 from wschan_cli.runner import run_main
@@ -36,7 +36,7 @@ def run_bridge(
     cfg: LinkConfig, *, wait: float, fmt: str = "plain", timestamps: bool, pretty: bool
 ) -> int:
     conn = cfg.connection
-    diag = conn.diagnostics(sys.stderr)
+    diag = diagnostics_for(conn, sys.stderr)
     writer = ReplyWriter(
         sys.stdout.buffer,
         fmt=fmt,

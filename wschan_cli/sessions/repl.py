@@ -24,6 +24,7 @@ from typing import Any
 from wschan_cli.channel import ChannelError, CloseInfo, Message, What
 from wschan_cli.exitcodes import ExitStatus
 from wschan_cli.render.color import Style, color_enabled
+from wschan_cli.render.diagnostics import diagnostics_for
 from wschan_cli.render.escape import escape_control
 from wschan_cli.render.replies import ReplyWriter, iso_time
 from wschan_cli.runner import run_main
@@ -202,7 +203,7 @@ class Repl:
 
         with patch_stdout(raw=True):
             conn = self.cfg.connection
-            self.diag = conn.diagnostics(sys.stderr, verbose=True, t0=loop.time())
+            self.diag = diagnostics_for(conn, sys.stderr, verbose=True, t0=loop.time())
             observers: list[Any] = [self.view, self._transition]
             self.link = Link(
                 self.cfg,

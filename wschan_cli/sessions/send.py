@@ -30,7 +30,7 @@ from wschan_cli.channel import (
 )
 from wschan_cli.exitcodes import ExitStatus, status_for
 from wschan_cli.render.closecodes import close_code_name, describe_close
-from wschan_cli.render.diagnostics import Diagnostics
+from wschan_cli.render.diagnostics import Diagnostics, diagnostics_for
 from wschan_cli.render.replies import ReplyWriter
 from wschan_cli.render.sink import ReplySink
 from wschan_cli.runner import print_traceback, run_main
@@ -55,7 +55,7 @@ def run_send(plan: Plan) -> int:
     from wschan_cli.render.output import buffered_stdout
 
     conn = plan.connection
-    diag = conn.diagnostics(sys.stderr, json_lines=plan.fmt == "json")
+    diag = diagnostics_for(conn, sys.stderr, json_lines=plan.fmt == "json")
     stdout_tty = is_tty(sys.stdout)
     writer = ReplyWriter(
         buffered_stdout(),
