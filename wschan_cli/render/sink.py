@@ -6,14 +6,13 @@ is written and the session closes with 1001.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import asyncio
-
     from .replies import ReplyWriter
 
 #: What writing to a stdout that went away raises (ValueError: the file was closed).
@@ -24,12 +23,10 @@ class ReplySink:
     def __init__(
         self,
         writer: ReplyWriter,
-        loop: asyncio.AbstractEventLoop,
         *,
         on_broken: Callable[[], None] = lambda: None,
     ) -> None:
         self.writer = writer
-        self.loop = loop
         self.on_broken = on_broken  # stdout just went away (the session ends sooner)
         self.broken_pipe = False
         self.flush_pending = False
@@ -45,7 +42,7 @@ class ReplySink:
             return False
         if not self.flush_pending:
             self.flush_pending = True
-            self.loop.call_soon(self.flush)
+            asyncio.get_running_loop().call_soon(self.flush)
         return True
 
     def close(self, info: Any, when: float) -> None:
@@ -61,7 +58,7 @@ class ReplySink:
             return
         if not self.flush_pending:
             self.flush_pending = True
-            self.loop.call_soon(self.flush)
+            asyncio.get_running_loop().call_soon(self.flush)
 
     def flush(self) -> None:
         self.flush_pending = False

@@ -23,9 +23,8 @@ from wschan_cli.render.color import is_tty
 from wschan_cli.render.diagnostics import Diagnostics, diagnostics_for
 from wschan_cli.render.replies import ReplyWriter
 from wschan_cli.render.sink import ReplySink
-from wschan_cli.runner import run_main
+from wschan_cli.runner import CtrlC, run_main
 
-from .interrupt import CtrlC
 from .link import Link, LinkConfig
 from .outgoing import Outbox
 from .payload import InputError
@@ -45,17 +44,25 @@ def run_bridge(
         escape=is_tty(sys.stdout),
         color=False,
     )
+    sink = ReplySink(writer)
+    # The first Ctrl-C cancels the bridge, which then closes with 1001 (a second quits at once).
+    ctrl_c = CtrlC(error=diag.error, last_words=sink.flush)
     return run_main(
-        _bridge(cfg, diag, writer, wait), debug=conn.debug, error=diag.error, mask=diag.secrets.text
+        _bridge(cfg, diag, sink, wait, ctrl_c),
+        debug=conn.debug,
+        error=diag.error,
+        mask=diag.secrets.text,
+        ctrl_c=ctrl_c,
     )
 
 
-async def _bridge(cfg: LinkConfig, diag: Diagnostics, writer: ReplyWriter, wait: float) -> int:
+async def _bridge(
+    cfg: LinkConfig, diag: Diagnostics, sink: ReplySink, wait: float, ctrl_c: CtrlC
+) -> int:
     loop = asyncio.get_running_loop()
     diag.t0 = loop.time()
     last_activity = loop.time()
     input_error: str | None = None
-    sink = ReplySink(writer, loop)
 
     def on_message(message: Message) -> None:
         nonlocal last_activity
@@ -90,16 +97,6 @@ async def _bridge(cfg: LinkConfig, diag: Diagnostics, writer: ReplyWriter, wait:
         except InputError as exc:
             input_error = str(exc)
 
-    task = asyncio.current_task()
-    assert task is not None
-    interrupted = False
-
-    def stop() -> None:
-        nonlocal interrupted
-        interrupted = True
-        task.cancel()
-
-    CtrlC(stop, error=diag.error, last_words=sink.flush).install()
     pumping = asyncio.ensure_future(pump())
     try:
         await asyncio.wait({pumping, supervisor}, return_when=asyncio.FIRST_COMPLETED)
@@ -117,16 +114,18 @@ async def _bridge(cfg: LinkConfig, diag: Diagnostics, writer: ReplyWriter, wait:
                 code, reason = (1001, "stdout closed") if sink.broken_pipe else (1000, "")
                 await link.close(code, reason)
     except asyncio.CancelledError:
-        if not interrupted:
+        if not ctrl_c.pressed:
             raise
+        task = asyncio.current_task()
+        assert task is not None
         task.uncancel()
-        await link.close(1001, "interrupted")  # a second Ctrl-C quits at once (interrupt.py)
+        await link.close(1001, "interrupted")  # a second Ctrl-C quits at once (runner.CtrlC)
     pumping.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await pumping
     status = await supervisor
     sink.flush()
-    if interrupted:
+    if ctrl_c.pressed:
         diag.error("interrupted")
         return ExitStatus.INTERRUPTED
     if status != 0 and link.final_message:

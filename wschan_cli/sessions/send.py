@@ -33,9 +33,8 @@ from wschan_cli.render.closecodes import close_code_name, describe_close
 from wschan_cli.render.diagnostics import Diagnostics, diagnostics_for
 from wschan_cli.render.replies import ReplyWriter
 from wschan_cli.render.sink import ReplySink
-from wschan_cli.runner import print_traceback, run_main
+from wschan_cli.runner import CtrlC, print_traceback, run_main
 
-from .interrupt import CtrlC
 from .payload import InputError
 from .reader import InputReader
 from .send_plan import Goal, Plan, RecentReplies, match_text
@@ -65,11 +64,13 @@ def run_send(plan: Plan) -> int:
         escape=stdout_tty,
         color=plan.pretty and color_enabled(conn.color, sys.stdout),
     )
+    session = SendSession(plan, diag, writer)
     return run_main(
-        SendSession(plan, diag, writer).run(),
+        session.run(),
         debug=conn.debug,
         error=diag.error,
         mask=diag.secrets.text,
+        ctrl_c=CtrlC(session.stop, error=diag.error, last_words=session.sink.flush),
     )
 
 
@@ -110,7 +111,7 @@ class SendSession:
         self.changed = asyncio.Event()
         self.closed = asyncio.Event()
         self.stdin: InputReader | None = None
-        self.sink: ReplySink
+        self.sink = ReplySink(writer, on_broken=self._stdout_gone)
         self.loop: asyncio.AbstractEventLoop
         self.task: asyncio.Task[Any]
 
@@ -121,7 +122,6 @@ class SendSession:
         loop = self.loop = asyncio.get_running_loop()
         conn = plan.connection
         diag.t0 = loop.time()
-        self.sink = ReplySink(self.writer, loop, on_broken=self._stdout_gone)
         if plan.script:
             state.window = RecentReplies()
         else:
@@ -163,8 +163,7 @@ class SendSession:
 
         task = asyncio.current_task()
         assert task is not None
-        self.task = task
-        CtrlC(self.stop, error=diag.error, last_words=self.sink.flush).install()
+        self.task = task  # a Ctrl-C cancels it (stop; run_main installed the rule)
 
         exit_code: int | None = None
         message: str | None = None
@@ -188,7 +187,7 @@ class SendSession:
             if plan.timeout is not None and open_timeout == plan.timeout:
                 state.timed_out = True
             else:
-                exit_code, message = ExitStatus.CONNECT, f"{exc} (raise --open-timeout)"
+                exit_code, message = status_for(exc), f"{exc} (raise --open-timeout)"
         except (ChannelClosed, WriteTimeout) as exc:
             state.send_error = exc  # the close info says the rest
         except ChannelError as exc:  # ConnectError 3, HandshakeError 4, others 1 (exitcodes)
@@ -246,7 +245,7 @@ class SendSession:
         return code
 
     def stop(self) -> None:
-        """The first Ctrl-C: end the run cleanly (a second one quits at once, CtrlC)."""
+        """The first Ctrl-C: end the run cleanly (a second one quits at once, runner.CtrlC)."""
         self.state.interrupted = True
         self.task.cancel()
 
