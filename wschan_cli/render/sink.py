@@ -40,9 +40,7 @@ class ReplySink:
         except GONE:
             self._broke()
             return False
-        if not self.flush_pending:
-            self.flush_pending = True
-            asyncio.get_running_loop().call_soon(self.flush)
+        self._flush_soon()
         return True
 
     def close(self, info: Any, when: float) -> None:
@@ -56,9 +54,7 @@ class ReplySink:
         except GONE:
             self._broke()
             return
-        if not self.flush_pending:
-            self.flush_pending = True
-            asyncio.get_running_loop().call_soon(self.flush)
+        self._flush_soon()
 
     def flush(self) -> None:
         self.flush_pending = False
@@ -79,6 +75,11 @@ class ReplySink:
                 os.dup2(devnull, sys.stdout.fileno())
             except (OSError, ValueError):
                 pass
+
+    def _flush_soon(self) -> None:
+        if not self.flush_pending:
+            self.flush_pending = True
+            asyncio.get_running_loop().call_soon(self.flush)
 
     def _broke(self) -> None:
         self.broken_pipe = True
