@@ -72,6 +72,12 @@ class Diagnostics:
         self.style = style or Style(False)
         self.t0 = t0
 
+    @property
+    def watches(self) -> bool:
+        """Whether -i or -v asked for the channel's events: then the session subscribes this
+        writer to every channel it makes."""
+        return self.include or self.verbose
+
     # ------------------------------------------------------------------ masking
 
     def _shown(self, value: Any) -> Any:
@@ -138,7 +144,7 @@ class Diagnostics:
     def response(self, status: int, headers: Iterable[Any]) -> None:
         """-i / -v: the handshake response's status line and headers (masked); the 101 from
         its event, a rejection (any other status) from the error that reports it."""
-        if not (self.include or self.verbose):
+        if not self.watches:
             return
         headers = self._masked_headers(headers)
         if self.json_lines:

@@ -73,7 +73,7 @@ async def _bridge(
         # --json: one close record per connection (--reconnect may make several).
         sink.close(info, time.time())
 
-    observers = [diag] if cfg.connection.verbose or cfg.connection.include else []
+    observers = [diag] if diag.watches else []
     link = Link(
         cfg,
         process=on_message,

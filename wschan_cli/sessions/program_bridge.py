@@ -74,7 +74,7 @@ async def _program_bridge(
             # Raised into the channel, which fails the connection with 1011 and this reason.
             raise RuntimeError(f"{name} is not reading its stdin")
 
-    observers = [diag] if cfg.connection.verbose or cfg.connection.include else []
+    observers = [diag] if diag.watches else []
     link = Link(
         cfg,
         process=on_message,

@@ -150,7 +150,7 @@ class SendSession:
             process=self.on_message,
             on_close=self.on_close,
         )
-        if conn.verbose or conn.include:
+        if diag.watches:
             ch.subscribe(diag)
             from urllib.parse import urlsplit
 
