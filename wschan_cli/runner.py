@@ -91,7 +91,12 @@ class CtrlC:
 
         loop = asyncio.get_running_loop()
         if self.stop is None:
-            self.stop = _current_task().cancel
+            main = _current_task()
+
+            def cancel_main() -> None:
+                main.cancel()
+
+            self.stop = cancel_main
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signal.SIGINT, self.press)
             self._loop = loop

@@ -214,6 +214,7 @@ class SendSession:
         except asyncio.CancelledError:
             done = set()  # a Ctrl-C during the close
             task.uncancel()
+        code: int
         if closing not in done:
             if state.interrupted:
                 code, message = ExitStatus.INTERRUPTED, "interrupted while closing"
