@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from wschan_cli import __version__
-from wschan_cli.server import Behaviour, ThreadedServer
+from wschan_cli.server import Behaviour
 
 from . import send_helpers
 from .send_helpers import err_line, no_dns_env
+from .servers import ThreadedServer
 
 
 def wschan(*args: str) -> subprocess.CompletedProcess[str]:

@@ -8,9 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from wschan_cli.server import Behaviour, ThreadedServer
+from wschan_cli.server import Behaviour
 
 from .send_helpers import err_line, wschan
+from .servers import ThreadedServer
 
 
 @pytest.fixture(scope="module")

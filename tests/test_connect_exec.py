@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from websockets.sync.server import ServerConnection, serve
 
-from wschan_cli.server import Behaviour, ThreadedServer
+from wschan_cli.server import Behaviour
 
 from .send_helpers import clean_env, wschan
+from .servers import ThreadedServer
 
 pytestmark = [
     pytest.mark.skipif(sys.platform == "win32", reason="POSIX processes and signals"),

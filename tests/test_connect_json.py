@@ -84,7 +84,7 @@ def test_the_bridge_without_json_still_writes_lines(url: str) -> None:
 
 
 def test_the_bridge_writes_the_close_it_made_itself() -> None:
-    from wschan_cli.server import ThreadedServer
+    from .servers import ThreadedServer
 
     with ThreadedServer() as echo:
         result = wschan("connect", echo.url, "--json", "--wait", "0.2", input="a\n")
@@ -96,7 +96,9 @@ def test_the_bridge_writes_the_close_it_made_itself() -> None:
 
 
 def test_with_reconnect_each_connection_has_its_close_record() -> None:
-    from wschan_cli.server import Behaviour, ThreadedServer
+    from wschan_cli.server import Behaviour
+
+    from .servers import ThreadedServer
 
     with ThreadedServer(Behaviour(close_after=0, close_code=4001, close_reason="go away")) as srv:
         result = wschan(

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from wschan_cli.server import Behaviour, ThreadedServer
+from wschan_cli.server import Behaviour
 
 from .connect_helpers import PushServer, Terminal, state_env
+from .servers import ThreadedServer
 
 pytestmark = [
     pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal"),

@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from wschan_cli.channel import PartyKind
 from wschan_cli.explore.engine import explore
 from wschan_cli.explore.parties import PARTIES
 from wschan_cli.explore.scenario import Schedule, Setup, with_parties
@@ -73,3 +74,15 @@ def test_cli_party_option_and_json() -> None:
     ).stdout
     for name in PARTIES:
         assert name in help_text
+
+
+def test_every_party_the_channel_makes_is_a_party_kind() -> None:
+    # The views, the checks and the scenarios compare party kinds with PartyKind members: a kind
+    # the channel made that is not one would fall through every comparison silently.
+    seen = set()
+    for senders, parties in [(2, ["connector", "keepalive", "auto-reply"]), (1, ["reconnect"])]:
+        setup = with_parties(Setup(senders=senders, with_ping=True), parties)
+        result = Schedule(setup, lambda schedule, labels: 0).run()
+        seen |= {e.party.kind for e in result.events}
+    assert seen <= set(PartyKind)
+    assert {PartyKind.SEND, PartyKind.DEINIT, PartyKind.TERMINATE, PartyKind.READER} <= seen

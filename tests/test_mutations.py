@@ -13,6 +13,7 @@ import pytest
 from wschan_cli.channel import Channel, What
 from wschan_cli.explore.engine import explore
 from wschan_cli.explore.mutants import MUTATIONS, TWELVE, PatchDoesNotApply, apply, mutant
+from wschan_cli.explore.mutation_names import NAMES as MUTATION_NAMES
 from wschan_cli.explore.scenario import Schedule, Setup, with_parties
 
 # mutation -> (senders, parties, invariant, words of the violation)
@@ -55,6 +56,10 @@ def setup_of(name: str) -> Setup:
 def test_every_mutation_has_a_scenario_that_catches_it() -> None:
     assert set(CAUGHT) == set(MUTATIONS)
     assert set(TWELVE) <= set(MUTATIONS) and len(TWELVE) == 12
+
+
+def test_the_command_line_lists_every_mutation_without_loading_them() -> None:
+    assert tuple(MUTATIONS) == MUTATION_NAMES  # --broken's choices, in the same order
 
 
 @pytest.mark.timeout(60)

@@ -9,9 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from wschan_cli.server import ThreadedServer
-
 from .send_helpers import clean_env, err_line, wschan
+from .servers import ThreadedServer
 
 PROBE = (
     "import os\n"

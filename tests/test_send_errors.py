@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from wschan_cli.server import Behaviour, ThreadedServer
+from wschan_cli.server import Behaviour
 
 from .send_helpers import err_line, wschan
+from .servers import ThreadedServer
 
 
 def one_line(result: object) -> str:

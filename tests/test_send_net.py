@@ -16,8 +16,6 @@ from urllib.parse import quote
 import pytest
 import trustme
 
-from wschan_cli.server import ThreadedServer
-
 from .send_helpers import (
     ConnectProxy,
     LoopThread,
@@ -27,6 +25,7 @@ from .send_helpers import (
     err_line,
     wschan,
 )
+from .servers import ThreadedServer
 
 
 @pytest.fixture(scope="module")

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from wschan_cli.server import Behaviour, ThreadedServer
+from wschan_cli.server import Behaviour
 
 from .send_helpers import LoopThread, SilentServer, clean_env, err_line, wschan
+from .servers import ThreadedServer
 
 RUNS = 20
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from wschan_cli.server import Behaviour, ThreadedServer
+from wschan_cli.server import Behaviour
 
 from .send_helpers import HttpAnswer, LoopThread, wschan
+from .servers import ThreadedServer
 
 SECRETS = [f"SECRET{n}" for n in range(1, 8)]
 

@@ -7,9 +7,8 @@ import json
 
 import pytest
 
-from wschan_cli.server import ThreadedServer
-
 from .send_helpers import err_line, wschan
+from .servers import ThreadedServer
 
 LINES = [f"line {i:04d} " + "x" * (i % 50) for i in range(2000)]
 PIPED = ("\n".join(LINES) + "\n").encode()

@@ -12,9 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from wschan_cli.server import ThreadedServer
-
 from .send_helpers import clean_env
+from .servers import ThreadedServer
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
 

@@ -4,6 +4,7 @@ websockets' sync client over 127.0.0.1. Orderings are read from the server's ``-
 
 from __future__ import annotations
 
+import asyncio
 import os
 import queue
 import re
@@ -16,8 +17,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from websockets.asyncio.client import connect as async_connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
+
+from wschan_cli.server.exec import ExecServer, ExecSpec
 
 pytestmark = [
     pytest.mark.skipif(sys.platform == "win32", reason="POSIX processes and signals"),
@@ -285,3 +289,19 @@ def test_an_output_line_over_1_mib_closes_with_1009() -> None:
     with serve("--exec", PY, "-c", script) as srv, connect(srv.url) as ws:
         assert receive_all(ws) == []
         assert ws.close_code == 1009
+
+
+def test_the_exec_server_counts_its_connections_but_keeps_no_record_of_them() -> None:
+    # serve --exec runs for as long as it is left running: a record per connection (headers,
+    # path, subprotocol, close code) would grow without bound (issue 13, item 4).
+    async def body() -> None:
+        async with ExecServer(ExecSpec((PY, "-c", "print('hi')"))) as srv:
+            for _ in range(2):
+                async with async_connect(srv.url) as ws:
+                    assert [message async for message in ws] == ["hi"]
+            await srv.wait_ended(2)
+        assert (srv.connections, srv.ended) == (2, 2)
+        assert srv.request_headers == [] and srv.request_paths == []
+        assert srv.subprotocols == [] and srv.close_codes == []
+
+    asyncio.run(asyncio.wait_for(body(), 30))

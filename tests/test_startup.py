@@ -16,9 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from wschan_cli.server import ThreadedServer
-
 from .send_helpers import clean_env
+from .servers import ThreadedServer
 
 SCRIPT = Path(sys.executable).parent / "wschan"
 HEAVY = ("rich", "prompt_toolkit", "python_socks", "tenacity", "pygments")
@@ -76,3 +75,17 @@ def test_version_answers_before_click_and_package_metadata_load() -> None:
     assert result.returncode == 0 and result.stdout.startswith("wschan ")
     assert "click" not in names
     assert "importlib.metadata" not in result.stderr
+
+
+def test_trace_shutdown_help_loads_only_the_names_of_the_explorer() -> None:
+    # --broken and --party list their choices from names-only modules; the patches of the core
+    # (explore/mutants.py), the scheduler and the checks load when --explore runs.
+    result, _ = imported(str(SCRIPT), "trace-shutdown", "--help")
+    assert result.returncode == 0 and "--broken" in result.stdout
+    loaded = {
+        line.rsplit("|", 1)[1].strip()
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    explore = sorted(name for name in loaded if name.startswith("wschan_cli.explore."))
+    assert explore == ["wschan_cli.explore.mutation_names", "wschan_cli.explore.parties"]

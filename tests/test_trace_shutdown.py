@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from wschan_cli.server import ThreadedServer
+from .servers import ThreadedServer
 
 
 def wschan(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from wschan_cli.channel import CloseInfo, Event, Party, What
-from wschan_cli.trace.scenarios import Run
-from wschan_cli.trace.verdicts import check
+from wschan_cli.invariants.record import Run
+from wschan_cli.invariants.verdicts import check
 
 D, T, S1, S2, R = (
     Party("deinit"),
@@ -112,7 +112,7 @@ def test_use_after_dispose_or_a_hang_fails_invariant_7() -> None:
 
 
 def test_established_falls_once_per_connection_when_a_send_reconnects() -> None:
-    from wschan_cli.trace.verdicts import _established_falls_once
+    from wschan_cli.invariants.verdicts import _established_falls_once
 
     C = Party("send", 3)
     steps = (
@@ -140,3 +140,15 @@ def test_established_falls_once_per_connection_when_a_send_reconnects() -> None:
     # A second fall with no new connection is still a violation.
     twice = history(*steps[:6], *steps[9:])
     assert not _established_falls_once(Run("x", 0, False, events=twice, closes=run.closes * 2)).ok
+
+
+def test_skipped_invariants_are_left_out_and_the_others_are_the_same() -> None:
+    from wschan_cli.invariants.monitor import PER_STEP
+
+    steps = list(GOOD)
+    steps.insert(1, (S2, What.TAKE, True, 1, 0))  # breaks 1 (checked per step by the monitor)
+    run = make_run((*steps, (T, What.TAKE, True, 0, 0)), closes=2)  # and 6, 7 (at the end)
+    every = check(run)
+    assert [v.invariant for v in every] == ["1", "2", "3, 7", "5", "6", "7", "D7", "D10"]
+    assert check(run, skip=PER_STEP) == [v for v in every if v.invariant not in PER_STEP]
+    assert {v.invariant for v in check(run, skip=PER_STEP) if not v.ok} == {"6", "7"}

@@ -1,6 +1,6 @@
 """A program on the other end of a WebSocket: the rules ``serve --exec`` and ``connect --exec``
-share. Messages become lines on its stdin, lines of its stdout become messages, and it is
-stopped with SIGTERM, then SIGKILL after a grace period.
+share. Messages become lines on its stdin, lines of its stdout become messages (relayed in
+order until EOF), and it is stopped with SIGTERM, then SIGKILL after a grace period.
 
 Imports nothing of websockets or the channel, so both sides can use it.
 """
@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import signal
+from collections.abc import Awaitable, Callable
 
 #: Longest stdout line sent as one message (StreamReader's limit); longer is an error.
 MAX_LINE = 1024 * 1024
@@ -30,6 +31,22 @@ def line_message(line: bytes) -> str | bytes:
         return data.decode()
     except UnicodeDecodeError:
         return data
+
+
+async def relay_lines(
+    stdout: asyncio.StreamReader, send: Callable[[str | bytes], Awaitable[object]]
+) -> bool:
+    """Each line of the program's stdout, as a message, to ``send``, in order, until EOF.
+
+    False when a line was longer than :data:`MAX_LINE` (StreamReader's limit): the caller then
+    closes with 1009, message too big (RFC 6455 7.4.1). What ``send`` raises goes to the caller.
+    """
+    try:
+        while line := await stdout.readline():
+            await send(line_message(line))
+    except ValueError:
+        return False
+    return True
 
 
 def status_text(returncode: int) -> str:

@@ -21,7 +21,7 @@ from .errors import (
     TLSError,
     WriteTimeout,
 )
-from .events import Event, Party, Subscriber, What
+from .events import Event, Party, PartyKind, Subscriber, What
 from .options import ChannelOptions
 from .token import Token, TokenMisuse, WaiterQueue
 from .transport import StreamTransport, Transport, TransportFactory, open_tcp
@@ -46,6 +46,7 @@ __all__ = [
     "Message",
     "OpenTimeout",
     "Party",
+    "PartyKind",
     "PingTimeout",
     "ProtocolState",
     "StreamTransport",

@@ -11,7 +11,6 @@ import contextlib
 import ipaddress
 import logging
 import re
-import shutil
 import signal
 import sys
 from typing import TYPE_CHECKING, Any
@@ -25,6 +24,7 @@ if TYPE_CHECKING:
 
     from wschan_cli.server import EmbeddedServer
 
+from wschan_cli.commands.exec_usage import check_exec_usage, check_program_found
 from wschan_cli.exitcodes import ExitStatus
 
 EPILOG = """\b
@@ -304,22 +304,14 @@ def serve(
 
     if keyfile is not None and certfile is None:
         raise click.UsageError("--keyfile needs --certfile")
-    if command and not exec_:
-        raise click.UsageError(f"unexpected argument {command[0]!r} (to run it: --exec CMD)")
-    if exec_ and not command:
-        raise click.UsageError("--exec needs a command: --exec CMD [ARGS]...")
-    if exec_:
-        _check_mode(ctx, ECHO_ONLY, "cannot be used with --exec")
-    else:
-        _check_mode(ctx, EXEC_ONLY, "needs --exec")
+    check_exec_usage(ctx, exec_, command, not_with_exec=ECHO_ONLY, exec_only=EXEC_ONLY)
     ssl_context = None if certfile is None else _ssl_context(certfile, keyfile)
     compression = not no_compression
     server: EmbeddedServer
     if exec_:
-        from wschan_cli.server_exec import ExecServer, ExecSpec
+        from wschan_cli.server.exec import ExecServer, ExecSpec
 
-        if shutil.which(command[0]) is None:
-            raise click.UsageError(f"--exec: command not found: {command[0]}")
+        check_program_found(command)
         spec = ExecSpec(command, max_processes=max_processes, kill_grace=kill_grace)
         server = ExecServer(spec, host, port, compression=compression, ssl=ssl_context)
         notes = [spec.describe()]
@@ -382,17 +374,6 @@ def serve(
         fast_loop=True,
     )
     sys.exit(status)
-
-
-def _check_mode(ctx: click.Context, names: tuple[str, ...], problem: str) -> None:
-    """Refuse options of the other mode (echo or --exec) that were given on the command line."""
-    from click.core import ParameterSource
-
-    for param in ctx.command.params:
-        if param.name in names and ctx.get_parameter_source(param.name) is (
-            ParameterSource.COMMANDLINE
-        ):
-            raise click.UsageError(f"{param.opts[0]} {problem}")
 
 
 def _echo_server(

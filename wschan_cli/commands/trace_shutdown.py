@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from wschan_cli.exitcodes import ExitStatus, status_for
-from wschan_cli.explore.mutants import MUTATIONS
+from wschan_cli.explore.mutation_names import NAMES as MUTATION_NAMES
 from wschan_cli.explore.parties import PARTIES
 
 EPILOG = """\b
@@ -165,7 +165,7 @@ EPILOG = EPILOG.format(parties=_parties_help())
 )
 @click.option(
     "--broken",
-    type=click.Choice(list(MUTATIONS)),
+    type=click.Choice(list(MUTATION_NAMES)),
     default=None,
     help="With --explore: explore a deliberately broken variant of the core (a check must bite).",
 )
@@ -291,7 +291,8 @@ def _explore(
 ) -> int:
     from rich.console import Console
 
-    from wschan_cli.explore.report import Config, print_report, run
+    from wschan_cli.explore.report import Config, run
+    from wschan_cli.render.exploration import print_report
 
     if senders > 6:
         raise click.UsageError("--explore takes at most 6 senders (the space grows too fast)")
@@ -366,9 +367,9 @@ async def _run_all(url: str, plan: _Plan, console: Any) -> bool:
 
     from rich.live import Live
 
+    from wschan_cli.invariants.verdicts import check
     from wschan_cli.render.timeline import Timeline, markdown, ordering, verdict_table
     from wschan_cli.trace.scenarios import run_scenario
-    from wschan_cli.trace.verdicts import check
 
     failed = False
     exported: list[tuple[Timeline, list[Any]]] = []

@@ -23,8 +23,9 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from wschan_cli.invariants.monitor import Violation
+
 from .loop import Prune
-from .monitor import Violation
 
 
 class Runnable(Protocol):

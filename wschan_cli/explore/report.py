@@ -1,15 +1,13 @@
-"""``trace-shutdown --explore``: run the explorer for a configuration and print what it found."""
+"""``trace-shutdown --explore``: run the explorer for a configuration, and what it found as data
+(the title, the summary); render/exploration.py prints it."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from typing import Any
 
-from rich.console import Console
-
-from .engine import Found, Report, explore, sample
+from .engine import Report, explore, sample
 from .mutants import mutant
 from .scenario import Schedule, Setup, with_parties
 from .workflow import WorkflowSchedule
@@ -97,72 +95,3 @@ def summary(config: Config, report: Report) -> dict[str, Any]:
         "violations": len(report.found),
         "ok": report.ok,
     }
-
-
-def _distinct(report: Report) -> list[tuple[str, Found]]:
-    """Each kind of violation with its shortest schedule, shortest first."""
-    return sorted(report.found.items(), key=lambda kv: (len(kv[1].events), kv[0]))
-
-
-def print_report(
-    config: Config, report: Report, console: Console, *, as_json: bool, lanes: bool
-) -> None:
-    from wschan_cli.render.swimlanes import Mark
-    from wschan_cli.render.timeline import Timeline
-
-    if as_json:
-        print(json.dumps({"explore": summary(config, report)}), flush=True)
-        for kind, found in _distinct(report):
-            record = {
-                "violation": kind,
-                "invariant": found.violation.invariant,
-                "message": found.violation.message,
-                "schedule": found.choices,
-                "events": [e.to_json() for e in found.events],
-            }
-            print(json.dumps(record), flush=True)
-        return
-    s = summary(config, report)
-    console.print(title(config), markup=False, highlight=False, soft_wrap=True)
-    how = (
-        f"{s['complete']} complete, {s['pruned']} stopped at a state explored before"
-        if s["reduced"]
-        else "every interleaving"
-    )
-    states = "distinct schedules drawn" if config.random is not None else "distinct states"
-    console.print(
-        f"schedules: {s['schedules']} ({how}); {states}: {s['states']}; "
-        f"time: {s['seconds']:.2f} s ({s['schedules_per_second']:.0f} schedules/s); "
-        f"{s['mode']}",
-        markup=False,
-        soft_wrap=True,
-        highlight=False,
-    )
-    if report.ok:
-        console.print(
-            "no violation: every invariant of channel-model.md section 5 held after every step "
-            "of every schedule",
-            markup=False,
-            soft_wrap=True,
-        )
-        return
-    console.print(f"{len(report.found)} kind(s) of violation:", markup=False, soft_wrap=True)
-    for kind, _found in _distinct(report):
-        console.print(f"  §{kind}", markup=False, highlight=False, soft_wrap=True)
-    for _kind, found in _distinct(report):
-        v = found.violation
-        console.print()
-        console.print(
-            f"shortest schedule showing §{v.invariant}: {v.message}",
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
-        )
-        console.print(
-            "choices: " + " -> ".join(found.choices), markup=False, highlight=False, soft_wrap=True
-        )
-        mark = None if v.seq is None else Mark(v.seq, v.invariant, v.message)
-        timeline = Timeline(f"{config.model}: schedule {found.schedule_no}", mark)
-        for event in found.events:
-            timeline.add(event)
-        console.print(timeline if lanes else timeline.compact())

@@ -37,15 +37,16 @@ from collections import deque
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from wschan_cli.channel import CloseInfo, Event, Party, What
-from wschan_cli.trace.scenarios import Run
-from wschan_cli.trace.verdicts import check
+from wschan_cli.channel import CloseInfo, Event, Party, PartyKind, What
+from wschan_cli.invariants.monitor import Monitor
+from wschan_cli.invariants.record import Run
+from wschan_cli.invariants.verdicts import check
 
 from .loop import Prune, ScheduleLoop, StepLimit, task_label
-from .monitor import Monitor
 from .scenario import Result, Setup, _task_state
 
-DEINIT, TERMINATE, READER = Party("deinit"), Party("terminate", 1), Party("reader", 1)
+DEINIT = Party(PartyKind.DEINIT)
+TERMINATE, READER = Party(PartyKind.TERMINATE, 1), Party(PartyKind.READER, 1)
 
 R1 = "R1: a woken waiter's deferred continuation read the channel after deinit's series deleted it"
 R2 = "R2: deinit's series deleted the channel while the releasing party was still inside done()"
@@ -309,7 +310,7 @@ class WorkflowSchedule:
     async def _send(self, i: int) -> None:
         ch = self.ch
         assert ch is not None
-        party = Party("send", i)
+        party = Party(PartyKind.SEND, i)
         if ch.deleted:
             return  # issued after deinit: the user's error, not the race's (wschan refuses it)
         await ch.take(party)

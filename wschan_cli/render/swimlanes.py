@@ -22,9 +22,9 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.containers import Lines
 from rich.text import Text
 
-from wschan_cli.channel import Event, Party, What
+from wschan_cli.channel import Event, Party, PartyKind, What
 
-from .transitions import NAMES, describe, style_of, who
+from .transitions import NAMES, describe, millis, style_of, who
 
 # What each party did, as one glyph and the word the legend gives it. Everything else a party
 # does (state changes, connect, the 101) is a dot.
@@ -61,7 +61,7 @@ GAP = "  "  # between the parts of a line and between the legend's entries
 
 # The lanes always drawn, in order, with their key; the sends follow, then the other parties,
 # one lane per kind (open, ping, auto_reply, ...), as they first appear.
-FIXED_LANES = {"deinit": "D", "terminate": "T", "reader": "R"}
+FIXED_LANES = {PartyKind.DEINIT: "D", PartyKind.TERMINATE: "T", PartyKind.READER: "R"}
 
 
 @dataclass(frozen=True)
@@ -88,17 +88,17 @@ def glyph_of(event: Event) -> tuple[str, str]:
 def lane_id(party: Party) -> str:
     """Sends have a lane each; the other parties one per kind (a reconnect's terminate#2 is
     still handle_terminate())."""
-    return str(party) if party.kind == "send" else party.kind
+    return str(party) if party.kind == PartyKind.SEND else party.kind
 
 
 def lanes_of(events: Sequence[Event]) -> dict[str, Lane]:
     """The lanes, in order, by ``lane_id``; each key is unique."""
     lanes = {kind: Lane(key, NAMES.get(kind, kind)) for kind, key in FIXED_LANES.items()}
-    for n in sorted({e.party.n for e in events if e.party.kind == "send"}):
+    for n in sorted({e.party.n for e in events if e.party.kind == PartyKind.SEND}):
         lanes[f"send#{n}"] = Lane(str(n), f"send#{n}")
     for e in events:
         kind = e.party.kind
-        if kind not in lanes and kind != "send":
+        if kind not in lanes and kind != PartyKind.SEND:
             taken = {lane.key for lane in lanes.values()}
             key = next((k for k in (kind[:1].upper(), kind[:2].title()) if k not in taken), kind)
             lanes[kind] = Lane(key, kind)
@@ -148,7 +148,7 @@ def _table(
     lanes = lanes_of(events)
     start = events[0].time if events else 0.0
     seqs = [str(e.seq) for e in events]
-    times = [f"{(e.time - start) * 1000:.2f}" for e in events]
+    times = [millis(e, start) for e in events]
     seq_w = max(map(len, [*seqs, "#"]))
     ms_w = max(map(len, [*times, "ms"]))
     lane_w = max(len(lane.key) for lane in lanes.values()) + 1
@@ -224,7 +224,7 @@ def row(event: Event, before: Event | None, start: float, mask: Callable[[str], 
     """One event as a line of these swimlanes without the party lanes, for events shown one at
     a time as they happen (``connect -v``): its number and time (ms since ``start``), the two
     step lines, its party's glyph, who did what. ``mask``: what the words go through (secrets)."""
-    line = Text(f"{event.seq:>3} {(event.time - start) * 1000:9.2f}{GAP}")
+    line = Text(f"{event.seq:>3} {millis(event, start):>9}{GAP}")
     line.append_text(_flags(event, before))
     line.append(GAP)
     line.append(glyph_of(event)[0], style=style_of(event) or "bold")

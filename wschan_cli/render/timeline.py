@@ -13,10 +13,10 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
 from rich.text import Text
 
-from wschan_cli.channel import Event, What
+from wschan_cli.channel import Event, PartyKind, What
 
 from .swimlanes import Mark, Swimlanes
-from .transitions import NAMES, describe, inert, lane_of, who
+from .transitions import NAMES, describe, inert, lane_of, millis, who
 
 __all__ = ["Timeline", "describe", "markdown", "ordering", "verdict_table"]
 
@@ -37,7 +37,7 @@ class Timeline:
 
     def lanes(self) -> list[str]:
         senders = sorted(
-            {lane_of(e) for e in self.events if e.party.kind == "send"},
+            {lane_of(e) for e in self.events if e.party.kind == PartyKind.SEND},
             key=lambda name: int(name.split("#")[1]),
         )
         others = ["other"] if any(lane_of(e) == "other" for e in self.events) else []
@@ -73,7 +73,7 @@ class Timeline:
             table.add_row(
                 *([flag] if marked else []),
                 str(event.seq),
-                f"{(event.time - start) * 1000:.2f}",
+                millis(event, start),
                 who(event),
                 Text(describe(event)),
                 str(event.sending).lower(),
@@ -120,7 +120,7 @@ def markdown(timeline: Timeline, verdicts: list | None = None) -> str:  # list[V
         if before is None or before.established != event.established:
             established = f"**{established}**"
         lines.append(
-            f"| {event.seq} | {(event.time - start) * 1000:.2f} | "
+            f"| {event.seq} | {millis(event, start)} | "
             + " | ".join(cells)
             + f" | {sending} | {established} |"
         )
@@ -135,17 +135,21 @@ def markdown(timeline: Timeline, verdicts: list | None = None) -> str:  # list[V
     return "\n".join(lines) + "\n"
 
 
+# The parties whose takes make the shape of a run (the others' are not part of the race).
+TAKERS = (PartyKind.DEINIT, PartyKind.TERMINATE, PartyKind.SEND)
+
+
 def ordering(events: list[Event]) -> str:
     """The shape of one run, to count how often each ordering occurs: who took the token in
     turn, who shut down, who found established == 0 and left."""
     steps = []
     for e in events:
-        if e.what is What.TAKE and e.party.kind in ("deinit", "terminate", "send"):
+        if e.what is What.TAKE and e.party.kind in TAKERS:
             steps.append(f"{lane_of(e)} takes")
         elif e.what is What.SHUTDOWN:
             steps.append(f"{lane_of(e)} shuts down")
         elif e.what is What.LEAVE:
             steps.append(f"{lane_of(e)} leaves")
-        elif e.what is What.FAIL and e.party.kind == "send":
+        elif e.what is What.FAIL and e.party.kind == PartyKind.SEND:
             steps.append(f"{lane_of(e)} fails")
     return " -> ".join(steps)

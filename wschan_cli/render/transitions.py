@@ -7,7 +7,7 @@ markup and its control characters are escaped.
 
 from __future__ import annotations
 
-from wschan_cli.channel import Event, What
+from wschan_cli.channel import Event, PartyKind, What
 
 from .escape import escape_control
 
@@ -18,7 +18,7 @@ def inert(text: str) -> str:
 
 
 # The two parties of the race by the names of the C++ design (channel-model.md section 3).
-NAMES = {"deinit": "client.deinit()", "terminate": "handle_terminate()"}
+NAMES = {PartyKind.DEINIT: "client.deinit()", PartyKind.TERMINATE: "handle_terminate()"}
 
 
 def lane_of(event: Event) -> str:
@@ -27,57 +27,21 @@ def lane_of(event: Event) -> str:
     kind = event.party.kind
     if kind in NAMES:
         return NAMES[kind]
-    if kind == "reader":
+    if kind == PartyKind.READER:
         return "reader"
-    if kind == "send":
+    if kind == PartyKind.SEND:
         return str(event.party)
     return "other"
 
 
+def millis(event: Event, start: float) -> str:
+    """When the event happened, in milliseconds since ``start`` (the views' "ms" column)."""
+    return f"{(event.time - start) * 1000:.2f}"
+
+
 def describe(event: Event) -> str:
-    d = event.detail
-    match event.what:
-        case What.TAKE:
-            return "take"
-        case What.WAIT:
-            return f"wait ({event.waiters} queued)"
-        case What.SIGNAL:
-            return f"signal -> {d.get('woken')}"
-        case What.WAKE:
-            return "wake, re-compete"
-        case What.RELEASE:
-            return "release"
-        case What.ESTABLISHED:
-            return f"established {d.get('before')}->{event.established}"
-        case What.STATE:
-            return f"state {event.state}"
-        case What.CONNECT:
-            return "connect"
-        case What.UPGRADED:
-            return f"upgraded ({d.get('status')})"
-        case What.FRAME_OUT:
-            return f"write {d.get('opcode')}"
-        case What.FRAME_IN:
-            return f"read {d.get('opcode')}"
-        case What.SHUTDOWN:
-            how = "abort" if d.get("abort") else "graceful" if d.get("graceful") else "close"
-            return f"shutdown ({how})"
-        case What.READER_END:
-            return f"reader ended ({d.get('reason')})"
-        case What.CLOSED:
-            reason = f' "{inert(str(d.get("reason")))}"' if d.get("reason") else ""
-            return f"closed {d.get('code')}{reason} by {d.get('by')}"
-        case What.ON_CLOSE:
-            return f"on_close({d.get('code')})"
-        case What.LEAVE:
-            return "established == 0: leave"
-        case What.DONE:
-            return "sent" if event.party.kind == "send" else "done"
-        case What.FAIL:
-            return f"failed: {d.get('error_type')}"
-        case What.DISPOSE:
-            return "dispose"
-    return event.what.value
+    """The event's own words, with server text in them shown inert."""
+    return event.describe(inert)
 
 
 def who(event: Event) -> str:

@@ -83,14 +83,14 @@ async def _program_bridge(
         on_rejected=diag.response,
     )
 
+    async def send_line(message: str | bytes) -> None:
+        nonlocal unsent
+        if not await link.send(message):
+            unsent += 1  # keep reading, so that CMD is never stuck writing
+
     async def relay() -> None:
-        nonlocal unsent, too_long
-        try:
-            while line := await stdout.readline():
-                if not await link.send(programs.line_message(line)):
-                    unsent += 1  # keep reading, so that CMD is never stuck writing
-        except ValueError:
-            # StreamReader's limit: a line longer than MAX_LINE (RFC 6455 7.4.1: 1009 too big).
+        nonlocal too_long
+        if not await programs.relay_lines(stdout, send_line):
             too_long = f"{name} wrote a line over {programs.MAX_LINE} bytes"
             await link.close(1009, too_long[:123])
 

@@ -1,1 +1,2 @@
-"""The live deinit / handle_terminate race: scenarios on real sockets and their verdicts."""
+"""The live deinit / handle_terminate race: scenarios on real sockets (their verdicts are in
+invariants/)."""

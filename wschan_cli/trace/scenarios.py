@@ -21,26 +21,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
-from wschan_cli.channel import Channel, ChannelOptions, CloseInfo, Event, What
+from wschan_cli.channel import Channel, ChannelOptions, Event, PartyKind, What
+from wschan_cli.invariants.record import Run
 
 from .gates import GatedTransport, gated_factory
 
 SCENARIOS = ("deinit-first", "terminate-first", "race")
-
-
-@dataclass
-class Run:
-    """What one scenario produced: every event, each send's outcome, the on_close calls."""
-
-    scenario: str
-    senders: int
-    abrupt: bool
-    events: list[Event] = field(default_factory=list)
-    outcomes: dict[str, str] = field(default_factory=dict)  # send party -> "sent" / error
-    closes: list[CloseInfo] = field(default_factory=list)
-    hung: bool = False
 
 
 class _Watch:
@@ -64,7 +52,7 @@ class _Watch:
         await future
 
 
-def _is(what: What, kind: str) -> Callable[[Event], bool]:
+def _is(what: What, kind: PartyKind) -> Callable[[Event], bool]:
     return lambda e: e.what is what and e.party.kind == kind
 
 
@@ -128,11 +116,13 @@ async def _play(ch: Channel, made: list[GatedTransport], watch: _Watch, run: Run
         # The read side ends the moment deinit holds the token: terminate must queue.
         ch.subscribe(
             lambda e: (
-                gate.end_reading() if e.what is What.TAKE and e.party.kind == "deinit" else None
+                gate.end_reading()
+                if e.what is What.TAKE and e.party.kind == PartyKind.DEINIT
+                else None
             )
         )
         if run.senders:
-            await watch.until(_is(What.WAIT, "deinit"))
+            await watch.until(_is(What.WAIT, PartyKind.DEINIT))
             start_sends(2, run.senders)
             await watch.until(_queued(run.senders))  # deinit + the other sends
         await gate.hold()
@@ -144,13 +134,13 @@ async def _play(ch: Channel, made: list[GatedTransport], watch: _Watch, run: Run
             await watch.until(_queued(run.senders - 1))
         await gate.hold()
         gate.end_reading()
-        await watch.until(_is(What.READER_END, "reader"))
+        await watch.until(_is(What.READER_END, PartyKind.READER))
         if run.senders:
-            await watch.until(_is(What.WAIT, "terminate"))
+            await watch.until(_is(What.WAIT, PartyKind.TERMINATE))
         await gate.hold()
         deinit = asyncio.ensure_future(ch.deinit(abrupt=run.abrupt))
         if run.senders:
-            await watch.until(_is(What.WAIT, "deinit"))
+            await watch.until(_is(What.WAIT, PartyKind.DEINIT))
         await gate.hold()
         gate.drain_gate.open()
     else:  # race: the read-side end and deinit are both requested in this one loop turn

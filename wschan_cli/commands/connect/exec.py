@@ -4,11 +4,12 @@ cheap."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
+
+from wschan_cli.commands.exec_usage import check_exec_usage, check_program_found
 
 if TYPE_CHECKING:
     from wschan_cli.sessions.link import LinkConfig
@@ -70,28 +71,11 @@ def exec_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def run_exec_if_asked(ctx: click.Context, cfg: LinkConfig, options: dict[str, Any]) -> None:
     """With --exec, run the program bridge and exit; without, refuse its settings."""
-    from click.core import ParameterSource
-
-    def given(names: tuple[str, ...]) -> list[str]:
-        return [
-            f"--{name.replace('_', '-')}"
-            for name in names
-            if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
-        ]
-
     argv: tuple[str, ...] = options["command"]
+    check_exec_usage(ctx, options["exec_"], argv, not_with_exec=NOT_WITH_EXEC, exec_only=EXEC_ONLY)
     if not options["exec_"]:
-        if argv:
-            raise click.UsageError(f"unexpected argument {argv[0]!r} (to run it: --exec CMD)")
-        if extra := given(EXEC_ONLY):
-            raise click.UsageError(f"{extra[0]} needs --exec")
         return
-    if not argv:
-        raise click.UsageError("--exec needs a command: --exec CMD [ARGS]...")
-    if clash := given(NOT_WITH_EXEC):
-        raise click.UsageError(f"{clash[0]} cannot be used with --exec")
-    if shutil.which(argv[0]) is None:
-        raise click.UsageError(f"--exec: command not found: {argv[0]}")
+    check_program_found(argv)
     from wschan_cli.sessions.program_bridge import run_program_bridge
 
     ctx.exit(

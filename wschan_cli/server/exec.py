@@ -1,6 +1,6 @@
 """A program behind each WebSocket connection, bridged by its standard streams (websocketd's job).
 
-:class:`ExecServer` is the embedded server (:mod:`wschan_cli.server`: binding, URL, records,
+:class:`ExecServer` is the embedded server (:mod:`wschan_cli.server`: binding, URL, counts,
 bounded shutdown) with a different handler: for every accepted connection it starts one process
 from a fixed argument vector, never through a shell, and bridges it:
 
@@ -35,7 +35,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from wschan_cli import __version__, programs
-from wschan_cli.server import EmbeddedServer
+
+from .embedded import EmbeddedServer
 
 __all__ = ["CGI_NAMES", "ExecServer", "ExecSpec", "cgi_environ"]
 
@@ -155,6 +156,8 @@ class ExecServer(EmbeddedServer):
         ssl: SSLContext | None = None,
     ) -> None:
         # Shutdown closes every connection, which stops every program: allow for the grace.
+        # record=False: the server runs for as long as it is left running, and a record per
+        # connection would grow with every client (issue 13, item 4); the counts are kept.
         super().__init__(
             None,
             host=host,
@@ -162,6 +165,7 @@ class ExecServer(EmbeddedServer):
             compression=compression,
             ssl=ssl,
             shutdown_timeout=spec.kill_grace + 3.0,
+            record=False,
         )
         self.spec = spec
         # Slots taken: by handshakes accepted but not yet handled, and by running handlers.
@@ -265,11 +269,8 @@ class ExecServer(EmbeddedServer):
     async def _relay(self, stdout: asyncio.StreamReader, connection: ServerConnection) -> None:
         """Each line of the program's stdout to the client as one message, until EOF."""
         try:
-            while line := await stdout.readline():
-                await connection.send(programs.line_message(line))
-        except ValueError:
-            # StreamReader's limit: a line longer than MAX_LINE (RFC 6455 7.4.1: 1009 too big).
-            await connection.close(1009, f"output line longer than {programs.MAX_LINE} bytes")
+            if not await programs.relay_lines(stdout, connection.send):
+                await connection.close(1009, f"output line longer than {programs.MAX_LINE} bytes")
         except ConnectionClosed:
             pass  # the client left; the feed sees it too
 

@@ -6,7 +6,7 @@ oldest (FIFO), and no waiter wakes without a signal; D2 (the connector holds the
 connect to upgrade); D7 (on_close outside the token); D10 (owed replies first); each connection
 closes within its bound after its shutdown. What is left for the end of a schedule depends only
 on what ``summary()`` holds, which is part of the explorer's state (every send resolved,
-established fell once, on_close once, dispose last, no hang): ``trace/verdicts.py`` checks those
+established fell once, on_close once, dispose last, no hang): ``verdicts.py`` checks those
 over the whole history.
 """
 
@@ -17,9 +17,9 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from wschan_cli.channel import Event, Party, What
-from wschan_cli.render.transitions import describe
-from wschan_cli.trace.verdicts import OwedReplies, on_close_under_token
+from wschan_cli.channel import Event, Party, PartyKind, What
+
+from .verdicts import OwedReplies, on_close_under_token
 
 # Invariants the verdicts also check at the end, which this monitor checks at every step (D2,
 # D5 and D11 are checked here only).
@@ -94,7 +94,7 @@ class Monitor:
         if self._disposed is not None:
             self.violate(
                 "7",
-                f"#{e.seq}: {e.party} {describe(e)} after the dispose at "
+                f"#{e.seq}: {e.party} {e.describe()} after the dispose at "
                 f"#{self._disposed.seq} (use after dispose)",
             )
         pending = self._pending_release
@@ -196,7 +196,7 @@ class Monitor:
                 self._rises, 1
             ):
                 self.violate("6", f"#{e.seq}: on_close called a second time for one connection")
-        elif what is What.DONE and e.party.kind == "send":
+        elif what is What.DONE and e.party.kind == PartyKind.SEND:
             if e.party not in self._waiting_at_release:
                 self.violate("5", f"#{e.seq}: {e.party} completed without releasing")
             elif self._waiting_at_release.get(e.party) and e.party not in self._signalled:

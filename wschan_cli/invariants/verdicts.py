@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
-from wschan_cli.channel import Event, What
+from wschan_cli.channel import Event, PartyKind, What
 
-from .scenarios import Run
+from .record import Run
 
 
 @dataclass(frozen=True)
@@ -22,18 +23,21 @@ def _seqs(events: list[Event]) -> str:
     return shown + (f" (+{len(events) - 6} more)" if len(events) > 6 else "")
 
 
-def check(run: Run) -> list[Verdict]:
+def check(run: Run, skip: Collection[str] = ()) -> list[Verdict]:
+    """Every verdict on ``run``, but those of the invariants in ``skip``: the explorer's
+    monitor checks some after every step already (``monitor.PER_STEP``)."""
     ev = run.events
-    return [
-        _single_holder(ev),
-        _one_wakeup_per_release(ev),
-        _sends_resolve_once(run),
-        _callback_after_release(ev),
-        _established_falls_once(run),
-        _no_hang_no_use_after_dispose(run),
-        _on_close_outside_the_token(ev),
-        _owed_replies_first(ev),
+    verdicts: list[tuple[str, Callable[[], Verdict]]] = [
+        ("1", lambda: _single_holder(ev)),
+        ("2", lambda: _one_wakeup_per_release(ev)),
+        ("3, 7", lambda: _sends_resolve_once(run)),
+        ("5", lambda: _callback_after_release(ev)),
+        ("6", lambda: _established_falls_once(run)),
+        ("7", lambda: _no_hang_no_use_after_dispose(run)),
+        ("D7", lambda: _on_close_outside_the_token(ev)),
+        ("D10", lambda: _owed_replies_first(ev)),
     ]
+    return [verdict() for invariant, verdict in verdicts if invariant not in skip]
 
 
 class OwedReplies:
@@ -47,7 +51,7 @@ class OwedReplies:
 
     def feed(self, e: Event) -> str | None:
         party = str(e.party)
-        if e.party.kind == "send":
+        if e.party.kind == PartyKind.SEND:
             self.started.setdefault(party, e.seq)
         if e.what is What.FRAME_IN and e.detail.get("opcode") in ("ping", "close"):
             self.owed.append(("pong" if e.detail["opcode"] == "ping" else "close", e))
@@ -78,13 +82,20 @@ class OwedReplies:
         )
 
 
+def _first_broken(ev: list[Event], rule: Callable[[Event], str | None]) -> str | None:
+    """What the first event that breaks ``rule`` (fed each event in turn) broke, or None."""
+    for e in ev:
+        broken = rule(e)
+        if broken is not None:
+            return broken
+    return None
+
+
 def _owed_replies_first(ev: list[Event]) -> Verdict:
     claim = "an owed Pong or Close echo is not overtaken by a later-started send (D10)"
-    rule = OwedReplies()
-    for e in ev:
-        broken = rule.feed(e)
-        if broken is not None:
-            return Verdict("D10", claim, False, broken)
+    broken = _first_broken(ev, OwedReplies().feed)
+    if broken is not None:
+        return Verdict("D10", claim, False, broken)
     replies = [e for e in ev if e.what is What.FRAME_OUT and e.detail.get("opcode") == "pong"]
     return Verdict("D10", claim, True, f"{len(replies)} Pong(s) written: {_seqs(replies)}")
 
@@ -98,10 +109,9 @@ def on_close_under_token(e: Event) -> str | None:
 
 def _on_close_outside_the_token(ev: list[Event]) -> Verdict:
     claim = "on_close runs outside the token (D7)"
-    for e in ev:
-        broken = on_close_under_token(e)
-        if broken is not None:
-            return Verdict("D7", claim, False, broken)
+    broken = _first_broken(ev, on_close_under_token)
+    if broken is not None:
+        return Verdict("D7", claim, False, broken)
     calls = [e for e in ev if e.what is What.ON_CLOSE]
     return Verdict("D7", claim, True, f"{len(calls)} call(s), none under the token: {_seqs(calls)}")
 
@@ -171,7 +181,7 @@ def _sends_resolve_once(run: Run) -> Verdict:
 def _callback_after_release(ev: list[Event]) -> Verdict:
     claim = "a send completes after its release and the next wake-up"
     for i, e in enumerate(ev):
-        if e.what not in (What.DONE, What.FAIL) or e.party.kind != "send":
+        if e.what not in (What.DONE, What.FAIL) or e.party.kind != PartyKind.SEND:
             continue
         mine = [x for x in ev[:i] if x.party == e.party]
         release = next((x for x in reversed(mine) if x.what is What.RELEASE), None)
@@ -181,7 +191,7 @@ def _callback_after_release(ev: list[Event]) -> Verdict:
             return Verdict("5", claim, False, f"#{e.seq}: {e.party} done without a release")
         if release.waiters and not any(x.what is What.SIGNAL and x.seq > release.seq for x in mine):
             return Verdict("5", claim, False, f"#{e.seq}: {e.party} done before waking a waiter")
-    dones = [e for e in ev if e.what is What.DONE and e.party.kind == "send"]
+    dones = [e for e in ev if e.what is What.DONE and e.party.kind == PartyKind.SEND]
     return Verdict("5", claim, True, f"{len(dones)} completions: {_seqs(dones)}")
 
 
@@ -246,7 +256,11 @@ def _no_hang_no_use_after_dispose(run: Run) -> Verdict:
         return Verdict(
             "7", claim, False, f"events after dispose: {_seqs(ev[ev.index(disposes[0]) + 1 :])}"
         )
-    leavers = [e for e in ev if e.what is What.LEAVE and e.party.kind in ("deinit", "terminate")]
+    leavers = [
+        e
+        for e in ev
+        if e.what is What.LEAVE and e.party.kind in (PartyKind.DEINIT, PartyKind.TERMINATE)
+    ]
     who = (
         f"{leavers[0].party} found established == 0 and left (#{leavers[0].seq}); "
         if leavers
