@@ -5,6 +5,7 @@ Imports nothing of the command line or of rendering. See ``channel.Channel``.
 
 from .channel import Channel, CloseInfo, Message, ProtocolState
 from .clock import Clock, LoopClock
+from .dial import open_tcp
 from .errors import (
     ChannelClosed,
     ChannelDisposed,
@@ -18,13 +19,14 @@ from .errors import (
     InvalidURL,
     OpenTimeout,
     PingTimeout,
+    ProxyError,
     TLSError,
     WriteTimeout,
 )
 from .events import Event, Party, Subscriber, What
 from .options import ChannelOptions
 from .token import Token, TokenMisuse, WaiterQueue
-from .transport import StreamTransport, Transport, TransportFactory, open_tcp
+from .transport import StreamTransport, Transport, TransportFactory
 
 __all__ = [
     "Channel",
@@ -48,6 +50,7 @@ __all__ = [
     "Party",
     "PingTimeout",
     "ProtocolState",
+    "ProxyError",
     "StreamTransport",
     "Subscriber",
     "TLSError",

@@ -35,6 +35,7 @@ from websockets.version import version as websockets_version
 
 from . import outbound
 from .clock import Clock, LoopClock
+from .dial import open_tcp
 from .errors import (
     ChannelClosed,
     ChannelDisposed,
@@ -50,7 +51,7 @@ from .events import Event, Party, Subscriber, What
 from .inbound import ChunkReader
 from .options import ChannelOptions
 from .token import Token
-from .transport import Transport, TransportFactory, open_tcp
+from .transport import Transport, TransportFactory
 
 T = TypeVar("T")
 

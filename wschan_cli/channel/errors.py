@@ -35,6 +35,10 @@ class TLSError(ConnectError):
     """The TLS handshake failed, typically certificate verification."""
 
 
+class ProxyError(ConnectError):
+    """The proxy could not be reached, refused the tunnel, or failed to open it."""
+
+
 class OpenTimeout(ConnectError):
     """Connecting or upgrading took longer than the open timeout."""
 
