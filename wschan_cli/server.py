@@ -34,11 +34,13 @@ from types import TracebackType
 from typing import Any, Self
 
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import ConnectionClosed, ProtocolError
-from websockets.frames import Close, Frame, Opcode
+from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import CONNECTING
 from websockets.typing import Subprotocol
+
+from wschan_cli.channel.close import SENDABLE_CLOSE_CODES, unsendable_part
 
 __all__ = ["DEFAULT_MAX_SIZE", "Behaviour", "EmbeddedServer", "ThreadedServer"]
 
@@ -124,14 +126,13 @@ class Behaviour:
             raise ValueError("close_after and drop_after are mutually exclusive")
         if self.drop_mid_frame and self.drop_after is None:
             raise ValueError("drop_mid_frame needs drop_after")
-        try:
-            Close(self.close_code, self.close_reason).check()
-        except ProtocolError:
+        part = unsendable_part(self.close_code, self.close_reason)
+        if part == "code":
             raise ValueError(
                 f"close_code {self.close_code} cannot be sent in a Close frame "
-                "(use 1000-1003, 1007-1014 or 3000-4999)"
-            ) from None
-        if len(self.close_reason.encode()) > 123:
+                f"(use {SENDABLE_CLOSE_CODES})"
+            )
+        if part == "reason":
             raise ValueError("close_reason must be at most 123 bytes of UTF-8")
         if self.reject_status is not None:
             try:

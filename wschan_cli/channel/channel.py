@@ -24,9 +24,9 @@ from enum import StrEnum
 from typing import Any, ClassVar, NamedTuple, TypeVar
 
 from websockets.client import ClientProtocol
-from websockets.exceptions import InvalidState, InvalidStatus, InvalidURI, ProtocolError
+from websockets.exceptions import InvalidState, InvalidStatus, InvalidURI
 from websockets.extensions.permessage_deflate import enable_client_permessage_deflate
-from websockets.frames import Close, Frame, Opcode
+from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.protocol import CLOSED, OPEN
 from websockets.typing import Origin, Subprotocol
@@ -35,6 +35,7 @@ from websockets.version import version as websockets_version
 
 from . import outbound
 from .clock import Clock, LoopClock
+from .close import check_sendable
 from .dial import open_tcp
 from .errors import (
     ChannelClosed,
@@ -121,17 +122,6 @@ def _frames_to_write(proto: Any) -> list[bytes]:
     transport's close does that). The marker is rare: the list is copied only when it is in."""
     chunks: list[bytes] = proto.data_to_send()
     return [chunk for chunk in chunks if chunk] if b"" in chunks else chunks
-
-
-def _check_close(code: int, reason: str) -> None:
-    """Raise ValueError unless a Close frame with this code and reason may be sent: websockets'
-    own check (RFC 6455 7.4), plus the 125-byte limit of a control frame (5.5)."""
-    try:
-        payload = Close(code, reason).serialize()
-    except ProtocolError:
-        raise ValueError(f"close code {code} may not be sent in a Close frame") from None
-    if len(payload) > 125:
-        raise ValueError(f"close reason too long: {len(payload) - 2} bytes (at most 123)")
 
 
 class ProtocolState(StrEnum):
@@ -1212,7 +1202,7 @@ class Channel:
         if self._disposed:
             return
         if not abrupt:
-            _check_close(code, reason)
+            check_sendable(code, reason)
         while not self._disposed:
             running = self._deinit_done
             if running is None:
