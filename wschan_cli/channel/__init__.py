@@ -3,8 +3,9 @@
 Imports nothing of the command line or of rendering. See ``channel.Channel``.
 """
 
-from .channel import Channel, CloseInfo, Message, ProtocolState
+from .channel import Channel, ProtocolState
 from .clock import Clock, LoopClock
+from .close import CloseInfo
 from .dial import open_tcp
 from .errors import (
     ChannelClosed,
@@ -24,6 +25,7 @@ from .errors import (
     WriteTimeout,
 )
 from .events import Event, Party, Subscriber, What
+from .messages import Message
 from .options import ChannelOptions
 from .token import Token, TokenMisuse, WaiterQueue
 from .transport import StreamTransport, Transport, TransportFactory
