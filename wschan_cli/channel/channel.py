@@ -22,9 +22,7 @@ from enum import StrEnum
 from typing import Any, ClassVar, TypeVar
 
 from websockets.exceptions import InvalidState, InvalidURI
-from websockets.frames import Opcode
-from websockets.http11 import Response
-from websockets.protocol import CLOSED, OPEN
+from websockets.protocol import OPEN
 from websockets.uri import WebSocketURI, parse_uri
 
 from .clock import Clock, LoopClock
@@ -40,35 +38,18 @@ from .errors import (
     OpenTimeout,
     PingTimeout,
     WriteTimeout,
+    reject,
 )
 from .events import Event, Party, Subscriber, What
 from .messages import Message, Stream, chunk_bytes, fragments
 from .options import ChannelOptions
-from .protocol import OPCODE_NAMES, frames_to_write, new_protocol, rejection, request_headers
+from .protocol import OPCODE_NAMES, frames_to_write, new_protocol, request_headers
+from .reader import run_reader
+from .sending import write_fragments, write_stream
 from .token import Token
 from .transport import TransportFactory
 
 T = TypeVar("T")
-
-# Enum members read on every message, looked up once: in Python 3.11 reading an Enum class
-# attribute costs about as much as a function call.
-_TEXT, _BINARY, _CONT, _CLOSE, _PONG = (
-    Opcode.TEXT,
-    Opcode.BINARY,
-    Opcode.CONT,
-    Opcode.CLOSE,
-    Opcode.PONG,
-)
-
-
-def _reject(future: asyncio.Future[Any], error: BaseException) -> None:
-    """Resolve a future the core made with an error, and count that error as retrieved: its
-    awaiter, if it still runs, gets it all the same, but a task cancelled between its wake-up
-    and its next step (asyncio.run's shutdown, a timeout) leaves no "Future exception was
-    never retrieved" behind."""
-    if not future.done():
-        future.set_exception(error)
-        future.exception()
 
 
 class ProtocolState(StrEnum):
@@ -80,7 +61,7 @@ class ProtocolState(StrEnum):
     CLOSED = "closed"  # a clean close with reconnect off: terminal too
 
 
-_new_tuple = tuple.__new__  # Message(...), Party(...) run NamedTuple's Python-level __new__
+_new_tuple = tuple.__new__  # Party(...) runs NamedTuple's Python-level __new__
 
 
 ProcessCallback = Callable[[Message], None]
@@ -325,9 +306,9 @@ class Channel:
                         conn.put_first(text, frames, True)
                         await self._write(party, conn)
                     elif isinstance(frames, list):
-                        await self._writefragments(party, conn, frames, text)
+                        await write_fragments(self, party, conn, frames, text)
                     elif isinstance(frames, Stream):
-                        await self._write_stream(party, conn, frames)
+                        await write_stream(self, party, conn, frames)
                     elif ping is not None:
                         payload, pong = ping
                         if payload in conn.pings:
@@ -371,63 +352,6 @@ class Channel:
         assert self._error is not None
         raise self._error.with_traceback(None)
 
-    async def _writefragments(
-        self, party: Party, conn: Connection, pieces: list[bytes], text: bool
-    ) -> None:
-        """Write a message in several frames. D12: if this is interrupted between two of them
-        (cancelled, or a failure that is not the connection's own), the connection is failed
-        with 1011 rather than left with half a message on it."""
-        last = len(pieces) - 1
-        try:
-            for i, piece in enumerate(pieces):
-                if i:
-                    conn.proto.send_continuation(piece, fin=i == last)
-                else:
-                    conn.put_first(text, piece, fin=False)
-                await self._write(party, conn)
-        except BaseException:
-            self._fail_mid_message(party, conn)
-            raise
-
-    async def _write_stream(self, party: Party, conn: Connection, stream: Stream) -> None:
-        """Write a message read from a source: one frame per non-empty chunk, each written once
-        the next chunk is known (so the last carries FIN) and the one before it drained."""
-        piece, first = stream.first, True
-        try:
-            async for chunk in stream.rest:
-                if not (chunk := chunk_bytes(chunk)):
-                    continue
-                if first:
-                    conn.put_first(stream.text, piece, fin=False)
-                    first = False
-                else:
-                    conn.proto.send_continuation(piece, fin=False)
-                await self._write(party, conn)
-                piece = chunk
-            if first:
-                conn.put_first(stream.text, piece, fin=True)
-            else:
-                conn.proto.send_continuation(piece, fin=True)
-            await self._write(party, conn)
-        except BaseException:
-            self._fail_mid_message(party, conn)
-            raise
-
-    def _fail_mid_message(self, party: Party, conn: Connection) -> None:
-        """D12: a message was left unfinished on ``conn`` (its send was cancelled or its source
-        failed between two fragments). Finishing it is not ours to decide (the rest may never
-        come), so the connection is failed as RFC 6455 7.1.7 says: a Close 1011, which 5.4
-        allows between fragments, then the reader waits for the peer to end TCP (bounded by the
-        close timeout) and terminate releases it. Nothing is awaited here: this runs on the
-        way out of a cancelled task, still holding the token."""
-        proto = conn.proto
-        if conn.closing or proto.state is not OPEN:
-            return  # the connection is already going down
-        if not proto.expect_continuation_frame:
-            return  # the message is complete
-        conn.fail(1011, "send interrupted in the middle of a message")
-        self._put(party, conn, frames_to_write(conn.proto))
-
     # ------------------------------------------------------------------ connector (D1, D2)
 
     async def _connect(self, party: Party) -> Connection:
@@ -452,7 +376,7 @@ class Channel:
                 conn.proto.send_request(request)
                 # H1: the reader, which resolves ``upgraded``, exists before the request is
                 # written, so however fast the 101 comes it is not missed.
-                self._spawn(self._run_reader(conn), f"reader#{conn.n}")
+                self._spawn(run_reader(self, conn), f"reader#{conn.n}")
                 await self._write(party, conn, handshake=True)
                 response = await conn.upgraded
         # Order matters: TimeoutError is an OSError, and ChannelClosed a ChannelError.
@@ -559,184 +483,6 @@ class Channel:
             if self._subscribers:
                 opcode = "http" if handshake else OPCODE_NAMES.get(chunk[0] & 0x0F, "?")
                 self._emit(party, What.FRAME_OUT, opcode=opcode, size=len(chunk))
-
-    # ------------------------------------------------------------------ reader and terminate
-
-    async def _run_reader(self, conn: Connection) -> None:
-        """The reader of one connection; when it ends, it runs ``handle_terminate``."""
-        try:
-            await self._read_loop(conn)
-            await self._handle_terminate(conn)
-        finally:
-            self._leave()
-
-    async def _read_loop(self, conn: Connection) -> None:
-        party = Party("reader", conn.n)
-        proto = conn.proto
-        reason = "eof"
-        limit = self.options.close_timeout
-        deadline: float | None = None  # for the peer to end TCP, once a Close went out
-        try:
-            while True:
-                try:
-                    if deadline is None and limit is not None and proto.close_expected():
-                        deadline = self._clock.now() + limit
-                    if deadline is not None:
-                        # A Close went out: the server should end TCP. One bound for the whole
-                        # wait, so a peer that keeps sending cannot keep us CLOSING.
-                        left = max(deadline - self._clock.now(), 0.0)
-                        async with self._clock.timeout(left):
-                            data = await conn.transport.read()
-                    else:
-                        data = await conn.transport.read()
-                except TimeoutError:
-                    reason = "close timeout"
-                    if not conn.failed:  # a connection we failed keeps the code we failed it with
-                        conn.local_close = conn.local_close or CloseInfo(
-                            1006, "peer did not close TCP after the Close", "local", clean=False
-                        )
-                    break
-                except OSError as exc:
-                    reason = f"read error: {exc}"
-                    proto.receive_eof()
-                    break
-                if data:
-                    proto.receive_data(data)
-                else:
-                    proto.receive_eof()
-                for event in proto.events_received():
-                    self._on_protocol_event(party, conn, event)
-                if not conn.upgraded.done() and proto.handshake_exc is not None:
-                    if isinstance(proto.handshake_exc.__cause__, EOFError):
-                        problem = "closed before the 101"
-                    else:
-                        problem = f"sent an invalid handshake response: {proto.handshake_exc}"
-                    _reject(
-                        conn.upgraded, HandshakeInterrupted(f"connection to {self.url} {problem}")
-                    )
-                # D10: what the protocol owes for these frames (Pong, Close echo, or our own
-                # failure's Close) is queued before this step ends: a send that ``process``
-                # started runs only after it, so it cannot overtake them.
-                owed = frames_to_write(proto)
-                if proto.parser_exc is not None and not isinstance(proto.parser_exc, EOFError):
-                    conn.failed = True  # websockets failed it (1002, 1009): 7.1.7 applies too
-                if owed:
-                    self._queue_replies(conn, owed)
-                if not data or proto.state is CLOSED:
-                    break
-                inbox = self._inbox
-                while (
-                    inbox is not None
-                    and len(inbox) >= self.options.receive_queue
-                    and not conn.closing
-                ):
-                    # Backpressure: read nothing more until the consumer catches up.
-                    self._inbox_taken.clear()
-                    await self._inbox_taken.wait()
-        finally:
-            if not conn.upgraded.done():
-                _reject(
-                    conn.upgraded,
-                    HandshakeInterrupted(f"connection to {self.url} closed before the 101"),
-                )
-            conn.reader_done.set()
-            self._emit(party, What.READER_END, reason=reason)
-
-    def _on_protocol_event(self, party: Party, conn: Connection, event: Any) -> None:
-        if isinstance(event, Response):
-            if conn.upgraded.done():
-                return
-            if conn.proto.handshake_exc is not None:
-                _reject(conn.upgraded, rejection(self.url, conn.proto, event))
-            else:
-                conn.upgraded.set_result(event)
-            return
-        opcode = event.opcode
-        if self._subscribers:
-            self._emit(
-                party,
-                What.FRAME_IN,
-                opcode=OPCODE_NAMES.get(int(opcode), "?"),
-                size=len(event.data),
-                fin=event.fin,
-                data=bytes(event.data),
-            )
-        if opcode is _PONG:
-            conn.resolve_pings(bytes(event.data), self._clock.now())
-        elif conn.failed:
-            return  # RFC 6455 7.1.7: after failing the connection, process nothing more
-        elif opcode is _TEXT and event.fin:  # the common case: a whole text message
-            try:
-                text = bytes(event.data).decode()
-            except UnicodeDecodeError as exc:
-                conn.fail(1007, f"invalid UTF-8 at position {exc.start}")
-                return
-            self._deliver(conn, _new_tuple(Message, ("text", text)))
-        elif opcode is _BINARY and event.fin:
-            self._deliver(conn, _new_tuple(Message, ("binary", bytes(event.data))))
-        elif opcode is _TEXT or opcode is _BINARY or opcode is _CONT:
-            message = conn.assemble(opcode, event)  # None until the last fragment
-            if message is not None:
-                self._deliver(conn, message)
-        # PING and CLOSE: the protocol queued the Pong / Close echo; the replier writes it.
-
-    def _deliver(self, conn: Connection, message: Message) -> None:
-        inbox = self._inbox
-        if inbox is not None:
-            if len(inbox) < self.options.receive_queue or not conn.closing:
-                inbox.append(message)  # over the bound only by what one read brought
-                self._inbox_put.set()
-            return  # closing with a consumer that is behind: the rest is dropped
-        if self._process is not None:
-            try:
-                self._process(message)
-            except Exception as exc:  # a failing consumer must not kill the reader
-                conn.fail(1011, f"process callback failed: {exc}")
-
-    def _queue_replies(self, conn: Connection, replies: list[bytes]) -> None:
-        """Owe ``replies`` on ``conn`` (D10): the next token holder writes them before anything
-        of its own; the auto reply party is only there in case no other party comes."""
-        conn.replies.extend(replies)
-        if conn.failed:
-            # RFC 6455 7.1.7: once we failed the connection, nothing but our Close goes out.
-            conn.replies = [chunk for chunk in conn.replies if chunk[0] & 0x0F == _CLOSE]
-        if not conn.replier_running:
-            conn.replier_running = True
-            self._spawn(self._auto_reply(conn), f"auto_reply#{conn.n}")
-
-    async def _auto_reply(self, conn: Connection) -> None:
-        """Write queued Pongs and Close frames, through the token like any other write."""
-        party = self._new_party("auto_reply")
-        try:
-            await self._token.take(party)
-            try:
-                if not conn.closing:
-                    while conn.replies:
-                        replies, conn.replies = conn.replies, []
-                        await self._write(party, conn, replies)
-                else:
-                    self._emit(party, What.LEAVE, dropped=len(conn.replies))
-                    conn.replies = []  # the connection is gone: never write on it (H3)
-            except ChannelError:
-                pass  # the connection died under us; terminate reports how
-            finally:
-                conn.replier_running = False
-                self._token.release(party)
-        finally:
-            self._leave()
-
-    async def _handle_terminate(self, conn: Connection) -> None:
-        """The reader ended: take the token and shut the connection down, unless already done."""
-        party = Party("terminate", conn.n)
-        await self._token.take(party)
-        try:
-            if conn.released:
-                # Woken after someone else released it (established == 0): nothing to do.
-                self._emit(party, What.LEAVE)
-            else:
-                await self._shutdown(party, conn, graceful=None)
-        finally:
-            self._token.release(party)
 
     # ------------------------------------------------------------------ keepalive
 
@@ -850,7 +596,7 @@ class Channel:
         if self._conn is conn:
             self._conn = None
         for future, _ in conn.pings.values():
-            _reject(future, info.error())
+            reject(future, info.error())
         conn.pings.clear()
         self._set_established(party, 0)
         self._emit(
@@ -926,7 +672,7 @@ class Channel:
             self._disposed = True
             self._emit(party, What.DISPOSE)
             for waiter in self._close_waiters:
-                _reject(waiter, ChannelDisposed(f"channel to {self.url} was deinitialized"))
+                reject(waiter, ChannelDisposed(f"channel to {self.url} was deinitialized"))
             self._inbox_put.set()  # messages() ends
         finally:
             if not self._disposed:
