@@ -9,7 +9,11 @@ sans-I/O ``ClientProtocol``; this module decides *who* may hand its bytes to the
 
 Each party is written as straight-line code between awaits on things this package owns (the
 token's waiters, the transport's ``drain``/``read``, the reader's end, the clock), so a scheduler
-can drive the same code with a simulated transport.
+can drive the same code with a simulated transport. Here: the out tasks, the connector,
+shutdown and release, deinit. The reader with the auto reply and terminate (``reader.py``), the
+keepalive (``keepalive.py``) and the writing of a message in several frames (``sending.py``) are
+the same channel's parties, split off by party; the connection's record and lifecycle are in
+``connection.py``.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from .errors import (
     reject,
 )
 from .events import Event, Party, Subscriber, What
+from .keepalive import keep_alive
 from .messages import Message, Stream, chunk_bytes, fragments
 from .options import ChannelOptions
 from .protocol import OPCODE_NAMES, frames_to_write, new_protocol, request_headers
@@ -415,7 +420,7 @@ class Channel:
             subprotocol=conn.proto.subprotocol,
         )
         if self.options.ping_interval is not None:
-            conn.keepalive = loop.create_task(self._keepalive(conn), name=f"keepalive#{conn.n}")
+            conn.keepalive = loop.create_task(keep_alive(self, conn), name=f"keepalive#{conn.n}")
         return conn
 
     async def _fail_connect(
@@ -483,35 +488,6 @@ class Channel:
             if self._subscribers:
                 opcode = "http" if handshake else OPCODE_NAMES.get(chunk[0] & 0x0F, "?")
                 self._emit(party, What.FRAME_OUT, opcode=opcode, size=len(chunk))
-
-    # ------------------------------------------------------------------ keepalive
-
-    async def _keepalive(self, conn: Connection) -> None:
-        interval = self.options.ping_interval
-        assert interval is not None
-        try:
-            while conn.usable:
-                await self._clock.sleep(interval)
-                await self._ping(None, keepalive=conn)
-        except PingTimeout:
-            if conn.usable:
-                conn.local_close = CloseInfo(1011, "keepalive ping timeout", "local", clean=False)
-                await self._kill(conn)
-        except (ChannelError, asyncio.CancelledError):
-            pass  # the connection is closing anyway
-
-    async def _kill(self, conn: Connection) -> None:
-        party = self._new_party("keepalive")
-        self._enter()
-        try:
-            await self._token.take(party)
-            try:
-                if not conn.released:
-                    await self._shutdown(party, conn, graceful=None, abort=True)
-            finally:
-                self._token.release(party)
-        finally:
-            self._leave()
 
     # ------------------------------------------------------------------ shutdown and release
 

@@ -235,13 +235,13 @@ MUTATIONS: dict[str, Mutation] = {
         ),
         Mutation(
             "keepalive-without-token",
-            "channel",
+            "keepalive",
             _t(
                 (
-                    "                await self._ping(None, keepalive=conn)\n",
-                    "                conn.proto.send_ping(b'keepalive')\n"
-                    "                for chunk in conn.proto.data_to_send():\n"
-                    "                    conn.transport.write(chunk)\n",
+                    "            await ch._ping(None, keepalive=conn)\n",
+                    "            conn.proto.send_ping(b'keepalive')\n"
+                    "            for chunk in conn.proto.data_to_send():\n"
+                    "                conn.transport.write(chunk)\n",
                 ),
             ),
             "1: the keepalive ping goes through the token like every write",
