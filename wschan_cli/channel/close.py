@@ -4,13 +4,12 @@ summed up (``CloseInfo``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
-
-from websockets.client import ClientProtocol
-from websockets.exceptions import ProtocolError
-from websockets.frames import Close
+from typing import TYPE_CHECKING, Literal
 
 from .errors import ChannelClosed
+
+if TYPE_CHECKING:
+    from websockets.client import ClientProtocol
 
 OK_CLOSE_CODES = (1000, 1001)
 
@@ -25,6 +24,11 @@ def unsendable_part(code: int, reason: str) -> Literal["code", "reason"] | None:
     1000-4999 are never sent). The reason: at most 123 bytes of UTF-8, a control frame's
     125-byte payload less the code (5.5); a reason that is not UTF-8 at all cannot go either.
     """
+    # Imported here: the command line checks its close options with this rule, and its --help
+    # must not load websockets.
+    from websockets.exceptions import ProtocolError
+    from websockets.frames import Close
+
     try:
         Close(code, "").check()
     except ProtocolError:

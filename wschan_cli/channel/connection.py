@@ -51,8 +51,6 @@ TRANSITIONS: dict[tuple[Lifecycle, Lifecycle], str] = {
     "releases it: established 1 -> 0, once per connection",
 }
 
-_LIVE = frozenset({CONNECTING, OPEN})
-
 
 class LifecycleViolation(RuntimeError):
     """A connection was moved along no row of ``TRANSITIONS``: a bug in the core."""
@@ -99,7 +97,8 @@ class Connection:
     def usable(self) -> bool:
         """Out tasks may write on it: not shutting down nor released, and websockets has it
         OPEN (the reader sees the 101 before the connector moves the lifecycle to OPEN)."""
-        return self.lifecycle in _LIVE and self.proto.state is WS_OPEN
+        stage = self.lifecycle  # compared by identity: an Enum's hash is a Python-level call
+        return (stage is CONNECTING or stage is OPEN) and self.proto.state is WS_OPEN
 
     @property
     def closing(self) -> bool:

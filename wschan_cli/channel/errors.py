@@ -5,8 +5,10 @@ Each message says what failed and where, so a command line can print it as one l
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import asyncio
 
 
 class ChannelError(Exception):
