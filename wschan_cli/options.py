@@ -1,17 +1,20 @@
 """Connection options shared by every client command (``send``, ``connect``, ``trace-shutdown``).
 
 One definition: ``@connection_options`` adds the options to a click command and hands the
-command a single ``connection: ConnectionSettings`` argument; ``ConnectionSettings`` turns the
-values into a ``ChannelOptions`` for the core (``channel_options()``) and keeps what the core
-does not need (``include``, ``verbose``, ``color``, ``debug``).
+command a single ``connection: ConnectionSettings`` argument. ``ConnectionSettings`` is the
+core's ``ChannelOptions`` (whose defaults are the command line's, written once, there) plus what
+the core does not need (``include``, ``verbose``, ``color``, ``debug``); ``channel_options()``
+hands the core its part.
 
-Cheap to import: click only. The channel (and with it websockets) is imported when
-``channel_options()`` is called, that is when the command runs, never for ``--help``.
+Cheap to import: click and ``channel.options`` only (a dataclass; the channel package imports
+websockets when a name that needs it is first used, that is when the command runs, never for
+``--help``).
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import functools
 import re
 from collections.abc import Callable
@@ -20,18 +23,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from wschan_cli.channel.options import ChannelOptions
+
 if TYPE_CHECKING:
-    from wschan_cli.channel.options import ChannelOptions
     from wschan_cli.secrets import Secrets
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-DEFAULT_OPEN_TIMEOUT = 10.0
-DEFAULT_CLOSE_TIMEOUT = 10.0
-DEFAULT_WRITE_TIMEOUT = 30.0
-DEFAULT_PING_INTERVAL = 20.0
-DEFAULT_PING_TIMEOUT = 20.0
-DEFAULT_MAX_SIZE = 1024 * 1024
 
 # RFC 7230 token characters: what a header name may contain.
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
@@ -135,34 +132,29 @@ def check_url(url: str) -> None:
 _NOT_IN_HOSTS = frozenset('"<>\\^`{|}/?#@')
 
 
-def _seconds_or_none(value: float) -> float | None:
-    return value if value > 0 else None
+def _seconds_or_none(value: float | None) -> float | None:
+    return value if value is not None and value > 0 else None
+
+
+def _size_text(size: int | None) -> str:
+    """A size as ``--max-size`` takes it, for its help: 1048576 -> "1MiB"."""
+    for unit in ("GiB", "MiB", "kiB"):
+        scale = _UNITS[unit[0].lower()]
+        if size and size % scale == 0:
+            return f"{size // scale}{unit}"
+    return str(size or 0)
 
 
 # ---------------------------------------------------------------------- settings
 
 
 @dataclass(frozen=True)
-class ConnectionSettings:
-    """The parsed connection options of a client command."""
+class ConnectionSettings(ChannelOptions):
+    """The parsed connection options of a client command: the core's options, with the
+    command line's policy where it differs from the library's, and the command line's own."""
 
-    headers: tuple[tuple[str, str], ...] = ()
-    origin: str | None = None
-    subprotocols: tuple[str, ...] = ()
-    cacert: str | None = None
-    cert: str | None = None
-    key: str | None = None
-    insecure: bool = False
-    proxy: str | None = None  # explicit --proxy (validated)
-    no_proxy: bool = False
-    unix_socket: str | None = None
-    open_timeout: float | None = DEFAULT_OPEN_TIMEOUT
-    close_timeout: float | None = DEFAULT_CLOSE_TIMEOUT
-    write_timeout: float | None = DEFAULT_WRITE_TIMEOUT
-    ping_interval: float | None = DEFAULT_PING_INTERVAL
-    ping_timeout: float | None = DEFAULT_PING_TIMEOUT
-    max_size: int | None = DEFAULT_MAX_SIZE
-    compression: bool = True
+    reconnect: bool = True  # reconnect after a clean close (the C++ design)
+    trust_env: bool = True  # the proxy environment variables, unless --no-proxy
     include: bool = False
     verbose: bool = False
     color: str = "auto"
@@ -186,12 +178,12 @@ class ConnectionSettings:
         proxy: str | None = None,
         no_proxy: bool = False,
         unix_socket: str | None = None,
-        open_timeout: float = DEFAULT_OPEN_TIMEOUT,
-        close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
-        write_timeout: float = DEFAULT_WRITE_TIMEOUT,
-        ping_interval: float = DEFAULT_PING_INTERVAL,
-        ping_timeout: float = DEFAULT_PING_TIMEOUT,
-        max_size: str | int | None = DEFAULT_MAX_SIZE,
+        open_timeout: float | None = ChannelOptions.open_timeout,
+        close_timeout: float | None = ChannelOptions.close_timeout,
+        write_timeout: float | None = ChannelOptions.write_timeout,
+        ping_interval: float | None = ChannelOptions.ping_interval,
+        ping_timeout: float | None = ChannelOptions.ping_timeout,
+        max_size: str | int | None = ChannelOptions.max_size,
         no_compression: bool = False,
         include: bool = False,
         verbose: bool = False,
@@ -247,12 +239,12 @@ class ConnectionSettings:
             headers=tuple(headers),
             origin=origin,
             subprotocols=tuple(subprotocol),
-            cacert=cacert,
-            cert=cert,
-            key=key,
+            cafile=cacert,
+            certfile=cert,
+            keyfile=key,
             insecure=insecure,
             proxy=proxy,
-            no_proxy=no_proxy,
+            trust_env=not no_proxy,
             unix_socket=unix_socket,
             open_timeout=_seconds_or_none(open_timeout),
             close_timeout=_seconds_or_none(close_timeout),
@@ -270,29 +262,8 @@ class ConnectionSettings:
         )
 
     def channel_options(self, **changes: Any) -> ChannelOptions:
-        """The core's options for these settings (``changes`` override fields)."""
-        from wschan_cli.channel.options import ChannelOptions
-
-        values: dict[str, Any] = {
-            "headers": self.headers,
-            "subprotocols": self.subprotocols,
-            "origin": self.origin,
-            "open_timeout": self.open_timeout,
-            "close_timeout": self.close_timeout,
-            "write_timeout": self.write_timeout,
-            "ping_interval": self.ping_interval,
-            "ping_timeout": self.ping_timeout,
-            "max_size": self.max_size,
-            "compression": self.compression,
-            "cafile": self.cacert,
-            "certfile": self.cert,
-            "keyfile": self.key,
-            "insecure": self.insecure,
-            "proxy": self.proxy,
-            "trust_env": not self.no_proxy,
-            "unix_socket": self.unix_socket,
-            "reconnect": True,  # the CLI reconnects after a clean close (the C++ design)
-        }
+        """The core's options in these settings (``changes`` override fields)."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(ChannelOptions)}
         values.update(changes)
         return ChannelOptions(**values)
 
@@ -376,7 +347,7 @@ _OPTIONS: list[Callable[[F], F]] = [
     click.option(
         "--open-timeout",
         type=click.FloatRange(min=0),
-        default=DEFAULT_OPEN_TIMEOUT,
+        default=ChannelOptions.open_timeout,
         show_default=True,
         metavar="SECONDS",
         help="Limit on connecting, TLS, proxy and upgrade together (0: none).",
@@ -384,7 +355,7 @@ _OPTIONS: list[Callable[[F], F]] = [
     click.option(
         "--close-timeout",
         type=click.FloatRange(min=0),
-        default=DEFAULT_CLOSE_TIMEOUT,
+        default=ChannelOptions.close_timeout,
         show_default=True,
         metavar="SECONDS",
         help="How long writing our Close frame and hearing the server's answer may take "
@@ -393,7 +364,7 @@ _OPTIONS: list[Callable[[F], F]] = [
     click.option(
         "--write-timeout",
         type=click.FloatRange(min=0),
-        default=DEFAULT_WRITE_TIMEOUT,
+        default=ChannelOptions.write_timeout,
         show_default=True,
         metavar="SECONDS",
         help="Abort the connection (1006) when a frame cannot be written within SECONDS "
@@ -403,7 +374,7 @@ _OPTIONS: list[Callable[[F], F]] = [
     click.option(
         "--ping-interval",
         type=click.FloatRange(min=0),
-        default=DEFAULT_PING_INTERVAL,
+        default=ChannelOptions.ping_interval,
         show_default=True,
         metavar="SECONDS",
         help="Send a keepalive Ping this often (0: never).",
@@ -411,14 +382,14 @@ _OPTIONS: list[Callable[[F], F]] = [
     click.option(
         "--ping-timeout",
         type=click.FloatRange(min=0),
-        default=DEFAULT_PING_TIMEOUT,
+        default=ChannelOptions.ping_timeout,
         show_default=True,
         metavar="SECONDS",
         help="Close with 1011 when a keepalive Pong is this late (0: wait forever).",
     ),
     click.option(
         "--max-size",
-        default="1MiB",
+        default=_size_text(ChannelOptions.max_size),
         show_default=True,
         metavar="BYTES",
         help="Largest message accepted; bigger closes with 1009. Suffixes k, M, G; 0: no limit.",
