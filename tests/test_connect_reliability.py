@@ -108,7 +108,7 @@ def test_a_refused_port_gives_3_once_the_tries_are_used_up() -> None:
 
 @pytest.mark.timeout(120)
 def test_ctrl_c_in_the_bridge_closes_with_1001_and_exits_130_twenty_times() -> None:
-    # One Ctrl-C rule for send, the bridge and the prompt (sessions/interrupt.py): the first
+    # One Ctrl-C rule for send, the bridge and the prompt (runner.CtrlC): the first
     # closes cleanly (here with 1001 "interrupted"), one line on stderr, status 130.
     with ThreadedServer() as server:
         for run in range(20):

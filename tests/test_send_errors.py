@@ -344,3 +344,31 @@ def test_debug_adds_the_traceback_before_the_one_line() -> None:
     assert err.startswith("Traceback (most recent call last):")
     assert "ConnectionRefused" in err
     assert err.splitlines()[-1].startswith("wschan: connection refused by 127.0.0.1:")
+
+
+def test_debug_prints_one_masked_traceback_for_an_unexpected_error() -> None:
+    # A sleep too large to be a float is an error wschan does not expect (OverflowError): with
+    # --debug its traceback comes once, then the one line; it used to come twice (send printed
+    # it and re-raised, and run_main printed it again).
+    import subprocess
+    import sys
+
+    from .send_helpers import clean_env
+
+    script = '{"sleep": 1' + "0" * 400 + "}\n"
+    with ThreadedServer() as server:
+        url = server.url.replace("ws://", "ws://user:PW123@") + "?token=TOKEN1"
+        result = subprocess.run(
+            [Path(sys.executable).parent / "wschan", "send", url, "--input", "jsonl", "--debug"],
+            input=script.encode(),
+            capture_output=True,
+            env=clean_env(),
+            timeout=20,
+            check=False,
+        )
+    err = err_line(result)
+    assert result.returncode == 1, err
+    assert err.count("Traceback (most recent call last):") == 1, err
+    assert "OverflowError" in err
+    assert err.splitlines()[-1].startswith("wschan: internal error: OverflowError: ")
+    assert "PW123" not in err and "TOKEN1" not in err, err

@@ -26,10 +26,7 @@ import click
 from wschan_cli.channel.options import ChannelOptions
 
 if TYPE_CHECKING:
-    from typing import TextIO
-
-    from wschan_cli.render.diagnostics import Diagnostics
-    from wschan_cli.render.secrets import Secrets
+    from wschan_cli.secrets import Secrets
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -272,24 +269,10 @@ class ConnectionSettings(ChannelOptions):
 
     @property
     def secrets(self) -> Secrets:
-        """What to mask in what is shown (render/secrets.py)."""
-        from wschan_cli.render.secrets import Secrets
+        """What to mask in what is shown (secrets.py)."""
+        from wschan_cli.secrets import Secrets
 
         return Secrets.of(show=self.show_secrets, names=self.mask)
-
-    def diagnostics(self, err: TextIO, **changes: Any) -> Diagnostics:
-        """The -i / -v / notes writer on ``err`` for these settings (``changes`` override)."""
-        from wschan_cli.render.color import Style, color_enabled
-        from wschan_cli.render.diagnostics import Diagnostics
-
-        settings: dict[str, Any] = {
-            "verbose": self.verbose,
-            "include": self.include,
-            "style": Style(color_enabled(self.color, err)),
-            "secrets": self.secrets,
-        }
-        settings.update(changes)
-        return Diagnostics(err, **settings)
 
     def request_headers(self) -> list[tuple[str, str]]:
         """The headers wschan adds to the upgrade request (unmasked: mask before showing)."""

@@ -242,9 +242,9 @@ def trace_shutdown(
             "--model, --with-ping, --peer, --random, --max-schedules, --no-reduce, --party "
             "and --broken need --explore"
         )
-    import asyncio
-
     from wschan_cli.channel import ChannelError, ChannelOptions
+    from wschan_cli.runner import print_traceback, run_main
+    from wschan_cli.secrets import mask_url
     from wschan_cli.trace.scenarios import SCENARIOS
 
     plan = _Plan(
@@ -258,17 +258,21 @@ def trace_shutdown(
         export=export,
         pace=pace / 1000,
     )
-    try:
-        failed = asyncio.run(_main(url, plan))
-    except ChannelError as exc:
-        if debug:
-            raise
-        click.echo(f"wschan: {exc}", err=True)
-        sys.exit(status_for(exc))
-    except KeyboardInterrupt:
-        click.echo("wschan: interrupted", err=True)
-        sys.exit(ExitStatus.INTERRUPTED)
-    sys.exit(ExitStatus.VIOLATION if failed else ExitStatus.OK)
+
+    def error(message: str) -> None:
+        click.echo(f"wschan: {message}", err=True)
+
+    async def traced() -> int:
+        try:
+            failed = await _main(url, plan)
+        except ChannelError as exc:  # could not connect (3), rejected (4): one line
+            if debug:
+                print_traceback(mask_url)
+            error(str(exc))
+            return status_for(exc)
+        return ExitStatus.VIOLATION if failed else ExitStatus.OK
+
+    sys.exit(run_main(traced(), debug=debug, error=error, mask=mask_url))
 
 
 def _explore(
