@@ -16,7 +16,9 @@ from __future__ import annotations
 import base64
 import dataclasses
 import functools
+import math
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -67,6 +69,17 @@ def parse_header(text: str) -> tuple[str, str]:
     return name, value
 
 
+class Seconds(click.FloatRange):
+    """A number of seconds of at least ``min``: click's FloatRange, which lets "nan" (it
+    compares false with every bound) and "inf" through, with both refused."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        seconds = super().convert(value, param, ctx)
+        if not math.isfinite(seconds):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        return seconds
+
+
 def parse_size(text: str) -> int | None:
     """``"1048576"``, ``"64k"``, ``"16MiB"``, ``"1g"`` -> bytes; ``"0"`` -> None (no limit)."""
     match = _SIZE.match(text)
@@ -74,6 +87,8 @@ def parse_size(text: str) -> int | None:
         raise ValueError(f"{text!r} is not a size (bytes, or a number with k, M or G)")
     unit = (match.group(2) or "").lower()[:1]
     size = int(match.group(1)) * _UNITS[unit]
+    if size > sys.maxsize:  # more than any buffer can hold (zlib refuses such a limit)
+        raise ValueError(f"{text!r} is too large (at most {sys.maxsize} bytes)")
     return size or None
 
 
@@ -346,7 +361,7 @@ _OPTIONS: list[Callable[[F], F]] = [
     ),
     click.option(
         "--open-timeout",
-        type=click.FloatRange(min=0),
+        type=Seconds(min=0),
         default=ChannelOptions.open_timeout,
         show_default=True,
         metavar="SECONDS",
@@ -354,7 +369,7 @@ _OPTIONS: list[Callable[[F], F]] = [
     ),
     click.option(
         "--close-timeout",
-        type=click.FloatRange(min=0),
+        type=Seconds(min=0),
         default=ChannelOptions.close_timeout,
         show_default=True,
         metavar="SECONDS",
@@ -363,7 +378,7 @@ _OPTIONS: list[Callable[[F], F]] = [
     ),
     click.option(
         "--write-timeout",
-        type=click.FloatRange(min=0),
+        type=Seconds(min=0),
         default=ChannelOptions.write_timeout,
         show_default=True,
         metavar="SECONDS",
@@ -373,7 +388,7 @@ _OPTIONS: list[Callable[[F], F]] = [
     ),
     click.option(
         "--ping-interval",
-        type=click.FloatRange(min=0),
+        type=Seconds(min=0),
         default=ChannelOptions.ping_interval,
         show_default=True,
         metavar="SECONDS",
@@ -381,7 +396,7 @@ _OPTIONS: list[Callable[[F], F]] = [
     ),
     click.option(
         "--ping-timeout",
-        type=click.FloatRange(min=0),
+        type=Seconds(min=0),
         default=ChannelOptions.ping_timeout,
         show_default=True,
         metavar="SECONDS",

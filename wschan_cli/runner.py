@@ -122,12 +122,16 @@ def run_main(
     --debug). ``ctrl_c``: the command's own first stage (default: cancel ``main``); with
     ``prompt``, the session handles Ctrl-C itself. ``fast_loop``: uvloop when installed."""
     import asyncio
+    import logging
 
     async def guarded() -> int:
         if not debug:
-            # asyncio reports stray errors of tasks and callbacks with a traceback; wschan's rule
-            # is one line on stderr, tracebacks only with --debug (which keeps asyncio's handler).
+            # asyncio reports stray errors of tasks and callbacks with a traceback, and
+            # websockets logs one when its parser fails unexpectedly (Python's last-resort
+            # handler prints it); wschan's rule is one line on stderr, tracebacks only with
+            # --debug (which keeps both).
             asyncio.get_running_loop().set_exception_handler(lambda _loop, _context: None)
+            logging.getLogger("websockets").addHandler(logging.NullHandler())
         if prompt:
             return await main
         rule = ctrl_c or CtrlC(error=error)

@@ -14,7 +14,13 @@ from typing import Any
 
 import click
 
-from wschan_cli.options import ConnectionSettings, check_url, connection_options, output_format
+from wschan_cli.options import (
+    ConnectionSettings,
+    Seconds,
+    check_url,
+    connection_options,
+    output_format,
+)
 from wschan_cli.render.closecodes import SENDABLE_CLOSE_CODES, close_frame_problem
 from wschan_cli.sessions.payload import InputError, check_file, decode_message
 from wschan_cli.sessions.send_plan import Plan
@@ -311,13 +317,13 @@ def make_plan(ctx: click.Context, url: str, messages: tuple[str, ...], **o: Any)
 )
 @click.option(
     "--wait",
-    type=click.FloatRange(min=0),
+    type=Seconds(min=0),
     metavar="SECONDS",
     help="After sending, wait until SECONDS pass without a reply (see below).",
 )
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
+    type=Seconds(min=0, min_open=True),
     metavar="SECONDS",
     help="Bound the whole run; when it expires, abort and exit 124.",
 )

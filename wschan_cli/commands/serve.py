@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from wschan_cli.options import Seconds
+
 if TYPE_CHECKING:
     import asyncio
     from collections.abc import Callable
@@ -188,7 +190,7 @@ def _ssl_context(certfile: str, keyfile: str | None) -> SSLContext:
 )
 @click.option(
     "--stall-before-upgrade",
-    type=click.FloatRange(min=0),
+    type=Seconds(min=0),
     metavar="SECONDS",
     help="Wait this long before answering the handshake request, then proceed normally.",
 )
@@ -249,7 +251,7 @@ def _ssl_context(certfile: str, keyfile: str | None) -> SSLContext:
 )
 @click.option(
     "--kill-grace",
-    type=click.FloatRange(min=0),
+    type=Seconds(min=0),
     default=2.0,
     show_default=True,
     metavar="SECONDS",

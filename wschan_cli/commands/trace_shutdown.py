@@ -15,6 +15,7 @@ import click
 from wschan_cli.exitcodes import ExitStatus, status_for
 from wschan_cli.explore.mutation_names import NAMES as MUTATION_NAMES
 from wschan_cli.explore.parties import PARTIES
+from wschan_cli.options import Seconds
 
 EPILOG = """\b
 Scenarios (channel-model.md section 3):
@@ -79,7 +80,7 @@ EPILOG = EPILOG.format(parties=_parties_help())
 @click.option("--json", "as_json", is_flag=True, help="Events and verdicts as JSON Lines.")
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0.1),
+    type=Seconds(min=0.1),
     default=10.0,
     show_default=True,
     help="Seconds a scenario may take before it counts as a hang.",

@@ -14,7 +14,13 @@ from typing import Any
 
 import click
 
-from wschan_cli.options import ConnectionSettings, check_url, connection_options, output_format
+from wschan_cli.options import (
+    ConnectionSettings,
+    Seconds,
+    check_url,
+    connection_options,
+    output_format,
+)
 
 from .exec import exec_options, run_exec_if_asked
 
@@ -126,7 +132,7 @@ Examples:
 )
 @click.option(
     "--reconnect-delay",
-    type=click.FloatRange(min=0),
+    type=Seconds(min=0),
     default=DEFAULT_RECONNECT_DELAY,
     show_default=True,
     metavar="SECONDS",
@@ -134,7 +140,7 @@ Examples:
 )
 @click.option(
     "--reconnect-max-delay",
-    type=click.FloatRange(min=0),
+    type=Seconds(min=0),
     default=DEFAULT_RECONNECT_MAX_DELAY,
     show_default=True,
     metavar="SECONDS",
@@ -150,7 +156,7 @@ Examples:
 )
 @click.option(
     "--wait",
-    type=click.FloatRange(min=0),
+    type=Seconds(min=0),
     default=DEFAULT_BRIDGE_WAIT,
     show_default=True,
     metavar="SECONDS",
