@@ -339,6 +339,35 @@ def test_a_closed_stdout_ends_the_run_with_1001_and_exit_1() -> None:
         assert server.close_codes == [1001]
 
 
+@pytest.mark.parametrize("command", [["send", "{url}", "a", "b"], ["connect", "{url}"]])
+def test_a_full_stdout_is_one_line_and_a_1001_close(command: list[str]) -> None:
+    # /dev/full: every write fails with ENOSPC, as on a full disk. Before: send said "internal
+    # error" (exit 1), connect closed with 1011 "process callback failed" (exit 5).
+    import subprocess
+    import sys
+
+    from .send_helpers import clean_env
+
+    with ThreadedServer() as server, open("/dev/full", "wb") as full:
+        result = subprocess.run(
+            [sys.executable, "-m", "wschan_cli", *(a.format(url=server.url) for a in command)],
+            input=b"a\nb\n",
+            stdout=full,
+            stderr=subprocess.PIPE,
+            env=clean_env(),
+            timeout=20,
+            check=False,
+        )
+        server.wait_ended(1)
+        codes = server.close_codes
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.decode() == (
+        "wschan: cannot write to stdout: No space left on device; "
+        "closed the connection with 1001\n"
+    )
+    assert codes == [1001]
+
+
 def test_debug_adds_the_traceback_before_the_one_line() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

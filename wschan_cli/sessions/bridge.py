@@ -105,13 +105,13 @@ async def _bridge(
             # --wait seconds (replies to the last lines are still on their way); not before
             # the first connect attempt has told how it went, so the status says it (3, 4).
             await link.wait_attempted()
-            while not supervisor.done() and not sink.broken_pipe and input_error is None:
+            while not supervisor.done() and not sink.gone and input_error is None:
                 remaining = last_activity + wait - loop.time()
                 if remaining <= 0:
                     break
                 await asyncio.wait({supervisor}, timeout=remaining)
             if not supervisor.done():
-                code, reason = (1001, "stdout closed") if sink.broken_pipe else (1000, "")
+                code, reason = (1001, "stdout closed") if sink.gone else (1000, "")
                 await link.close(code, reason)
     except asyncio.CancelledError:
         if not ctrl_c.pressed:
@@ -130,8 +130,8 @@ async def _bridge(
         return ExitStatus.INTERRUPTED
     if status != 0 and link.final_message:
         diag.error(link.final_message)
-    if sink.broken_pipe:
-        diag.error("stdout was closed (broken pipe); closed the connection with 1001")
+    if sink.gone:
+        diag.error(sink.farewell())
         return ExitStatus.ERROR
     if input_error is not None:
         diag.error(f"{input_error}; nothing after it was sent")
