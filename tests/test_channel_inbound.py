@@ -10,9 +10,9 @@ import pytest
 from websockets.frames import Close, Frame, Opcode
 from websockets.streams import StreamReader
 
-from wschan_cli.channel.channel import _ClientProtocol
 from wschan_cli.channel.inbound import ChunkReader
 from wschan_cli.channel.options import ChannelOptions
+from wschan_cli.channel.protocol import ChannelProtocol
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -129,7 +129,7 @@ def test_the_channel_protocol_parses_through_a_chunk_reader() -> None:
     must start it again on the ChunkReader, or the 101 would be read from the old one."""
     from websockets.uri import parse_uri
 
-    proto = _ClientProtocol(parse_uri("ws://h/"), max_size=ChannelOptions().max_size)
+    proto = ChannelProtocol(parse_uri("ws://h/"), max_size=ChannelOptions().max_size)
     assert isinstance(proto.reader, ChunkReader)
     proto.receive_data(b"HTTP/1.1 400 Bad\r\nContent-Length: 0\r\n\r\n")
     assert [type(e).__name__ for e in proto.events_received()] == ["Response"]

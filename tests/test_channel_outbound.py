@@ -11,7 +11,7 @@ from websockets.streams import StreamReader
 from websockets.uri import parse_uri
 
 from wschan_cli.channel import outbound
-from wschan_cli.channel.channel import _ClientProtocol
+from wschan_cli.channel.protocol import ChannelProtocol
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -58,7 +58,7 @@ def test_mask_keys_are_four_fresh_random_bytes_each() -> None:
 
 
 def test_the_protocol_still_checks_frames_and_sends_through_the_serializer() -> None:
-    proto = _ClientProtocol(parse_uri("ws://h/"))
+    proto = ChannelProtocol(parse_uri("ws://h/"))
     proto.state = proto.state.__class__.OPEN
     with pytest.raises(ProtocolError):
         proto.send_ping(b"x" * 126)  # a control frame over 125 bytes (RFC 6455 5.5)

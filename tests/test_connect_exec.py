@@ -140,3 +140,32 @@ def test_a_line_over_1_mib_closes_with_1009_and_exits_1() -> None:
         assert server.close_codes == [1009]
     assert status == 1
     assert "wrote a line over 1048576 bytes: closed the connection with 1009" in stderr, stderr
+
+
+def test_ctrl_c_stops_the_program_closes_with_1001_and_exits_130() -> None:
+    # run_main's first Ctrl-C stage (no stop of its own: the session is cancelled): CMD is
+    # stopped, the connection closed with 1001, one line and 130.
+    import signal
+    import subprocess
+
+    with ThreadedServer() as server:
+        before = server.connections
+        process = subprocess.Popen(
+            [PY, "-m", "wschan_cli", "connect", server.url, "--exec", "cat"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=clean_env(),
+        )
+        try:
+            server.wait_connections(before + 1, timeout=20)
+            process.send_signal(signal.SIGINT)
+            _, err = process.communicate(timeout=20)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+        server.wait_ended(1, timeout=20)
+        assert server.close_codes == [1001]
+    assert process.returncode == 130, err
+    assert err.decode().strip() == "wschan: interrupted"

@@ -13,7 +13,7 @@ from websockets.client import ClientProtocol
 from websockets.uri import parse_uri
 
 from wschan_cli.channel import Channel
-from wschan_cli.channel.channel import _Connection
+from wschan_cli.channel.connection import Connection
 
 URL = "ws://sim.invalid/"
 
@@ -29,11 +29,11 @@ def channel_fields(ch: Channel) -> set[str]:
     return set(vars(ch))
 
 
-def connection() -> _Connection:
-    async def make() -> _Connection:
+def connection() -> Connection:
+    async def make() -> Connection:
         loop = asyncio.get_running_loop()
         proto = ClientProtocol(parse_uri(URL))
-        return _Connection(n=1, transport=None, proto=proto, upgraded=loop.create_future())  # type: ignore[arg-type]
+        return Connection(n=1, transport=None, proto=proto, upgraded=loop.create_future())  # type: ignore[arg-type]
 
     return asyncio.run(make())
 
@@ -48,8 +48,8 @@ def test_every_channel_field_is_in_the_snapshot_or_excluded_with_a_reason() -> N
 @pytest.mark.timeout(10)
 def test_every_connection_field_is_in_the_snapshot_or_excluded_with_a_reason() -> None:
     conn = connection()
-    fields = {f.name for f in dataclasses.fields(_Connection)}
-    assert undecided(fields, conn.snapshot(), _Connection.SNAPSHOT_EXCLUDED) == set()
+    fields = {f.name for f in dataclasses.fields(Connection)}
+    assert undecided(fields, conn.snapshot(), Connection.SNAPSHOT_EXCLUDED) == set()
     hash(conn.snapshot())
 
 
@@ -64,11 +64,11 @@ def test_the_check_fails_when_a_field_is_added_without_a_decision() -> None:
     assert undecided(channel_fields(ch), ch.snapshot(), Channel.SNAPSHOT_EXCLUDED) == {"_new_flag"}
 
     @dataclasses.dataclass(eq=False)
-    class GrownConnection(_Connection):
+    class GrownConnection(Connection):
         owed: int = 0
 
     fields = {f.name for f in dataclasses.fields(GrownConnection)}
-    assert undecided(fields, connection().snapshot(), _Connection.SNAPSHOT_EXCLUDED) == {"owed"}
+    assert undecided(fields, connection().snapshot(), Connection.SNAPSHOT_EXCLUDED) == {"owed"}
 
 
 @pytest.mark.timeout(10)

@@ -7,8 +7,9 @@ import pytest
 from click.testing import CliRunner
 from websockets.uri import parse_uri
 
+from wschan_cli.channel.errors import ProxyError
 from wschan_cli.channel.options import ChannelOptions
-from wschan_cli.channel.transport import ProxyError, ProxyURL, proxy_for, proxy_from_environment
+from wschan_cli.channel.proxy import ProxyURL, proxy_for, proxy_from_environment
 from wschan_cli.options import (
     PARAM_NAMES,
     ConnectionSettings,

@@ -12,7 +12,7 @@ from wschan_cli.render.color import Style, color_enabled
 from wschan_cli.render.diagnostics import Diagnostics, preview
 from wschan_cli.render.escape import escape_control, has_control
 from wschan_cli.render.replies import ReplyWriter, iso_time
-from wschan_cli.render.secrets import mask_header, mask_url
+from wschan_cli.secrets import mask_header, mask_url
 
 
 def test_escape_control() -> None:

@@ -340,6 +340,8 @@ BAD_LINES = [
     ('{"ping": "' + "p" * 126 + '"}', '"ping" payload is 126 bytes: at most 125'),
     ('{"sleep": -1}', '"sleep" takes seconds >= 0, not -1'),
     ('{"sleep": true}', '"sleep" takes a number of seconds, not a boolean'),
+    ('{"sleep": 1' + "0" * 400 + "}", '"sleep" takes seconds >= 0, not 1000000000000'),
+    ("[" * 100_000 + "]" * 100_000, "not valid JSON: nested too deeply"),
     ('{"expect": 0}', '"expect" takes a count >= 1, not 0'),
     ('{"expect": 1.5}', '"expect" takes a whole number, not 1.5'),
     ('{"until": "("}', '"until": invalid regular expression: missing ), unterminated'),

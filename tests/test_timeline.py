@@ -55,7 +55,8 @@ def test_each_event_sits_in_its_party_lane_with_the_flags_after_it() -> None:
 def test_an_event_describes_itself_and_the_view_only_makes_server_text_inert() -> None:
     reason = "bye\x1b[31m"
     closed = event(1, What.CLOSED, False, 0, code=4000, reason=reason, by="peer")
-    assert closed.describe() == 'closed 4000 "bye\x1b[31m" by peer'  # the event keeps the data
+    assert closed.describe(str) == 'closed 4000 "bye\x1b[31m" by peer'  # the data, if asked
+    assert "\x1b" not in closed.describe()  # by default even a caller outside render/ is safe
     assert describe(closed) == 'closed 4000 "bye\\x1b[31m" by peer'  # the view escapes it
     waited = Event(2, 0.0, Party("send", 1), What.WAIT, True, 1, "success", Party("deinit"), 2)
     assert waited.describe() == describe(waited) == "wait (2 queued)"

@@ -84,6 +84,20 @@ def test_a_refused_url_exits_3_with_one_line() -> None:
     ]
 
 
+def test_debug_adds_one_masked_traceback_and_keeps_the_status() -> None:
+    # The runner's rule, as for send and connect: with --debug the traceback (secrets masked),
+    # then the one line, and the documented status (it used to re-raise: exit 1, unmasked).
+    result = wschan("trace-shutdown", "ws://user:PW123@127.0.0.1:1/?token=TOKEN1", "--debug")
+    err = result.stderr.strip()
+    assert result.returncode == 3, err
+    assert err.startswith("Traceback (most recent call last):"), err
+    assert err.count("errors.ConnectionRefused: connection refused") == 1, err  # printed once
+    assert err.splitlines()[-1] == (
+        "wschan: connection refused by 127.0.0.1:1: is a server listening there?"
+    )
+    assert "PW123" not in err and "TOKEN1" not in err, err
+
+
 def test_a_bad_url_is_a_usage_error() -> None:
     result = wschan("trace-shutdown", "http://example.test/")
     assert result.returncode == 2 and result.stderr.startswith("wschan: invalid WebSocket URL")

@@ -20,7 +20,18 @@ class ExitStatus(IntEnum):
 
 
 def status_for(exc: BaseException) -> ExitStatus:
-    """The exit status for a channel error raised while opening a connection."""
+    """The exit status an exception ends a command with: the one mapping from exception to
+    status, used by every command (``runner.run_main``, ``cli.main`` for click's own errors,
+    the sessions for a failed connect). Anything not named here is an error (1)."""
+    if isinstance(exc, KeyboardInterrupt):
+        return ExitStatus.INTERRUPTED
+    import click  # loaded already: the command line has been parsed
+
+    if isinstance(exc, click.exceptions.Abort):  # click's name for a Ctrl-C at a prompt
+        return ExitStatus.INTERRUPTED
+    if isinstance(exc, click.exceptions.ClickException):
+        # click's usage errors are 2, its other errors (an unreadable file...) 1.
+        return ExitStatus.USAGE if exc.exit_code == ExitStatus.USAGE else ExitStatus.ERROR
     from wschan_cli.channel import ConnectError, HandshakeError, InvalidURL
 
     if isinstance(exc, InvalidURL):

@@ -1,40 +1,36 @@
 """Connection options shared by every client command (``send``, ``connect``, ``trace-shutdown``).
 
 One definition: ``@connection_options`` adds the options to a click command and hands the
-command a single ``connection: ConnectionSettings`` argument; ``ConnectionSettings`` turns the
-values into a ``ChannelOptions`` for the core (``channel_options()``) and keeps what the core
-does not need (``include``, ``verbose``, ``color``, ``debug``).
+command a single ``connection: ConnectionSettings`` argument. ``ConnectionSettings`` is the
+core's ``ChannelOptions`` (whose defaults are the command line's, written once, there) plus what
+the core does not need (``include``, ``verbose``, ``color``, ``debug``); ``channel_options()``
+hands the core its part.
 
-Cheap to import: click only. The channel (and with it websockets) is imported when
-``channel_options()`` is called, that is when the command runs, never for ``--help``.
+Cheap to import: click and ``channel.options`` only (a dataclass; the channel package imports
+websockets when a name that needs it is first used, that is when the command runs, never for
+``--help``).
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import functools
+import math
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-if TYPE_CHECKING:
-    from typing import TextIO
+from wschan_cli.channel.options import ChannelOptions
 
-    from wschan_cli.channel.options import ChannelOptions
-    from wschan_cli.render.diagnostics import Diagnostics
-    from wschan_cli.render.secrets import Secrets
+if TYPE_CHECKING:
+    from wschan_cli.secrets import Secrets
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-DEFAULT_OPEN_TIMEOUT = 10.0
-DEFAULT_CLOSE_TIMEOUT = 10.0
-DEFAULT_WRITE_TIMEOUT = 30.0
-DEFAULT_PING_INTERVAL = 20.0
-DEFAULT_PING_TIMEOUT = 20.0
-DEFAULT_MAX_SIZE = 1024 * 1024
 
 # RFC 7230 token characters: what a header name may contain.
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
@@ -73,6 +69,17 @@ def parse_header(text: str) -> tuple[str, str]:
     return name, value
 
 
+class Seconds(click.FloatRange):
+    """A number of seconds of at least ``min``: click's FloatRange, which lets "nan" (it
+    compares false with every bound) and "inf" through, with both refused."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        seconds = super().convert(value, param, ctx)
+        if not math.isfinite(seconds):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        return seconds
+
+
 def parse_size(text: str) -> int | None:
     """``"1048576"``, ``"64k"``, ``"16MiB"``, ``"1g"`` -> bytes; ``"0"`` -> None (no limit)."""
     match = _SIZE.match(text)
@@ -80,6 +87,8 @@ def parse_size(text: str) -> int | None:
         raise ValueError(f"{text!r} is not a size (bytes, or a number with k, M or G)")
     unit = (match.group(2) or "").lower()[:1]
     size = int(match.group(1)) * _UNITS[unit]
+    if size > sys.maxsize:  # more than any buffer can hold (zlib refuses such a limit)
+        raise ValueError(f"{text!r} is too large (at most {sys.maxsize} bytes)")
     return size or None
 
 
@@ -138,34 +147,29 @@ def check_url(url: str) -> None:
 _NOT_IN_HOSTS = frozenset('"<>\\^`{|}/?#@')
 
 
-def _seconds_or_none(value: float) -> float | None:
-    return value if value > 0 else None
+def _seconds_or_none(value: float | None) -> float | None:
+    return value if value is not None and value > 0 else None
+
+
+def _size_text(size: int | None) -> str:
+    """A size as ``--max-size`` takes it, for its help: 1048576 -> "1MiB"."""
+    for unit in ("GiB", "MiB", "kiB"):
+        scale = _UNITS[unit[0].lower()]
+        if size and size % scale == 0:
+            return f"{size // scale}{unit}"
+    return str(size or 0)
 
 
 # ---------------------------------------------------------------------- settings
 
 
 @dataclass(frozen=True)
-class ConnectionSettings:
-    """The parsed connection options of a client command."""
+class ConnectionSettings(ChannelOptions):
+    """The parsed connection options of a client command: the core's options, with the
+    command line's policy where it differs from the library's, and the command line's own."""
 
-    headers: tuple[tuple[str, str], ...] = ()
-    origin: str | None = None
-    subprotocols: tuple[str, ...] = ()
-    cacert: str | None = None
-    cert: str | None = None
-    key: str | None = None
-    insecure: bool = False
-    proxy: str | None = None  # explicit --proxy (validated)
-    no_proxy: bool = False
-    unix_socket: str | None = None
-    open_timeout: float | None = DEFAULT_OPEN_TIMEOUT
-    close_timeout: float | None = DEFAULT_CLOSE_TIMEOUT
-    write_timeout: float | None = DEFAULT_WRITE_TIMEOUT
-    ping_interval: float | None = DEFAULT_PING_INTERVAL
-    ping_timeout: float | None = DEFAULT_PING_TIMEOUT
-    max_size: int | None = DEFAULT_MAX_SIZE
-    compression: bool = True
+    reconnect: bool = True  # reconnect after a clean close (the C++ design)
+    trust_env: bool = True  # the proxy environment variables, unless --no-proxy
     include: bool = False
     verbose: bool = False
     color: str = "auto"
@@ -189,12 +193,12 @@ class ConnectionSettings:
         proxy: str | None = None,
         no_proxy: bool = False,
         unix_socket: str | None = None,
-        open_timeout: float = DEFAULT_OPEN_TIMEOUT,
-        close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
-        write_timeout: float = DEFAULT_WRITE_TIMEOUT,
-        ping_interval: float = DEFAULT_PING_INTERVAL,
-        ping_timeout: float = DEFAULT_PING_TIMEOUT,
-        max_size: str | int | None = DEFAULT_MAX_SIZE,
+        open_timeout: float | None = ChannelOptions.open_timeout,
+        close_timeout: float | None = ChannelOptions.close_timeout,
+        write_timeout: float | None = ChannelOptions.write_timeout,
+        ping_interval: float | None = ChannelOptions.ping_interval,
+        ping_timeout: float | None = ChannelOptions.ping_timeout,
+        max_size: str | int | None = ChannelOptions.max_size,
         no_compression: bool = False,
         include: bool = False,
         verbose: bool = False,
@@ -250,12 +254,12 @@ class ConnectionSettings:
             headers=tuple(headers),
             origin=origin,
             subprotocols=tuple(subprotocol),
-            cacert=cacert,
-            cert=cert,
-            key=key,
+            cafile=cacert,
+            certfile=cert,
+            keyfile=key,
             insecure=insecure,
             proxy=proxy,
-            no_proxy=no_proxy,
+            trust_env=not no_proxy,
             unix_socket=unix_socket,
             open_timeout=_seconds_or_none(open_timeout),
             close_timeout=_seconds_or_none(close_timeout),
@@ -273,52 +277,17 @@ class ConnectionSettings:
         )
 
     def channel_options(self, **changes: Any) -> ChannelOptions:
-        """The core's options for these settings (``changes`` override fields)."""
-        from wschan_cli.channel.options import ChannelOptions
-
-        values: dict[str, Any] = {
-            "headers": self.headers,
-            "subprotocols": self.subprotocols,
-            "origin": self.origin,
-            "open_timeout": self.open_timeout,
-            "close_timeout": self.close_timeout,
-            "write_timeout": self.write_timeout,
-            "ping_interval": self.ping_interval,
-            "ping_timeout": self.ping_timeout,
-            "max_size": self.max_size,
-            "compression": self.compression,
-            "cafile": self.cacert,
-            "certfile": self.cert,
-            "keyfile": self.key,
-            "insecure": self.insecure,
-            "proxy": self.proxy,
-            "trust_env": not self.no_proxy,
-            "unix_socket": self.unix_socket,
-            "reconnect": True,  # the CLI reconnects after a clean close (the C++ design)
-        }
+        """The core's options in these settings (``changes`` override fields)."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(ChannelOptions)}
         values.update(changes)
         return ChannelOptions(**values)
 
     @property
     def secrets(self) -> Secrets:
-        """What to mask in what is shown (render/secrets.py)."""
-        from wschan_cli.render.secrets import Secrets
+        """What to mask in what is shown (secrets.py)."""
+        from wschan_cli.secrets import Secrets
 
         return Secrets.of(show=self.show_secrets, names=self.mask)
-
-    def diagnostics(self, err: TextIO, **changes: Any) -> Diagnostics:
-        """The -i / -v / notes writer on ``err`` for these settings (``changes`` override)."""
-        from wschan_cli.render.color import Style, color_enabled
-        from wschan_cli.render.diagnostics import Diagnostics
-
-        settings: dict[str, Any] = {
-            "verbose": self.verbose,
-            "include": self.include,
-            "style": Style(color_enabled(self.color, err)),
-            "secrets": self.secrets,
-        }
-        settings.update(changes)
-        return Diagnostics(err, **settings)
 
     def request_headers(self) -> list[tuple[str, str]]:
         """The headers wschan adds to the upgrade request (unmasked: mask before showing)."""
@@ -392,16 +361,16 @@ _OPTIONS: list[Callable[[F], F]] = [
     ),
     click.option(
         "--open-timeout",
-        type=click.FloatRange(min=0),
-        default=DEFAULT_OPEN_TIMEOUT,
+        type=Seconds(min=0),
+        default=ChannelOptions.open_timeout,
         show_default=True,
         metavar="SECONDS",
         help="Limit on connecting, TLS, proxy and upgrade together (0: none).",
     ),
     click.option(
         "--close-timeout",
-        type=click.FloatRange(min=0),
-        default=DEFAULT_CLOSE_TIMEOUT,
+        type=Seconds(min=0),
+        default=ChannelOptions.close_timeout,
         show_default=True,
         metavar="SECONDS",
         help="How long writing our Close frame and hearing the server's answer may take "
@@ -409,8 +378,8 @@ _OPTIONS: list[Callable[[F], F]] = [
     ),
     click.option(
         "--write-timeout",
-        type=click.FloatRange(min=0),
-        default=DEFAULT_WRITE_TIMEOUT,
+        type=Seconds(min=0),
+        default=ChannelOptions.write_timeout,
         show_default=True,
         metavar="SECONDS",
         help="Abort the connection (1006) when a frame cannot be written within SECONDS "
@@ -419,23 +388,23 @@ _OPTIONS: list[Callable[[F], F]] = [
     ),
     click.option(
         "--ping-interval",
-        type=click.FloatRange(min=0),
-        default=DEFAULT_PING_INTERVAL,
+        type=Seconds(min=0),
+        default=ChannelOptions.ping_interval,
         show_default=True,
         metavar="SECONDS",
         help="Send a keepalive Ping this often (0: never).",
     ),
     click.option(
         "--ping-timeout",
-        type=click.FloatRange(min=0),
-        default=DEFAULT_PING_TIMEOUT,
+        type=Seconds(min=0),
+        default=ChannelOptions.ping_timeout,
         show_default=True,
         metavar="SECONDS",
         help="Close with 1011 when a keepalive Pong is this late (0: wait forever).",
     ),
     click.option(
         "--max-size",
-        default="1MiB",
+        default=_size_text(ChannelOptions.max_size),
         show_default=True,
         metavar="BYTES",
         help="Largest message accepted; bigger closes with 1009. Suffixes k, M, G; 0: no limit.",

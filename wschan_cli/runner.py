@@ -1,22 +1,31 @@
-"""Running a command's event loop under the command line's error rule (cli.md): Ctrl-C is exit
-130, anything unexpected is one line on stderr, with the traceback only under ``--debug`` (and
-its secrets masked, as everywhere else).
+"""Running a command's event loop under the command line's rules (cli.md), written once for
+every command (send, connect, serve, trace-shutdown):
+
+* errors: anything unexpected is one line on stderr, with the traceback only under ``--debug``
+  (its secrets masked, as everywhere else); the exit status of an exception is
+  :func:`wschan_cli.exitcodes.status_for`'s;
+* Ctrl-C, in two stages (:class:`CtrlC`): the first asks the run to end cleanly (its ``stop``:
+  cancel what waits, close with a Close frame); a second one quits at once with 130, after
+  ``last_words`` (e.g. flushing the replies already received) and one line on stderr.
 
 ``run_loop`` runs on uvloop's loop when the optional extra is installed (``pip install
-'wschan[fast]'``), asyncio's otherwise; ``serve`` uses it. ``send`` and ``connect`` (``run_main``)
-stay on asyncio's loop for now: the channel's ``StreamTransport.connection_made`` asserts
-``isinstance(transport, asyncio.Transport)``, which uvloop's transports are not, so the client
-would never see its transport. ``trace-shutdown`` keeps its own loops (the explorer's
-deterministic one, and asyncio's for the real runs).
+'wschan[fast]'``), asyncio's otherwise; ``serve`` uses it (``fast_loop``). ``send`` and
+``connect`` stay on asyncio's loop for now: the channel's ``StreamTransport.connection_made``
+asserts ``isinstance(transport, asyncio.Transport)``, which uvloop's transports are not, so the
+client would never see its transport. ``trace-shutdown --explore`` runs the explorer's own
+deterministic loop, outside this runner.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import sys
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from wschan_cli.exitcodes import ExitStatus
+from wschan_cli.exitcodes import ExitStatus, status_for
 
 if TYPE_CHECKING:
     import asyncio
@@ -42,34 +51,126 @@ def run_loop(main: Coroutine[Any, Any, T]) -> T:
         return runner.run(main)
 
 
+class CtrlC:
+    """The Ctrl-C rule (see the module docstring). Without a ``stop``, the first Ctrl-C cancels
+    the command's main coroutine, and ``run_main`` says "interrupted" (130) once it ended.
+
+    The prompt of ``connect`` reads Ctrl-C as a key (``press``) and installs the rule itself
+    around the commands that wait (``run_main(..., prompt=True)``)."""
+
+    def __init__(
+        self,
+        stop: Callable[[], None] | None = None,
+        *,
+        error: Callable[[str], None],
+        last_words: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.stop = stop
+        self.error = error
+        self.last_words = last_words
+        self.pressed = False  # a first Ctrl-C came: the next one quits
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def press(self) -> None:
+        """A Ctrl-C (the SIGINT handler, or the prompt's key binding)."""
+        if self.pressed:
+            try:
+                self.last_words()
+            finally:
+                self.error("interrupted")
+                # At once: what is still in flight is left to the kernel (the Close included).
+                os._exit(ExitStatus.INTERRUPTED)
+        self.pressed = True
+        if self.stop is not None:
+            self.stop()
+
+    def install(self) -> None:
+        """Handle SIGINT on the running loop (where the platform lets us: elsewhere Ctrl-C
+        ends asyncio.run, which ``run_main`` turns into 130)."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        if self.stop is None:
+            main = _current_task()
+
+            def cancel_main() -> None:
+                main.cancel()
+
+            self.stop = cancel_main
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGINT, self.press)
+            self._loop = loop
+
+    def remove(self) -> None:
+        if self._loop is not None:
+            self._loop.remove_signal_handler(signal.SIGINT)
+            self._loop = None
+
+
 def run_main(
     main: Coroutine[Any, Any, int],
     *,
-    debug: bool,
+    debug: bool | None,
     error: Callable[[str], None],
     mask: Callable[[str], str],
+    ctrl_c: CtrlC | None = None,
+    prompt: bool = False,
+    fast_loop: bool = False,
 ) -> int:
     """Run ``main`` and return its exit status; ``error`` prints one line after "wschan: ",
-    ``mask`` hides the secrets of a --debug traceback."""
+    ``mask`` hides the secrets of a --debug traceback (``debug`` None: the command has no
+    --debug). ``ctrl_c``: the command's own first stage (default: cancel ``main``); with
+    ``prompt``, the session handles Ctrl-C itself. ``fast_loop``: uvloop when installed."""
     import asyncio
+    import logging
 
-    async def quiet() -> int:
+    async def guarded() -> int:
         if not debug:
-            # asyncio reports stray errors of tasks and callbacks with a traceback; wschan's rule
-            # is one line on stderr, tracebacks only with --debug (which keeps asyncio's handler).
+            # asyncio reports stray errors of tasks and callbacks with a traceback, and
+            # websockets logs one when its parser fails unexpectedly (Python's last-resort
+            # handler prints it); wschan's rule is one line on stderr, tracebacks only with
+            # --debug (which keeps both).
             asyncio.get_running_loop().set_exception_handler(lambda _loop, _context: None)
-        return await main
+            logging.getLogger("websockets").addHandler(logging.NullHandler())
+        if prompt:
+            return await main
+        rule = ctrl_c or CtrlC(error=error)
+        default_stop = rule.stop is None
+        rule.install()
+        try:
+            return await main
+        except asyncio.CancelledError:
+            if not (default_stop and rule.pressed):
+                raise
+            _current_task().uncancel()
+            return interrupted(KeyboardInterrupt())
+        finally:
+            rule.remove()
+
+    def interrupted(exc: BaseException) -> int:
+        error("interrupted")
+        return status_for(exc)
 
     try:
-        return asyncio.run(quiet())
-    except KeyboardInterrupt:  # before the loop's own handler was in place
-        error("interrupted")
-        return ExitStatus.INTERRUPTED
+        if fast_loop:
+            return run_loop(guarded())
+        return asyncio.run(guarded())
+    except KeyboardInterrupt as exc:  # before the loop's own handler was in place
+        return interrupted(exc)
     except Exception as exc:
         if debug:
             print_traceback(mask)
-        error(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
-        return ExitStatus.ERROR
+        hint = " (run with --debug for details)" if debug is not None else ""
+        error(f"internal error: {type(exc).__name__}: {exc}{hint}")
+        return status_for(exc)
+
+
+def _current_task() -> asyncio.Task[Any]:
+    import asyncio
+
+    task = asyncio.current_task()
+    assert task is not None
+    return task
 
 
 def print_traceback(mask: Callable[[str], str]) -> None:

@@ -5,6 +5,11 @@ Each message says what failed and where, so a command line can print it as one l
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import asyncio
+
 
 class ChannelError(Exception):
     """Base class of every error the channel raises."""
@@ -33,6 +38,10 @@ class ConnectionRefused(ConnectError):
 
 class TLSError(ConnectError):
     """The TLS handshake failed, typically certificate verification."""
+
+
+class ProxyError(ConnectError):
+    """The proxy could not be reached, refused the tunnel, or failed to open it."""
 
 
 class OpenTimeout(ConnectError):
@@ -89,3 +98,13 @@ class WriteTimeout(ChannelError):
 
 class PingTimeout(ChannelError):
     """No Pong arrived within the ping timeout."""
+
+
+def reject(future: asyncio.Future[Any], error: BaseException) -> None:
+    """Resolve a future the core made with an error, and count that error as retrieved: its
+    awaiter, if it still runs, gets it all the same, but a task cancelled between its wake-up
+    and its next step (asyncio.run's shutdown, a timeout) leaves no "Future exception was
+    never retrieved" behind."""
+    if not future.done():
+        future.set_exception(error)
+        future.exception()

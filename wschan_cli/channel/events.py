@@ -61,6 +61,11 @@ class Party(NamedTuple):
         return f"{self.kind}#{self.n}" if self.n else self.kind
 
 
+def _escaped(text: str) -> str:
+    """``text`` with its non-printable characters (controls, bidi overrides) escaped."""
+    return text if text.isprintable() else repr(text)[1:-1]
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """One transition, with the values after it."""
@@ -76,11 +81,13 @@ class Event:
     waiters: int
     detail: dict[str, Any] = field(default_factory=dict)
 
-    def describe(self, shown: Callable[[str], str] = str) -> str:
+    def describe(self, shown: Callable[[str], str] | None = None) -> str:
         """What happened, in a few words ("wait (2 queued)", "closed 1000 by peer"): the words
         every view and every invariant message uses. ``shown`` turns text that came from the
         server (a close reason) into what may be printed; views pass their escaping (it is
-        data, never markup or control sequences)."""
+        data, never markup or control sequences). By default control characters come out as
+        Python escapes, so that no caller prints server text raw by forgetting to pass one."""
+        shown = shown or _escaped
         d = self.detail
         match self.what:
             case What.TAKE:

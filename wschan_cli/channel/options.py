@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-import ssl
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import ssl  # imported when a context is made: the CLI reads these options for --help
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,8 @@ class ChannelOptions:
 
     def ssl_context(self) -> ssl.SSLContext:
         """A TLS context that verifies the server unless ``insecure`` was asked for."""
+        import ssl
+
         context = ssl.create_default_context(cafile=self.cafile)
         if self.insecure:
             context.check_hostname = False

@@ -17,7 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from wschan_cli.options import Seconds
+
 if TYPE_CHECKING:
+    import asyncio
+    from collections.abc import Callable
     from ssl import SSLContext
 
     from wschan_cli.server import EmbeddedServer
@@ -186,7 +190,7 @@ def _ssl_context(certfile: str, keyfile: str | None) -> SSLContext:
 )
 @click.option(
     "--stall-before-upgrade",
-    type=click.FloatRange(min=0),
+    type=Seconds(min=0),
     metavar="SECONDS",
     help="Wait this long before answering the handshake request, then proceed normally.",
 )
@@ -247,7 +251,7 @@ def _ssl_context(certfile: str, keyfile: str | None) -> SSLContext:
 )
 @click.option(
     "--kill-grace",
-    type=click.FloatRange(min=0),
+    type=Seconds(min=0),
     default=2.0,
     show_default=True,
     metavar="SECONDS",
@@ -297,7 +301,8 @@ def serve(
     """
     # Imported here, not at module level: ``wschan serve --help`` should not pay
     # for asyncio and websockets.
-    from wschan_cli.runner import run_loop
+    from wschan_cli.runner import CtrlC, run_main
+    from wschan_cli.secrets import mask_url
 
     if keyfile is not None and certfile is None:
         raise click.UsageError("--keyfile needs --certfile")
@@ -348,11 +353,28 @@ def serve(
             err=True,
         )
 
-    try:
-        status = run_loop(_run(server, notes, f"{host}:{port}"))
-    except KeyboardInterrupt:
-        # Ctrl-C before the signal handlers were installed.
-        status = ExitStatus.INTERRUPTED
+    import asyncio
+
+    stop = asyncio.Event()
+    caught: list[signal.Signals] = []
+
+    def on_signal(signum: signal.Signals) -> None:
+        caught.append(signum)
+        stop.set()
+
+    def error(message: str) -> None:
+        click.echo(f"wschan serve: {message}", err=True)
+
+    # The first Ctrl-C stops serving (connections closed with 1001), as SIGTERM does; a second
+    # one quits at once (runner.CtrlC). serve has no --debug (debug=None).
+    status = run_main(
+        _run(server, notes, f"{host}:{port}", stop, caught, on_signal),
+        debug=None,
+        error=error,
+        mask=mask_url,
+        ctrl_c=CtrlC(lambda: on_signal(signal.SIGINT), error=error),
+        fast_loop=True,
+    )
     sys.exit(status)
 
 
@@ -378,22 +400,22 @@ def _echo_server(
     return server, behaviour.describe() or ["echo"]
 
 
-async def _run(server: EmbeddedServer, notes: list[str], where: str) -> int:
-    """Serve until SIGINT or SIGTERM; return the exit status."""
+async def _run(
+    server: EmbeddedServer,
+    notes: list[str],
+    where: str,
+    stop: asyncio.Event,
+    caught: list[signal.Signals],
+    on_signal: Callable[[signal.Signals], None],
+) -> int:
+    """Serve until SIGINT (run_main's Ctrl-C rule) or SIGTERM; return the exit status."""
     import asyncio
 
     loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    caught: list[signal.Signals] = []
-
-    def on_signal(signum: signal.Signals) -> None:
-        caught.append(signum)
-        stop.set()
-
-    # Handle signals in the loop rather than letting KeyboardInterrupt unwind
-    # through the server: shutdown then closes connections properly (1001).
+    # Handle SIGTERM in the loop rather than letting it kill the process: shutdown then
+    # closes connections properly (1001).
     installed: list[signal.Signals] = []
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in (signal.SIGTERM,):
         with contextlib.suppress(NotImplementedError, RuntimeError):  # e.g. Windows
             loop.add_signal_handler(signum, on_signal, signum)
             installed.append(signum)

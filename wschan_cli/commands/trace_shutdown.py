@@ -15,6 +15,7 @@ import click
 from wschan_cli.exitcodes import ExitStatus, status_for
 from wschan_cli.explore.mutation_names import NAMES as MUTATION_NAMES
 from wschan_cli.explore.parties import PARTIES, WORKFLOW_PARTIES
+from wschan_cli.options import Seconds
 
 EPILOG = """\b
 Scenarios (channel-model.md section 3):
@@ -79,7 +80,7 @@ EPILOG = EPILOG.format(parties=_parties_help())
 @click.option("--json", "as_json", is_flag=True, help="Events and verdicts as JSON Lines.")
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0.1),
+    type=Seconds(min=0.1),
     default=10.0,
     show_default=True,
     help="Seconds a scenario may take before it counts as a hang.",
@@ -256,9 +257,9 @@ def trace_shutdown(
             "--model, --with-ping, --peer, --random, --max-schedules, --reduce, --no-reduce, "
             "--party and --broken need --explore"
         )
-    import asyncio
-
     from wschan_cli.channel import ChannelError, ChannelOptions
+    from wschan_cli.runner import print_traceback, run_main
+    from wschan_cli.secrets import mask_url
     from wschan_cli.trace.scenarios import SCENARIOS
 
     plan = _Plan(
@@ -272,17 +273,21 @@ def trace_shutdown(
         export=export,
         pace=pace / 1000,
     )
-    try:
-        failed = asyncio.run(_main(url, plan))
-    except ChannelError as exc:
-        if debug:
-            raise
-        click.echo(f"wschan: {exc}", err=True)
-        sys.exit(status_for(exc))
-    except KeyboardInterrupt:
-        click.echo("wschan: interrupted", err=True)
-        sys.exit(ExitStatus.INTERRUPTED)
-    sys.exit(ExitStatus.VIOLATION if failed else ExitStatus.OK)
+
+    def error(message: str) -> None:
+        click.echo(f"wschan: {message}", err=True)
+
+    async def traced() -> int:
+        try:
+            failed = await _main(url, plan)
+        except ChannelError as exc:  # could not connect (3), rejected (4): one line
+            if debug:
+                print_traceback(mask_url)
+            error(str(exc))
+            return status_for(exc)
+        return ExitStatus.VIOLATION if failed else ExitStatus.OK
+
+    sys.exit(run_main(traced(), debug=debug, error=error, mask=mask_url))
 
 
 def _explore(

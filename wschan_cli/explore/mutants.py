@@ -1,11 +1,12 @@
 """Deliberately broken variants of the core, to prove the explorer's checks bite.
 
-Each variant is a *mutation*: a small text patch of the real module (``channel/token.py`` or
-``channel/channel.py``), compiled at run time into a module of its own. A token mutation plugs in
-through the channel's seam (``Channel.token_class``); a channel mutation is the patched module's
-``Channel``. Nothing overwrites private state of a live object, and a patch that no longer applies
-(the core changed under it) fails loudly instead of testing the unpatched code. None of this is
-used by the client.
+Each variant is a *mutation*: a small text patch of real modules of ``channel/`` (``token.py``,
+``channel.py``, or a module the channel imports its parties from, such as ``reader.py``),
+compiled at run time into modules of their own. A token mutation plugs in through the channel's
+seam (``Channel.token_class``); any other is the ``Channel`` of ``channel.py`` (patched or not)
+compiled against the patched modules. Nothing overwrites private state of a live object, and a
+patch that no longer applies (the core changed under it) fails loudly instead of testing the
+unpatched code. None of this is used by the client.
 """
 
 from __future__ import annotations
@@ -25,9 +26,14 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Mutation:
     name: str
-    module: str  # "token" or "channel": which file of wschan_cli/channel/ is patched
+    module: str  # which file of wschan_cli/channel/ is patched: "token", "channel", "reader"...
     patches: tuple[tuple[str, str], ...]  # (old, new): each old text occurs exactly once
     breaks: str  # the rule it breaks, in channel-model.md's words
+    # A rule written across files: (module, patches) of each further file.
+    more: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+
+    def by_module(self) -> dict[str, tuple[tuple[str, str], ...]]:
+        return {self.module: self.patches, **dict(self.more)}
 
 
 class PatchDoesNotApply(Exception):
@@ -161,11 +167,11 @@ MUTATIONS: dict[str, Mutation] = {
         ),
         Mutation(
             "reader-writes-pong",
-            "channel",
+            "reader",
             _t(
                 (
-                    "if owed:\n                    self._queue_replies(conn, owed)\n",
-                    "for chunk in owed:\n                    conn.transport.write(chunk)\n",
+                    "if owed:\n                _queue_replies(ch, conn, owed)\n",
+                    "for chunk in owed:\n                conn.transport.write(chunk)\n",
                 ),
             ),
             "1, 8: a Pong goes through the token like every write",
@@ -200,12 +206,19 @@ MUTATIONS: dict[str, Mutation] = {
                     "self._clock.timeout(None):\n"
                     "                        await self._write(party, conn)\n",
                 ),
-                (
-                    "left = max(deadline - self._clock.now(), 0.0)",
-                    "left = limit  # per read, not overall",
-                ),
             ),
             "D5: the graceful close waits at most the close timeout, overall",
+            more=(
+                (
+                    "reader",
+                    _t(
+                        (
+                            "left = max(deadline - ch._clock.now(), 0.0)",
+                            "left = limit  # per read, not overall",
+                        ),
+                    ),
+                ),
+            ),
         ),
         Mutation(
             "connector-releases-before-upgrade",
@@ -222,13 +235,13 @@ MUTATIONS: dict[str, Mutation] = {
         ),
         Mutation(
             "keepalive-without-token",
-            "channel",
+            "keepalive",
             _t(
                 (
-                    "                await self._ping(None, keepalive=conn)\n",
-                    "                conn.proto.send_ping(b'keepalive')\n"
-                    "                for chunk in conn.proto.data_to_send():\n"
-                    "                    conn.transport.write(chunk)\n",
+                    "            await ch._ping(None, keepalive=conn)\n",
+                    "            conn.proto.send_ping(b'keepalive')\n"
+                    "            for chunk in conn.proto.data_to_send():\n"
+                    "                conn.transport.write(chunk)\n",
                 ),
             ),
             "1: the keepalive ping goes through the token like every write",
@@ -266,18 +279,18 @@ MUTATIONS: dict[str, Mutation] = {
         ),
         Mutation(
             "half-message-on-cancel",
-            "channel",
+            "sending",
             _t(
                 (
-                    "                await self._write(party, conn)\n"
-                    "        except BaseException:\n"
-                    "            self._fail_mid_message(party, conn)\n"
-                    "            raise\n\n"
-                    "    async def _write_stream",
-                    "                await self._write(party, conn)\n"
-                    "        except BaseException:\n"
-                    "            raise\n\n"
-                    "    async def _write_stream",
+                    "            await ch._write(party, conn)\n"
+                    "    except BaseException:\n"
+                    "        _fail_mid_message(ch, party, conn)\n"
+                    "        raise\n\n\n"
+                    "async def write_stream",
+                    "            await ch._write(party, conn)\n"
+                    "    except BaseException:\n"
+                    "        raise\n\n\n"
+                    "async def write_stream",
                 ),
             ),
             "D11: a cancelled fragmented send never leaves half a message on a live connection",
@@ -314,32 +327,59 @@ TWELVE = (
 )
 
 
-def apply(source: str, mutation: Mutation) -> str:
-    for old, new in mutation.patches:
+def apply(source: str, mutation: Mutation, module: str | None = None) -> str:
+    """``source`` (of ``module``, by default the mutation's first) with its patches applied."""
+    module = module or mutation.module
+    for old, new in mutation.by_module()[module]:
         if source.count(old) != 1:
             raise PatchDoesNotApply(
                 f"{mutation.name}: {old.strip()[:60]!r} occurs {source.count(old)} times "
-                f"in channel/{mutation.module}.py"
+                f"in channel/{module}.py"
             )
         source = source.replace(old, new)
     return source
 
 
+def _source(module: str) -> str:
+    return inspect.getsource(importlib.import_module(f"wschan_cli.channel.{module}"))
+
+
+def _compile(name: str, module: str, source: str) -> types.ModuleType:
+    """``source`` as the module ``channel/<module>.py`` of mutation ``name``."""
+    real = importlib.import_module(f"wschan_cli.channel.{module}")
+    module_name = f"wschan_cli.channel._mutant_{name.replace('-', '_')}_{module}"
+    compiled = types.ModuleType(module_name)
+    compiled.__package__ = "wschan_cli.channel"
+    compiled.__file__ = real.__file__
+    sys.modules[module_name] = compiled  # dataclasses look their module up while compiling
+    exec(compile(source, f"<mutation {name} of {real.__file__}>", "exec"), compiled.__dict__)
+    return compiled
+
+
 @functools.cache
 def mutant(name: str) -> type[Channel]:
-    """The channel class of mutation ``name``, compiled from the patched real module."""
+    """The channel class of mutation ``name``, compiled from the patched real modules."""
     from wschan_cli.channel import Channel
 
     mutation = MUTATIONS[name]
-    real = importlib.import_module(f"wschan_cli.channel.{mutation.module}")
-    source = apply(inspect.getsource(real), mutation)
-    module_name = f"wschan_cli.channel._mutant_{name.replace('-', '_')}"
-    module = types.ModuleType(module_name)
-    module.__package__ = "wschan_cli.channel"
-    module.__file__ = real.__file__
-    sys.modules[module_name] = module  # dataclasses look their module up while compiling
-    exec(compile(source, f"<mutation {name} of {real.__file__}>", "exec"), module.__dict__)
-    if mutation.module == "token":
-        return type(f"Channel[{name}]", (Channel,), {"token_class": module.Token})
-    channel_cls: type[Channel] = module.Channel
+    modules = mutation.by_module()
+    patched = {
+        module: _compile(name, module, apply(_source(module), mutation, module))
+        for module in modules
+        if module != "channel"
+    }
+    if set(modules) == {"token"}:
+        return type(f"Channel[{name}]", (Channel,), {"token_class": patched["token"].Token})
+    # channel.py, patched or not, compiled while the patched modules stand in for the real
+    # ones, so that its imports of them (``from .reader import ...``) find the patched code.
+    source = _source("channel")
+    if "channel" in modules:
+        source = apply(source, mutation, "channel")
+    real = {module: sys.modules[f"wschan_cli.channel.{module}"] for module in patched}
+    try:
+        sys.modules.update({f"wschan_cli.channel.{m}": mod for m, mod in patched.items()})
+        channel_module = _compile(name, "channel", source)
+    finally:
+        sys.modules.update({f"wschan_cli.channel.{m}": mod for m, mod in real.items()})
+    channel_cls: type[Channel] = channel_module.Channel
     return channel_cls

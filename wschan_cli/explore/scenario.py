@@ -91,7 +91,10 @@ def deterministic_bytes(channel_cls: type[Channel]) -> Iterator[None]:
     import websockets.frames
     import websockets.utils
 
+    import wschan_cli.channel.protocol
+
     patched = [(websockets.frames, "secrets"), (websockets.utils, "secrets")]
+    patched.append((wschan_cli.channel.protocol, "os"))  # the masking keys' os.urandom
     for cls in channel_cls.__mro__:
         module = sys.modules.get(cls.__module__)
         if module is not None and hasattr(module, "os"):
@@ -569,7 +572,7 @@ def _abstract(value: Any, connections: dict[int, Hashable], depth: int = 0) -> H
         return bytes(value)
     if isinstance(value, Party):
         return str(value)
-    if type(value).__name__ == "_Connection":  # also a mutant module's
+    if type(value).__name__ == "Connection":  # also a mutant module's
         if value.n not in connections:
             connections[value.n] = value.snapshot()
         return ("connection", value.n)

@@ -19,7 +19,7 @@ from websockets.server import ServerProtocol
 from websockets.uri import WebSocketURI
 
 from wschan_cli.channel import ChannelOptions, Transport
-from wschan_cli.channel.channel import protocol_snapshot
+from wschan_cli.channel.protocol import protocol_snapshot
 
 # What websockets' ServerProtocol refuses although RFC 6455 allows it: a Close between the
 # fragments of a message (section 5.4: control frames may be injected between fragments); the

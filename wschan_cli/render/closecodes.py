@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from wschan_cli.channel.close import SENDABLE_CLOSE_CODES, unsendable_part
+
 CLOSE_CODE_NAMES = {
     1000: "normal closure",
     1001: "going away",
@@ -24,16 +26,13 @@ CLOSE_CODE_NAMES = {
 }
 
 
-#: Close codes a client may put in a Close frame (RFC 6455 7.4; 1004-1006 and 1015 may not).
-SENDABLE_CLOSE_CODES = "1000-1003, 1007-1014 or 3000-4999"
-
-
 def close_frame_problem(code: int, reason: str) -> tuple[str, str] | None:
     """What keeps (``code``, ``reason``) out of a Close frame we send, as (which, why), or None.
-    ``which`` is "code" or "reason"."""
-    if not (1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999):
+    ``which`` is "code" or "reason"; the rule is the core's (``unsendable_part``)."""
+    part = unsendable_part(code, reason)
+    if part == "code":
         return "code", f"{code} cannot be sent in a Close frame: use {SENDABLE_CLOSE_CODES}"
-    if len(reason.encode("utf-8", "surrogateescape")) > 123:  # RFC 6455 5.5: 125-byte payload
+    if part == "reason":  # RFC 6455 5.5: 125-byte payload
         return "reason", "the reason must be at most 123 bytes of UTF-8"
     return None
 

@@ -11,11 +11,15 @@ from __future__ import annotations
 import http
 import json
 from collections.abc import Iterable
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from .color import Style
+from wschan_cli.secrets import DEFAULT, Secrets
+
+from .color import Style, color_enabled
 from .escape import escape_control
-from .secrets import DEFAULT, Secrets
+
+if TYPE_CHECKING:
+    from wschan_cli.options import ConnectionSettings
 
 _PREVIEW = 80
 
@@ -31,6 +35,19 @@ def preview(data: bytes, opcode: str) -> str:
     text = data[: _PREVIEW * 4].decode(errors="replace")
     cut = len(text) > _PREVIEW or len(data) > _PREVIEW * 4
     return '"' + escape_control(text[:_PREVIEW], one_line=True) + ('..."' if cut else '"')
+
+
+def diagnostics_for(conn: ConnectionSettings, err: TextIO, **changes: Any) -> Diagnostics:
+    """The -i / -v / notes writer on ``err`` for a command's connection settings (``changes``
+    override)."""
+    settings: dict[str, Any] = {
+        "verbose": conn.verbose,
+        "include": conn.include,
+        "style": Style(color_enabled(conn.color, err)),
+        "secrets": conn.secrets,
+    }
+    settings.update(changes)
+    return Diagnostics(err, **settings)
 
 
 class Diagnostics:
@@ -54,6 +71,12 @@ class Diagnostics:
         self.json_lines = json_lines
         self.style = style or Style(False)
         self.t0 = t0
+
+    @property
+    def watches(self) -> bool:
+        """Whether -i or -v asked for the channel's events: then the session subscribes this
+        writer to every channel it makes."""
+        return self.include or self.verbose
 
     # ------------------------------------------------------------------ masking
 
@@ -121,7 +144,7 @@ class Diagnostics:
     def response(self, status: int, headers: Iterable[Any]) -> None:
         """-i / -v: the handshake response's status line and headers (masked); the 101 from
         its event, a rejection (any other status) from the error that reports it."""
-        if not (self.include or self.verbose):
+        if not self.watches:
             return
         headers = self._masked_headers(headers)
         if self.json_lines:

@@ -7,8 +7,7 @@ from __future__ import annotations
 import http
 from dataclasses import dataclass
 
-from websockets.exceptions import ProtocolError
-from websockets.frames import Close
+from wschan_cli.channel.close import SENDABLE_CLOSE_CODES, unsendable_part
 
 __all__ = ["Behaviour"]
 
@@ -63,14 +62,13 @@ class Behaviour:
             raise ValueError("close_after and drop_after are mutually exclusive")
         if self.drop_mid_frame and self.drop_after is None:
             raise ValueError("drop_mid_frame needs drop_after")
-        try:
-            Close(self.close_code, self.close_reason).check()
-        except ProtocolError:
+        part = unsendable_part(self.close_code, self.close_reason)
+        if part == "code":
             raise ValueError(
                 f"close_code {self.close_code} cannot be sent in a Close frame "
-                "(use 1000-1003, 1007-1014 or 3000-4999)"
-            ) from None
-        if len(self.close_reason.encode()) > 123:
+                f"(use {SENDABLE_CLOSE_CODES})"
+            )
+        if part == "reason":
             raise ValueError("close_reason must be at most 123 bytes of UTF-8")
         if self.reject_status is not None:
             try:

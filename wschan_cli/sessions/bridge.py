@@ -16,16 +16,15 @@ import asyncio
 import contextlib
 import sys
 import time
-from collections.abc import Callable
 
 from wschan_cli.channel import CloseInfo, Message
 from wschan_cli.exitcodes import ExitStatus
 from wschan_cli.render.color import is_tty
-from wschan_cli.render.diagnostics import Diagnostics
+from wschan_cli.render.diagnostics import Diagnostics, diagnostics_for
 from wschan_cli.render.replies import ReplyWriter
-from wschan_cli.runner import run_main
+from wschan_cli.render.sink import ReplySink
+from wschan_cli.runner import CtrlC, run_main
 
-from .interrupt import CtrlC
 from .link import Link, LinkConfig
 from .outgoing import Outbox
 from .payload import InputError
@@ -36,7 +35,7 @@ def run_bridge(
     cfg: LinkConfig, *, wait: float, fmt: str = "plain", timestamps: bool, pretty: bool
 ) -> int:
     conn = cfg.connection
-    diag = conn.diagnostics(sys.stderr)
+    diag = diagnostics_for(conn, sys.stderr)
     writer = ReplyWriter(
         sys.stdout.buffer,
         fmt=fmt,
@@ -45,55 +44,36 @@ def run_bridge(
         escape=is_tty(sys.stdout),
         color=False,
     )
+    sink = ReplySink(writer)
+    # The first Ctrl-C cancels the bridge, which then closes with 1001 (a second quits at once).
+    ctrl_c = CtrlC(error=diag.error, last_words=sink.flush)
     return run_main(
-        _bridge(cfg, diag, writer, wait), debug=conn.debug, error=diag.error, mask=diag.secrets.text
+        _bridge(cfg, diag, sink, wait, ctrl_c),
+        debug=conn.debug,
+        error=diag.error,
+        mask=diag.secrets.text,
+        ctrl_c=ctrl_c,
     )
 
 
-async def _bridge(cfg: LinkConfig, diag: Diagnostics, writer: ReplyWriter, wait: float) -> int:
+async def _bridge(
+    cfg: LinkConfig, diag: Diagnostics, sink: ReplySink, wait: float, ctrl_c: CtrlC
+) -> int:
     loop = asyncio.get_running_loop()
     diag.t0 = loop.time()
     last_activity = loop.time()
-    broken_pipe = False
-    flush_pending = False
     input_error: str | None = None
-
-    def flush() -> None:
-        nonlocal flush_pending, broken_pipe
-        flush_pending = False
-        try:
-            writer.flush()
-        except (BrokenPipeError, ValueError):
-            broken_pipe = True
-
-    def output(write: Callable[[], None]) -> None:
-        nonlocal flush_pending, broken_pipe
-        if broken_pipe:
-            return
-        try:
-            write()
-        except (BrokenPipeError, ValueError):
-            broken_pipe = True
-            return
-        if not flush_pending:
-            flush_pending = True
-            loop.call_soon(flush)
 
     def on_message(message: Message) -> None:
         nonlocal last_activity
         last_activity = loop.time()
-        output(lambda: writer.message(message.type, message.data, time.time()))
+        sink.message(message.type, message.data, time.time())
 
     def on_close(info: CloseInfo) -> None:
         # --json: one close record per connection (--reconnect may make several).
-        when = time.time()
-        output(
-            lambda: writer.close(
-                code=info.code, reason=info.reason, by=info.by, clean=info.clean, when=when
-            )
-        )
+        sink.close(info, time.time())
 
-    observers = [diag] if cfg.connection.verbose or cfg.connection.include else []
+    observers = [diag] if diag.watches else []
     link = Link(
         cfg,
         process=on_message,
@@ -117,16 +97,6 @@ async def _bridge(cfg: LinkConfig, diag: Diagnostics, writer: ReplyWriter, wait:
         except InputError as exc:
             input_error = str(exc)
 
-    task = asyncio.current_task()
-    assert task is not None
-    interrupted = False
-
-    def stop() -> None:
-        nonlocal interrupted
-        interrupted = True
-        task.cancel()
-
-    CtrlC(stop, error=diag.error, last_words=flush).install()
     pumping = asyncio.ensure_future(pump())
     try:
         await asyncio.wait({pumping, supervisor}, return_when=asyncio.FIRST_COMPLETED)
@@ -135,31 +105,33 @@ async def _bridge(cfg: LinkConfig, diag: Diagnostics, writer: ReplyWriter, wait:
             # --wait seconds (replies to the last lines are still on their way); not before
             # the first connect attempt has told how it went, so the status says it (3, 4).
             await link.wait_attempted()
-            while not supervisor.done() and not broken_pipe and input_error is None:
+            while not supervisor.done() and not sink.gone and input_error is None:
                 remaining = last_activity + wait - loop.time()
                 if remaining <= 0:
                     break
                 await asyncio.wait({supervisor}, timeout=remaining)
             if not supervisor.done():
-                code, reason = (1001, "stdout closed") if broken_pipe else (1000, "")
+                code, reason = (1001, "stdout closed") if sink.gone else (1000, "")
                 await link.close(code, reason)
     except asyncio.CancelledError:
-        if not interrupted:
+        if not ctrl_c.pressed:
             raise
+        task = asyncio.current_task()
+        assert task is not None
         task.uncancel()
-        await link.close(1001, "interrupted")  # a second Ctrl-C quits at once (interrupt.py)
+        await link.close(1001, "interrupted")  # a second Ctrl-C quits at once (runner.CtrlC)
     pumping.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await pumping
     status = await supervisor
-    flush()
-    if interrupted:
+    sink.flush()
+    if ctrl_c.pressed:
         diag.error("interrupted")
         return ExitStatus.INTERRUPTED
     if status != 0 and link.final_message:
         diag.error(link.final_message)
-    if broken_pipe:
-        diag.error("stdout was closed (broken pipe); closed the connection with 1001")
+    if sink.gone:
+        diag.error(sink.farewell())
         return ExitStatus.ERROR
     if input_error is not None:
         diag.error(f"{input_error}; nothing after it was sent")

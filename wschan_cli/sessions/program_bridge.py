@@ -23,7 +23,7 @@ import sys
 from wschan_cli import programs
 from wschan_cli.channel import Message
 from wschan_cli.exitcodes import ExitStatus
-from wschan_cli.render.diagnostics import Diagnostics
+from wschan_cli.render.diagnostics import Diagnostics, diagnostics_for
 from wschan_cli.runner import run_main
 
 from .link import Link, LinkConfig
@@ -39,7 +39,7 @@ def run_program_bridge(
     cfg: LinkConfig, argv: tuple[str, ...], *, close_code: int, wait: float
 ) -> int:
     conn = cfg.connection
-    diag = conn.diagnostics(sys.stderr)
+    diag = diagnostics_for(conn, sys.stderr)
     return run_main(
         _program_bridge(cfg, argv, diag, close_code, wait),
         debug=conn.debug,
@@ -74,7 +74,7 @@ async def _program_bridge(
             # Raised into the channel, which fails the connection with 1011 and this reason.
             raise RuntimeError(f"{name} is not reading its stdin")
 
-    observers = [diag] if cfg.connection.verbose or cfg.connection.include else []
+    observers = [diag] if diag.watches else []
     link = Link(
         cfg,
         process=on_message,

@@ -24,12 +24,12 @@ from typing import Any
 from wschan_cli.channel import ChannelError, CloseInfo, Message, What
 from wschan_cli.exitcodes import ExitStatus
 from wschan_cli.render.color import Style, color_enabled
+from wschan_cli.render.diagnostics import diagnostics_for
 from wschan_cli.render.escape import escape_control
 from wschan_cli.render.replies import ReplyWriter, iso_time
-from wschan_cli.runner import run_main
+from wschan_cli.runner import CtrlC, run_main
 
 from . import slash
-from .interrupt import CtrlC
 from .link import Link, LinkConfig
 from .view import ChannelView
 
@@ -60,7 +60,11 @@ def history_path() -> Path:
 def run_repl(cfg: LinkConfig, *, fmt: str = "plain", timestamps: bool, pretty: bool) -> int:
     repl = Repl(cfg, fmt=fmt, timestamps=timestamps, pretty=pretty)
     return run_main(
-        repl.main(), debug=cfg.connection.debug, error=repl.error, mask=repl.secrets.text
+        repl.main(),
+        debug=cfg.connection.debug,
+        error=repl.error,
+        mask=repl.secrets.text,
+        prompt=True,  # Ctrl-C is a key at the prompt; the rule is installed around commands
     )
 
 
@@ -89,7 +93,7 @@ class Repl:
         self.show_transitions = cfg.connection.verbose
         self.before: Any = None  # the last event seen, for the step lines of the next one
         self.lanes: Any = None  # draws the transitions' lines, once there is one (_step)
-        # Ctrl-C (interrupt.py): at the prompt a key (the second one ends the prompt, which
+        # Ctrl-C (runner.CtrlC): at the prompt a key (the second one ends the prompt, which
         # restores the terminal); while a command waits, a SIGINT that cancels the command.
         self.ctrl_c = CtrlC(lambda: None, error=self.error)
         self.deinited = False
@@ -202,7 +206,7 @@ class Repl:
 
         with patch_stdout(raw=True):
             conn = self.cfg.connection
-            self.diag = conn.diagnostics(sys.stderr, verbose=True, t0=loop.time())
+            self.diag = diagnostics_for(conn, sys.stderr, verbose=True, t0=loop.time())
             observers: list[Any] = [self.view, self._transition]
             self.link = Link(
                 self.cfg,

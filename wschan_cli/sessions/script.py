@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import re
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -86,6 +86,8 @@ def parse_line(raw: bytes, number: int) -> Step | None:
         value = json.loads(text, object_pairs_hook=_unique_keys)
     except _DuplicateKey as exc:
         raise bad(f"key {exc.args[0]!r} given twice") from None
+    except RecursionError:  # a line of 1 MiB can nest arrays far deeper than the parser goes
+        raise bad("not valid JSON: nested too deeply") from None
     except ValueError as exc:
         # json.JSONDecodeError: its msg and column, without json's "line 1" (one line here).
         where = f" (column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
@@ -131,8 +133,9 @@ def parse_line(raw: bytes, number: int) -> Step | None:
         return Ping(payload)
     if action == "sleep":
         expect_type((int, float), "a number of seconds")
-        if not (math.isfinite(arg) and arg >= 0):
-            raise bad(f'"sleep" takes seconds >= 0, not {arg}')
+        # An int too large for a float (1 followed by 400 zeros) is no number of seconds either.
+        if not (0 <= arg <= sys.float_info.max):  # also refuses NaN and Infinity
+            raise bad(f'"sleep" takes seconds >= 0, not {_kind(arg)}')
         return Sleep(float(arg))
     if action == "expect":
         expect_type(int, "a whole number")
@@ -173,7 +176,8 @@ def _kind(value: Any) -> str:
     names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
     if value is None:
         return "null"
-    return names.get(type(value), json.dumps(value))
+    shown = names.get(type(value)) or json.dumps(value)
+    return shown if len(shown) <= 24 else f"{shown[:20]}... ({len(shown)} characters)"
 
 
 def _lone_surrogate(text: str) -> bool:

@@ -3,6 +3,9 @@ a line bridge when stdin or stdout is not a terminal.
 
 Loading this module (for ``wschan connect --help``) imports click and the option definitions
 only; the channel, prompt_toolkit and the views are imported when the command runs.
+
+A package because ``--exec`` is part of this command: its options and the hand-over to the
+program bridge are in ``exec.py``, connect's own helper (no other command imports it).
 """
 
 from __future__ import annotations
@@ -11,8 +14,15 @@ from typing import Any
 
 import click
 
-from wschan_cli.commands.connect_exec import exec_options, run_exec_if_asked
-from wschan_cli.options import ConnectionSettings, check_url, connection_options, output_format
+from wschan_cli.options import (
+    ConnectionSettings,
+    Seconds,
+    check_url,
+    connection_options,
+    output_format,
+)
+
+from .exec import exec_options, run_exec_if_asked
 
 #: Seconds of silence (no message in or out) after the end of input before the bridge closes.
 DEFAULT_BRIDGE_WAIT = 1.0
@@ -122,7 +132,7 @@ Examples:
 )
 @click.option(
     "--reconnect-delay",
-    type=click.FloatRange(min=0),
+    type=Seconds(min=0),
     default=DEFAULT_RECONNECT_DELAY,
     show_default=True,
     metavar="SECONDS",
@@ -130,7 +140,7 @@ Examples:
 )
 @click.option(
     "--reconnect-max-delay",
-    type=click.FloatRange(min=0),
+    type=Seconds(min=0),
     default=DEFAULT_RECONNECT_MAX_DELAY,
     show_default=True,
     metavar="SECONDS",
@@ -146,7 +156,7 @@ Examples:
 )
 @click.option(
     "--wait",
-    type=click.FloatRange(min=0),
+    type=Seconds(min=0),
     default=DEFAULT_BRIDGE_WAIT,
     show_default=True,
     metavar="SECONDS",

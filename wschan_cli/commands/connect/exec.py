@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from wschan_cli.commands.exec_usage import check_exec_usage, check_program_found
+from wschan_cli.options import Seconds
 
 if TYPE_CHECKING:
     from wschan_cli.sessions.link import LinkConfig
@@ -55,7 +56,7 @@ def exec_options(command: Callable[..., Any]) -> Callable[..., Any]:
             ),
             click.option(
                 "--exec-wait",
-                type=click.FloatRange(min=0),
+                type=Seconds(min=0),
                 default=DEFAULT_EXEC_WAIT,
                 show_default=True,
                 metavar="SECONDS",

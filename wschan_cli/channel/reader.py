@@ -1,0 +1,213 @@
+"""The reader of a connection, and what it starts: it reads, feeds websockets, delivers each
+message (to ``process`` or the receive queue), owes the control replies websockets queued (an
+auto reply party writes them under the token, D10) and, when the stream ends, runs terminate.
+
+Part of ``Channel``, split off by party: these functions read and change the channel's state as
+its methods do, and write only through the channel's token-holding ``_write``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from websockets.frames import Opcode
+from websockets.http11 import Response
+from websockets.protocol import CLOSED
+
+from .close import CloseInfo
+from .connection import Connection
+from .errors import ChannelError, HandshakeInterrupted, reject
+from .events import Party, What
+from .messages import Message
+from .protocol import OPCODE_NAMES, frames_to_write, rejection
+
+if TYPE_CHECKING:
+    from .channel import Channel
+
+_new_tuple = tuple.__new__  # Message(...) runs NamedTuple's Python-level __new__
+# Enum members read on every message, looked up once: in Python 3.11 reading an Enum class
+# attribute costs about as much as a function call.
+_TEXT, _BINARY, _CONT, _CLOSE, _PONG = (
+    Opcode.TEXT,
+    Opcode.BINARY,
+    Opcode.CONT,
+    Opcode.CLOSE,
+    Opcode.PONG,
+)
+
+
+async def run_reader(ch: Channel, conn: Connection) -> None:
+    """The reader of one connection; when it ends, it runs ``handle_terminate``."""
+    try:
+        await _read_loop(ch, conn)
+        await _handle_terminate(ch, conn)
+    finally:
+        ch._leave()
+
+
+async def _read_loop(ch: Channel, conn: Connection) -> None:
+    party = Party("reader", conn.n)
+    proto = conn.proto
+    reason = "eof"
+    limit = ch.options.close_timeout
+    deadline: float | None = None  # for the peer to end TCP, once a Close went out
+    try:
+        while True:
+            try:
+                if deadline is None and limit is not None and proto.close_expected():
+                    deadline = ch._clock.now() + limit
+                if deadline is not None:
+                    # A Close went out: the server should end TCP. One bound for the whole
+                    # wait, so a peer that keeps sending cannot keep us CLOSING.
+                    left = max(deadline - ch._clock.now(), 0.0)
+                    async with ch._clock.timeout(left):
+                        data = await conn.transport.read()
+                else:
+                    data = await conn.transport.read()
+            except TimeoutError:
+                reason = "close timeout"
+                if not conn.failed:  # a connection we failed keeps the code we failed it with
+                    conn.local_close = conn.local_close or CloseInfo(
+                        1006, "peer did not close TCP after the Close", "local", clean=False
+                    )
+                break
+            except OSError as exc:
+                reason = f"read error: {exc}"
+                proto.receive_eof()
+                break
+            if data:
+                proto.receive_data(data)
+            else:
+                proto.receive_eof()
+            for event in proto.events_received():
+                _on_protocol_event(ch, party, conn, event)
+            if not conn.upgraded.done() and proto.handshake_exc is not None:
+                if isinstance(proto.handshake_exc.__cause__, EOFError):
+                    problem = "closed before the 101"
+                else:
+                    problem = f"sent an invalid handshake response: {proto.handshake_exc}"
+                reject(conn.upgraded, HandshakeInterrupted(f"connection to {ch.url} {problem}"))
+            # D10: what the protocol owes for these frames (Pong, Close echo, or our own
+            # failure's Close) is queued before this step ends: a send that ``process``
+            # started runs only after it, so it cannot overtake them.
+            owed = frames_to_write(proto)
+            if proto.parser_exc is not None and not isinstance(proto.parser_exc, EOFError):
+                conn.failed = True  # websockets failed it (1002, 1009): 7.1.7 applies too
+            if owed:
+                _queue_replies(ch, conn, owed)
+            if not data or proto.state is CLOSED:
+                break
+            inbox = ch._inbox
+            while inbox is not None and len(inbox) >= ch.options.receive_queue and not conn.closing:
+                # Backpressure: read nothing more until the consumer catches up.
+                ch._inbox_taken.clear()
+                await ch._inbox_taken.wait()
+    finally:
+        if not conn.upgraded.done():
+            reject(
+                conn.upgraded,
+                HandshakeInterrupted(f"connection to {ch.url} closed before the 101"),
+            )
+        conn.reader_done.set()
+        ch._emit(party, What.READER_END, reason=reason)
+
+
+def _on_protocol_event(ch: Channel, party: Party, conn: Connection, event: Any) -> None:
+    if isinstance(event, Response):
+        if conn.upgraded.done():
+            return
+        if conn.proto.handshake_exc is not None:
+            reject(conn.upgraded, rejection(ch.url, conn.proto, event))
+        else:
+            conn.upgraded.set_result(event)
+        return
+    opcode = event.opcode
+    if ch._subscribers:
+        ch._emit(
+            party,
+            What.FRAME_IN,
+            opcode=OPCODE_NAMES.get(int(opcode), "?"),
+            size=len(event.data),
+            fin=event.fin,
+            data=bytes(event.data),
+        )
+    if opcode is _PONG:
+        conn.resolve_pings(bytes(event.data), ch._clock.now())
+    elif conn.failed:
+        return  # RFC 6455 7.1.7: after failing the connection, process nothing more
+    elif opcode is _TEXT and event.fin:  # the common case: a whole text message
+        try:
+            text = bytes(event.data).decode()
+        except UnicodeDecodeError as exc:
+            conn.fail(1007, f"invalid UTF-8 at position {exc.start}")
+            return
+        _deliver(ch, conn, _new_tuple(Message, ("text", text)))
+    elif opcode is _BINARY and event.fin:
+        _deliver(ch, conn, _new_tuple(Message, ("binary", bytes(event.data))))
+    elif opcode is _TEXT or opcode is _BINARY or opcode is _CONT:
+        message = conn.assemble(opcode, event)  # None until the last fragment
+        if message is not None:
+            _deliver(ch, conn, message)
+    # PING and CLOSE: the protocol queued the Pong / Close echo; the replier writes it.
+
+
+def _deliver(ch: Channel, conn: Connection, message: Message) -> None:
+    inbox = ch._inbox
+    if inbox is not None:
+        if len(inbox) < ch.options.receive_queue or not conn.closing:
+            inbox.append(message)  # over the bound only by what one read brought
+            ch._inbox_put.set()
+        return  # closing with a consumer that is behind: the rest is dropped
+    if ch._process is not None:
+        try:
+            ch._process(message)
+        except Exception as exc:  # a failing consumer must not kill the reader
+            conn.fail(1011, f"process callback failed: {exc}")
+
+
+def _queue_replies(ch: Channel, conn: Connection, replies: list[bytes]) -> None:
+    """Owe ``replies`` on ``conn`` (D10): the next token holder writes them before anything
+    of its own; the auto reply party is only there in case no other party comes."""
+    conn.replies.extend(replies)
+    if conn.failed:
+        # RFC 6455 7.1.7: once we failed the connection, nothing but our Close goes out.
+        conn.replies = [chunk for chunk in conn.replies if chunk[0] & 0x0F == _CLOSE]
+    if not conn.replier_running:
+        conn.replier_running = True
+        ch._spawn(_auto_reply(ch, conn), f"auto_reply#{conn.n}")
+
+
+async def _auto_reply(ch: Channel, conn: Connection) -> None:
+    """Write queued Pongs and Close frames, through the token like any other write."""
+    party = ch._new_party("auto_reply")
+    try:
+        await ch._token.take(party)
+        try:
+            if not conn.closing:
+                while conn.replies:
+                    replies, conn.replies = conn.replies, []
+                    await ch._write(party, conn, replies)
+            else:
+                ch._emit(party, What.LEAVE, dropped=len(conn.replies))
+                conn.replies = []  # the connection is gone: never write on it (H3)
+        except ChannelError:
+            pass  # the connection died under us; terminate reports how
+        finally:
+            conn.replier_running = False
+            ch._token.release(party)
+    finally:
+        ch._leave()
+
+
+async def _handle_terminate(ch: Channel, conn: Connection) -> None:
+    """The reader ended: take the token and shut the connection down, unless already done."""
+    party = Party("terminate", conn.n)
+    await ch._token.take(party)
+    try:
+        if conn.released:
+            # Woken after someone else released it (established == 0): nothing to do.
+            ch._emit(party, What.LEAVE)
+        else:
+            await ch._shutdown(party, conn, graceful=None)
+    finally:
+        ch._token.release(party)
