@@ -30,6 +30,7 @@ SCENARIOS: dict[str, tuple[int, list[str]]] = {
     "cancel-deinit": (1, ["cancel-deinit"]),
     "fragments": (2, ["fragments"]),
     "slow-close": (0, ["slow-close"]),
+    "on-close-deinit": (1, ["on-close-deinit"]),
 }
 
 
@@ -76,6 +77,18 @@ def test_cli_party_option_and_json() -> None:
         assert name in help_text
 
 
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("senders", [0, 1])
+def test_a_close_read_while_deinit_writes_an_owed_pong_is_still_answered(senders: int) -> None:
+    """The peer pings, then closes: deinit, holding the token, writes the owed Pong (D10); while
+    that drains the reader reads the peer's Close and owes its echo. The echo must still go out
+    before TCP closes (RFC 6455 5.5.1); it was dropped (found by exploring --peer close with
+    --party auto-reply)."""
+    setup = with_parties(Setup(senders=senders, peer_close=True), ["auto-reply"])
+    report = explore(lambda choose: Schedule(setup, choose))
+    assert report.exhausted and report.ok, [f.violation for f in report.found.values()]
+
+
 def test_every_party_the_channel_makes_is_a_party_kind() -> None:
     # The views, the checks and the scenarios compare party kinds with PartyKind members: a kind
     # the channel made that is not one would fall through every comparison silently.
@@ -86,3 +99,14 @@ def test_every_party_the_channel_makes_is_a_party_kind() -> None:
         seen |= {e.party.kind for e in result.events}
     assert seen <= set(PartyKind)
     assert {PartyKind.SEND, PartyKind.DEINIT, PartyKind.TERMINATE, PartyKind.READER} <= seen
+
+
+@pytest.mark.timeout(120)
+def test_a_cancelled_deinit_waiter_does_not_count_for_fifo_when_deinit_waits_again() -> None:
+    """--peer close --party cancel-deinit: deinit waits behind the auto reply, is cancelled, and
+    the second deinit (the same party, "deinit") waits behind terminate. The cancelled waiter
+    left the queue; the monitor took the second deinit's wait for the first's and reported a
+    FIFO violation when terminate was woken first."""
+    setup = with_parties(Setup(senders=1, peer_close=True), ["cancel-deinit"])
+    report = explore(lambda choose: Schedule(setup, choose))
+    assert report.exhausted and report.ok, [f.violation for f in report.found.values()]

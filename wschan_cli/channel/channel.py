@@ -513,9 +513,13 @@ class Channel:
         if conn.keepalive is not None and conn.keepalive is not asyncio.current_task():
             conn.keepalive.cancel()
         try:
-            if conn.replies and not abort:
+            for _ in range(2):
                 # D10, RFC 6455 5.5.1: a Close echo (or Pong) we owe goes out before we close,
-                # even when this holder is deinit or terminate.
+                # even when this holder is deinit or terminate. A second pass writes what the
+                # reader queued while the first drained (the peer's Close read then: its echo);
+                # bounded, so a peer that keeps pinging cannot hold the close (D5).
+                if not conn.replies or abort:
+                    break
                 try:
                     async with self._clock.timeout(self.options.close_timeout):
                         await self._write(party, conn, [])

@@ -14,7 +14,7 @@ import click
 
 from wschan_cli.exitcodes import ExitStatus, status_for
 from wschan_cli.explore.mutation_names import NAMES as MUTATION_NAMES
-from wschan_cli.explore.parties import PARTIES
+from wschan_cli.explore.parties import PARTIES, WORKFLOW_PARTIES
 from wschan_cli.options import Seconds
 
 EPILOG = """\b
@@ -153,9 +153,19 @@ EPILOG = EPILOG.format(parties=_parties_help())
     help="With --explore: stop after this many schedules.",
 )
 @click.option(
+    "--reduce",
+    "reduction",
+    type=click.Choice(["all", "states", "none"]),
+    default="states",
+    show_default=True,
+    help="With --explore: states: prune states explored before and fold the sends not yet "
+    "started; all: also skip steps that commute with explored ones (sleep sets: fewer "
+    "schedules, the same states); none: run every interleaving.",
+)
+@click.option(
     "--no-reduce",
     is_flag=True,
-    help="With --explore: do not prune states explored before (counts every interleaving).",
+    help="With --explore: the same as --reduce none.",
 )
 @click.option(
     "--party",
@@ -189,6 +199,7 @@ def trace_shutdown(
     random_runs: int | None,
     seed: int,
     max_schedules: int | None,
+    reduction: str,
     no_reduce: bool,
     broken: str | None,
     parties: tuple[str, ...],
@@ -209,8 +220,10 @@ def trace_shutdown(
             )
         if broken is not None and model != "wschan":
             raise click.UsageError("--broken applies to --model wschan")
-        if model == "workflow" and set(parties) - {"connector"}:
-            raise click.UsageError("--model workflow takes only --party connector")
+        if model == "workflow" and set(parties) - set(WORKFLOW_PARTIES):
+            raise click.UsageError(
+                "--model workflow takes only --party " + ", ".join(WORKFLOW_PARTIES)
+            )
         sys.exit(
             _explore(
                 broken,
@@ -221,7 +234,7 @@ def trace_shutdown(
                 random_runs,
                 seed,
                 max_schedules,
-                not no_reduce,
+                "none" if no_reduce else reduction,
                 as_json,
                 peer == "close",
                 parties,
@@ -235,13 +248,14 @@ def trace_shutdown(
         or random_runs is not None
         or max_schedules
         or no_reduce
+        or reduction != "states"
         or broken
         or parties
         or peer != "eof"
     ):
         raise click.UsageError(
-            "--model, --with-ping, --peer, --random, --max-schedules, --no-reduce, --party "
-            "and --broken need --explore"
+            "--model, --with-ping, --peer, --random, --max-schedules, --reduce, --no-reduce, "
+            "--party and --broken need --explore"
         )
     from wschan_cli.channel import ChannelError, ChannelOptions
     from wschan_cli.runner import print_traceback, run_main
@@ -285,7 +299,7 @@ def _explore(
     random_runs: int | None,
     seed: int,
     max_schedules: int | None,
-    reduce: bool,
+    reduction: str,
     as_json: bool,
     peer_close: bool,
     parties: tuple[str, ...],
@@ -305,10 +319,11 @@ def _explore(
         random_runs,
         seed,
         max_schedules,
-        reduce,
+        reduction != "none",
         broken,
         peer_close,
         parties,
+        por=reduction == "all",
     )
     report = run(config)
     console = Console()

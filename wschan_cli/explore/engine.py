@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from wschan_cli.invariants.monitor import Violation
 
+from .footprint import ALL, Footprint, Tracer, changed, independent
 from .loop import Prune
 
 
@@ -32,6 +33,15 @@ class Runnable(Protocol):
     def run(self) -> Any: ...
 
     def signature(self) -> Hashable: ...
+
+    # partial-order reduction (explore(por=True)):
+    def parts(self) -> dict[Hashable, Hashable]: ...  # the state, by location
+
+    def transition_keys(self, labels: list[str]) -> list[Hashable]: ...
+
+    def code_location(self, code: Any) -> Hashable | None: ...
+
+    def clock(self) -> float: ...
 
 
 Factory = Callable[[Callable[[Any, list[str]], int]], Runnable]
@@ -58,6 +68,7 @@ class Report:
     exhausted: bool = False  # every schedule was explored (not cut by --max-schedules)
     found: dict[str, Found] = field(default_factory=dict)  # kind -> shortest
     violating: int = 0  # schedules with a violation
+    slept: int = 0  # executions stopped because every transition left was asleep (por)
 
     @property
     def ok(self) -> bool:
@@ -91,59 +102,145 @@ def _note(report: Report, result: Any, number: int) -> None:
             report.found[kind] = Found(v, list(result.choices), list(result.events), number)
 
 
+@dataclass
+class _Node:
+    """A choice point on the current path (partial-order reduction's bookkeeping)."""
+
+    keys: list[Hashable]  # the transition of each alternative (its party, or the timer)
+    parts: dict[Hashable, Hashable] | None  # the state's parts here (None: not reduced)
+    sleep: dict[Hashable, Footprint]  # transitions asleep here, with their footprints
+    todo: list[int]  # alternatives still to explore here, in order
+    chosen: int = 0
+    done: list[tuple[Hashable, Footprint]] = field(default_factory=list)  # explored + footprint
+
+
 def explore(
     factory: Factory,
     *,
     reduce: bool = True,
+    por: bool = False,
     max_schedules: int | None = None,
     stop_at_first: bool = False,
     deadline: float | None = None,
     on_result: Callable[[Any], None] | None = None,
 ) -> Report:
-    """Every schedule (depth first), pruning states already explored when ``reduce``."""
+    """Every schedule (depth first), pruning states already explored when ``reduce``, and with
+    ``por`` skipping transitions that commute with what was explored (sleep sets).
+
+    Sleep sets (Godefroid 1996, chapter 5): after exploring transition ``u`` from a choice
+    point, a later alternative ``t`` there starts its subtree with ``u`` asleep when their
+    footprints are disjoint (footprint.py): every schedule that takes ``u`` after ``t`` reaches
+    the state ``u`` then ``t`` reaches, which was explored. ``u`` stays asleep along the path
+    while each transition taken commutes with it, and a sleeping transition is not explored.
+    With state pruning, a state is stored with the sleep set it was explored with; reached again
+    with a sleep set that is not a superset, it is explored again for the transitions that were
+    asleep then and are not now, and stored with the intersection (Godefroid 1996, section 5.3).
+    Sleep sets alone visit every reachable state (they skip transitions, not states), so every
+    per-step check still runs in every reachable state. Alternatives with the same transition
+    key at one choice point (sends not yet started, with symmetry) are explored once."""
     report = Report()
-    visited: set[Hashable] = set()
-    stack: list[list[int]] = []  # per choice point: [number of alternatives, chosen]
+    visited: dict[Hashable, frozenset[Hashable]] = {}
+    stack: list[_Node] = []
     prefix: list[int] = []
+    tracer: Tracer | None = None
+    clock = [0.0]
     start = time.perf_counter()
+
+    def begin(sched: Any) -> None:
+        """The transition chosen now is fresh: observe what it touches."""
+        nonlocal tracer
+        if tracer is None:
+            tracer = Tracer(sched.code_location)
+        clock[0] = sched.clock()
+        tracer.start()
 
     def choose(sched: Any, labels: list[str]) -> int:
         depth = len(sched.choices)
         if depth < len(prefix):
+            if por and depth == len(prefix) - 1:
+                begin(sched)
             return prefix[depth]
         report.choice_points += 1
+        if not por:
+            if reduce:
+                sig = sched.signature()
+                if sig in visited:
+                    raise Prune()
+                visited[sig] = frozenset()
+            stack.append(_Node([], None, {}, list(range(1, len(labels)))))
+            return 0
+        touched = tracer.stop() if tracer is not None else set()
+        parts = sched.parts()
+        sleep: dict[Hashable, Footprint] = {}
+        if stack:
+            parent = stack[-1]
+            moved = sched.clock() != clock[0]  # virtual time moved: every timer shifted
+            assert parent.parts is not None
+            footprint = frozenset(
+                {*touched, *changed(parent.parts, parts), *([ALL] if moved else [])}
+            )
+            parent.done.append((parent.keys[parent.chosen], footprint))
+            for key, other in [*parent.sleep.items(), *parent.done[:-1]]:
+                if independent(other, footprint):
+                    sleep[key] = other
+        keys = sched.transition_keys(labels)
+        allowed: Callable[[Hashable], bool] = lambda key: key not in sleep  # noqa: E731
         if reduce:
-            sig = sched.signature()
-            if sig in visited:
-                raise Prune()
-            visited.add(sig)
-        stack.append([len(labels), 0])
-        return 0
+            sig = tuple(parts.items())
+            old = visited.get(sig)
+            if old is not None:
+                if old <= sleep.keys():
+                    raise Prune()
+                visited[sig] = old & sleep.keys()
+                allowed = lambda key: key in old and key not in sleep  # noqa: E731
+            else:
+                visited[sig] = frozenset(sleep)
+        todo: list[int] = []
+        seen: set[Hashable] = set()
+        for i, key in enumerate(keys):
+            if key not in seen and allowed(key):
+                todo.append(i)
+            seen.add(key)
+        if not todo:
+            report.slept += 1
+            raise Prune()
+        node = _Node(keys, parts, sleep, todo[1:], todo[0])
+        stack.append(node)
+        begin(sched)
+        return node.chosen
 
-    while True:
-        sched = factory(choose)
-        result = sched.run()
-        report.schedules += 1
-        if result.complete:
-            report.complete += 1
-        else:
-            report.pruned += 1
-        _note(report, result, report.schedules)
-        if on_result is not None:
-            on_result(result)
-        if stop_at_first and report.found:
-            break
-        if max_schedules is not None and report.schedules >= max_schedules:
-            break
-        if deadline is not None and time.perf_counter() - start > deadline:
-            break
-        while stack and stack[-1][1] >= stack[-1][0] - 1:
-            stack.pop()
-        if not stack:
-            report.exhausted = True
-            break
-        stack[-1][1] += 1
-        prefix = [chosen for _, chosen in stack]
+    try:
+        while True:
+            sched = factory(choose)
+            try:
+                result = sched.run()
+            finally:
+                if tracer is not None:
+                    tracer.stop()
+            report.schedules += 1
+            if result.complete:
+                report.complete += 1
+            else:
+                report.pruned += 1
+            _note(report, result, report.schedules)
+            if on_result is not None:
+                on_result(result)
+            if stop_at_first and report.found:
+                break
+            if max_schedules is not None and report.schedules >= max_schedules:
+                break
+            if deadline is not None and time.perf_counter() - start > deadline:
+                break
+            while stack and not stack[-1].todo:
+                stack.pop()
+            if not stack:
+                report.exhausted = True
+                break
+            stack[-1].chosen = stack[-1].todo.pop(0)
+            prefix = [node.chosen for node in stack]
+    finally:
+        if tracer is not None:
+            tracer.stop()
     report.states = len(visited)
     report.seconds = time.perf_counter() - start
     return report

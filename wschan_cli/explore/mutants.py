@@ -261,7 +261,7 @@ MUTATIONS: dict[str, Mutation] = {
         Mutation(
             "close-echo-lost",
             "channel",
-            _t(("            if conn.replies and not abort:\n", "            if False:\n")),
+            _t(("                if not conn.replies or abort:\n", "                if True:\n")),
             "D10, RFC 6455 5.5.1: a received Close is echoed even when deinit holds the token",
         ),
         Mutation(

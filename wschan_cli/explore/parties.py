@@ -47,9 +47,17 @@ PARTIES: dict[str, tuple[dict[str, Any], str]] = {
         "deinit is cancelled at some step; a second deinit must still finish and dispose (D11)",
     ),
     "fragments": ({"fragments": 3}, "every send goes out in three fragments"),
+    "on-close-deinit": (
+        {"on_close_deinit": True},
+        "the application calls deinit() from on_close (allowed, D7; in the C++ model: H6)",
+    ),
     "slow-close": (
         {"slow_close": True},
         "after the channel's Close the peer keeps pinging and never ends TCP (the close wait "
         "is bounded, D5)",
     ),
 }
+
+# The parties the workflow model (explore/workflow.py) has: the connector (H1, H2), a send that
+# times out (H7) and deinit() from the close callback (H6).
+WORKFLOW_PARTIES = ("connector", "write-timeout", "on-close-deinit")

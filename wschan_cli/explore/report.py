@@ -28,6 +28,7 @@ class Config:
     broken: str | None = None  # a deliberately broken variant of the core (mutants.py)
     peer_close: bool = False  # the peer sends Close (1001) before ending TCP
     parties: tuple[str, ...] = ()  # more parties in the race (parties.py)
+    por: bool = False  # sleep sets on top of state pruning (engine.py); only with ``reduce``
 
 
 def setup_for(config: Config) -> Setup:
@@ -47,7 +48,12 @@ def run(config: Config, setup: Setup | None = None) -> Report:
     factory = factory_for(config, setup)
     if config.random is not None:
         return sample(factory, config.random, config.seed)
-    return explore(factory, reduce=config.reduce, max_schedules=config.max_schedules)
+    return explore(
+        factory,
+        reduce=config.reduce,
+        por=config.reduce and config.por,
+        max_schedules=config.max_schedules,
+    )
 
 
 def title(config: Config) -> str:
@@ -85,9 +91,15 @@ def summary(config: Config, report: Report) -> dict[str, Any]:
         "parties": list(config.parties),
         "mode": mode,
         "reduced": config.reduce and config.random is None,
+        "reduction": (
+            "none"
+            if config.random is not None or not config.reduce
+            else ("all" if config.por else "states")
+        ),
         "schedules": report.schedules,
         "complete": report.complete,
         "pruned": report.pruned,
+        "asleep": report.slept,
         "states": report.states,
         "choice_points": report.choice_points,
         "seconds": round(report.seconds, 3),

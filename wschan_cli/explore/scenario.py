@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import wschan_cli.channel as channel_module
 from wschan_cli.channel import (
     Channel,
     ChannelClosed,
@@ -24,6 +26,7 @@ from wschan_cli.channel import (
     CloseInfo,
     Event,
     Message,
+    OpenTimeout,
     Party,
     PartyKind,
     PingTimeout,
@@ -34,9 +37,11 @@ from wschan_cli.invariants.monitor import PER_STEP, Monitor, Violation
 from wschan_cli.invariants.record import Run
 from wschan_cli.invariants.verdicts import check
 
+from . import sim as sim_module
+from .footprint import ALL
 from .loop import Prune, ScheduleLoop, StepLimit, task_label
 from .parties import PARTIES
-from .sim import SimTransport, sim_factory
+from .sim import SimTransport, newest_open, sim_factory
 
 URL = "ws://sim.invalid/"
 TIMEOUT = 1.0  # every timeout of the explored channel (virtual seconds)
@@ -61,6 +66,7 @@ class Setup:
     fragments: int = 1  # each send goes out in this many fragments
     slow_close: bool = False  # after our Close the peer keeps pinging and never ends TCP
     deinit_last: bool = False  # deinit starts once the sends resolved (reconnects run first)
+    on_close_deinit: bool = False  # the application calls deinit() from on_close (D7; H6)
 
     @property
     def timers_compete(self) -> bool:
@@ -149,7 +155,7 @@ class Schedule:
         self.ping_outcome: str | None = None
         self.refused: list[str] = []  # sends refused at the door (never a party)
         self.sends: list[asyncio.Task[Any]] = []
-        self.echoes: list[asyncio.Task[Any]] = []
+        self.echoes: list[asyncio.Task[Any]] = []  # and the application's deinit from on_close
         self._holder_task: asyncio.Task[Any] | None = None
 
     # ------------------------------------------------------------------ running
@@ -206,7 +212,7 @@ class Schedule:
             URL,
             options=self.options,
             transport_factory=sim_factory(self.made),
-            on_close=self.closes.append,
+            on_close=self._on_close,
             process=self._process,
         )
         self.ch = ch
@@ -244,9 +250,7 @@ class Schedule:
 
     def _transport(self) -> SimTransport | None:
         """The peer's end of the newest connection, if it is still open."""
-        if not self.made or self.made[-1].closed:
-            return None
-        return self.made[-1]
+        return newest_open(self.made)
 
     def _watch(self, transport: SimTransport) -> None:
         transport.on_write = self._check_wire
@@ -262,6 +266,8 @@ class Schedule:
             self._party_tasks[str(e.party)] = task
         elif e.what is What.ESTABLISHED and e.established == 1 and self.made:
             self._watch(self.made[-1])
+        elif e.what is What.UPGRADED and self.made:
+            self.made[-1].upgraded = True
 
     def _was_cancelled(self, party: str) -> bool:
         task = self._party_tasks.get(party)
@@ -285,8 +291,10 @@ class Schedule:
         except asyncio.CancelledError:
             if _send_count(ch) != before:
                 self._record(before, "cancelled")
-        except WriteTimeout as exc:
-            self._record(before, f"WriteTimeout: {exc}")  # D8: the connection was aborted
+        except (WriteTimeout, OpenTimeout) as exc:
+            # D8: the connection was aborted; or the open timeout fired (with competing
+            # timers, time may pass at any step, also while connecting)
+            self._record(before, f"{type(exc).__name__}: {exc}")
         except (ChannelDisposed, ChannelClosed) as exc:
             if _send_count(ch) == before:
                 # It arrived after the dispose, or after an error close: refused at the door
@@ -306,6 +314,20 @@ class Schedule:
 
     def _record(self, before: int, outcome: str) -> None:
         self.outcomes[str(Party(PartyKind.SEND, before + 1))] = outcome
+
+    def _on_close(self, info: CloseInfo) -> None:
+        """The application's close callback; with ``on_close_deinit`` it calls deinit() (D7:
+        allowed, the callback runs outside the token)."""
+        self.closes.append(info)
+        ch, loop = self.ch, self.loop
+        if self.setup.on_close_deinit and ch is not None and loop is not None:
+            self.echoes.append(loop.create_task(self._app_deinit(ch), name="on-close-deinit"))
+
+    async def _app_deinit(self, ch: Channel) -> None:
+        try:
+            await ch.deinit(abrupt=self.setup.abrupt)
+        except Exception as exc:
+            self.monitor.violate("7", f"deinit from on_close raised {type(exc).__name__}: {exc}")
 
     def _process(self, message: Message) -> None:
         """The application: answer each message with a send (the Autobahn echo client)."""
@@ -466,6 +488,66 @@ class Schedule:
             len(self.refused),
         )
 
+    # ------------------------------------------------------------ partial-order reduction
+
+    def parts(self) -> dict[Hashable, Hashable]:
+        """The same state as ``signature()``, split by location (footprint.py): the channel
+        with its connections, the transports and peers, each task (by its name in the state:
+        with symmetry, the sends not yet started share one), the timers, the monitor's summary
+        and each of the scenario's records. A transition's footprint holds the parts it
+        changed."""
+        loop, ch = self.loop, self.ch
+        assert loop is not None and ch is not None
+        connections: dict[int, Hashable] = {}
+        names = self._task_names(loop)
+        ready: dict[str, int] = {}
+        for h in loop._ready:  # type: ignore[attr-defined]
+            name = names.get(id(loop.owner(h)), "callback")
+            ready[name] = ready.get(name, 0) + 1
+        tasks: dict[str, list[Hashable]] = {}
+        for t in loop.tasks:
+            name = names[id(t)]
+            tasks.setdefault(name, []).append(_task_state(t, name, connections))
+        parts: dict[Hashable, Hashable] = {}
+        for name in sorted(tasks):
+            states = tasks[name]
+            if len(states) > 1:
+                states.sort(key=repr)
+            parts["task:" + name] = (tuple(states), ready.pop(name, 0))
+        now = loop.time()
+        parts["channel"] = (ch.snapshot(), tuple(sorted(connections.items())))
+        parts["transport"] = tuple(t.snapshot() for t in self.made)
+        parts["ready"] = tuple(sorted(ready.items()))  # ready steps of no task (none, normally)
+        parts["timers"] = (
+            tuple(sorted(round(h.when() - now, 6) for h in loop._scheduled if not h.cancelled())),  # type: ignore[attr-defined]
+            loop.timer_choices if loop.timers_compete else None,
+        )
+        parts["monitor"] = self.monitor.summary()
+        parts["outcomes"] = tuple(sorted(self.outcomes.items()))
+        parts["closes"] = len(self.closes)
+        parts["ping"] = self.ping_outcome
+        parts["refused"] = len(self.refused)
+        return parts
+
+    def transition_keys(self, labels: list[str]) -> list[Hashable]:
+        """Each alternative's transition: its task by its name in the state, or the timer."""
+        loop = self.loop
+        assert loop is not None
+        names = self._task_names(loop)
+        keys: list[Hashable] = [
+            names.get(id(loop.owner(h)), "callback")
+            for h in loop._ready  # type: ignore[attr-defined]
+        ]
+        return keys + ["timer"] * (len(labels) - len(keys))
+
+    @staticmethod
+    def code_location(code: Any) -> Hashable | None:
+        return code_location(code)
+
+    def clock(self) -> float:
+        assert self.loop is not None
+        return self.loop.time()
+
     def _task_names(self, loop: ScheduleLoop) -> dict[int, str]:
         """Each task's name in the state. With symmetry, a send task is named by its channel
         party once it has one, and sends not yet started are interchangeable (the cancelled
@@ -578,3 +660,24 @@ def _send_party(task: asyncio.Task[Any]) -> str:
             return str(party)
         coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
     return "send"
+
+
+_CHANNEL_DIR = os.path.dirname(channel_module.__file__) + os.sep
+_SIM_FILE = sim_module.__file__
+
+
+def code_location(code: Any) -> Hashable | None:
+    """Where the state that code reads and writes lives (footprint.py): the channel package
+    (and a mutation of it, compiled from its text) is the channel and its connections;
+    ``sim.py`` the simulated transports and peers, which websockets' server code is reached
+    through; cancelling a task changes what it awaits, wherever that is: every location.
+    Other code (asyncio's, the scenario's bookkeeping) keeps no state of its own that another
+    party reads; what it changes shows in the state's parts."""
+    filename = code.co_filename
+    if filename.startswith(_CHANNEL_DIR) or filename.startswith("<mutation "):
+        return "channel"
+    if filename == _SIM_FILE:
+        return "transport"
+    if code.co_name == "cancel" and filename.endswith(("asyncio/tasks.py", "asyncio/futures.py")):
+        return ALL
+    return None

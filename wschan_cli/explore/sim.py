@@ -136,6 +136,10 @@ class SimTransport:
         self.delivered = 0  # bytes the peer has sent
         self.read_total = 0  # bytes the channel has read
         self.close_at: int | None = None  # self.delivered once the peer's Close was sent
+        # The channel completed the opening handshake on this connection (its UPGRADED event):
+        # only then does RFC 6455 7.1.7 ask it to answer a Close before closing TCP; a connector
+        # that fails (its open timeout fired) drops TCP, like any client failing the handshake.
+        self.upgraded = False
         self.on_write: Callable[[bytes], None] = lambda data: None
         self._read_waiter: asyncio.Future[None] | None = None
         self._drain_waiter: asyncio.Future[None] | None = None
@@ -228,7 +232,7 @@ class SimTransport:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
         peer = self.peer.proto
-        if self.read_peer_close and peer.close_rcvd is None and not self.stalled:
+        if self.read_peer_close and peer.close_rcvd is None and self.upgraded and not self.stalled:
             self.peer.on_violation(
                 "D10",
                 "the channel read the peer's Close and closed TCP without answering it "
@@ -242,8 +246,17 @@ class SimTransport:
             self.closed,
             self.stalled,
             self.read_peer_close,
+            self.upgraded,
             self.peer.snapshot(),
         )
+
+
+def newest_open(made: list[SimTransport]) -> SimTransport | None:
+    """The peer's end of the newest connection, if it is still open. (Here, not in the
+    scenario: reading a transport is code of this module, which footprints observe.)"""
+    if not made or made[-1].closed:
+        return None
+    return made[-1]
 
 
 def sim_factory(made: list[SimTransport], *, drain_yields: bool = True) -> Any:

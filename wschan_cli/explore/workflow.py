@@ -43,7 +43,7 @@ from wschan_cli.invariants.record import Run
 from wschan_cli.invariants.verdicts import check
 
 from .loop import Prune, ScheduleLoop, StepLimit, task_label
-from .scenario import Result, Setup, _task_state
+from .scenario import Result, Setup, _task_state, code_location
 
 DEINIT = Party(PartyKind.DEINIT)
 TERMINATE, READER = Party(PartyKind.TERMINATE, 1), Party(PartyKind.READER, 1)
@@ -55,6 +55,18 @@ H2 = "H2: the peer closed before the 101; nothing wakes the connector; the first
 H5 = (
     "H5: a woken closer found the channel closed and passed the wake-up on to nobody; "
     "the condition's destructor woke the waiter left behind on the deleted channel"
+)
+H3 = (
+    "H3: a woken sender forced the state to SUCCESS and wrote on the connection the closer "
+    "had released"
+)
+H6 = (
+    "H6: deinit() called from the close callback deleted the channel; the callback returned "
+    "into the channel mutex it ran under"
+)
+H7 = (
+    "H7: a send timed out with half its frame written and the connection stayed open; the next "
+    "send's frame follows the partial one on the wire"
 )
 CROSSCHECK = (
     "reproduced on the C++ (sogou/workflow websocket b45352cb, AddressSanitizer and "
@@ -81,6 +93,8 @@ class ModelChannel:
         self.shutdown_requested = False
         self.deleted = False
         self.emit = emit
+        self.waited: set[Party] = set()  # parties that queued before taking (H3)
+        self.partial: Party | None = None  # a send timed out with half a frame written (H7)
 
     def touch(self, party: Party, what: str, kind: str = "") -> None:
         if self.deleted:
@@ -112,6 +126,8 @@ class ModelChannel:
         future = self.take_or_queue(party)
         if queued is not None:
             queued()
+        if future is not None:
+            self.waited.add(party)
         while future is not None:
             how = await future  # the condition's waiter fires
             await asyncio.sleep(0)  # MODEL: its continuation runs in a later turn (0 ms timer)
@@ -175,6 +191,7 @@ class WorkflowSchedule:
         self.upgrade_waiter: asyncio.Future[None] | None = None
         self.upgraded = False
         self.upgrade_lost: str | None = None  # why the 101 never reached the connector
+        self.stalled = False  # with ``setup.stall``: the first write has timed out (H7)
 
     def chooser(self, labels: list[str]) -> int:
         index = self._choose(self, labels)
@@ -271,7 +288,7 @@ class WorkflowSchedule:
             asyncio.get_running_loop().stop()
 
     def _use_after_delete(self, party: Party, what: str, kind: str) -> None:
-        text = {"R1": R1, "R2": R2, "H5": H5}.get(kind, "use after delete")
+        text = {"R1": R1, "R2": R2, "H5": H5, "H6": H6}.get(kind, "use after delete")
         self.monitor.violate("7", f"{text} (#{self._seq + 1}: {party}: {what})")
 
     async def _connect(self, party: Party) -> None:
@@ -317,14 +334,42 @@ class WorkflowSchedule:
         ch.touch(party, "the out task reads established")
         if self.setup.connector and ch.established == 0 and not self.request_written.is_set():
             await self._connect(party)  # the first out task connects (D1 in the C++ too)
-        if ch.established == 0 or ch.shutdown_requested:
+        if party in ch.waited:
+            # WFChannel.inl:410-415, 431-436: the woken waiter's callback sets the channel's
+            # state to SUCCESS and marks the out task ready; it sends without reading
+            # established again.
+            if ch.established == 0:
+                self._hazard(party, H3, "writes on the released connection")
+                await ch.done(party, None)
+                return
+        elif ch.established == 0 or ch.shutdown_requested:
             self.emit_fail(party)
             await ch.done(party, None)
             return
+        if ch.partial is not None:
+            self._hazard(party, H7, f"writes after the partial frame of {ch.partial}")
+            await ch.done(party, None)
+            return
         self.emit_write(party)
+        if self.setup.stall and not self.stalled:
+            # MODEL of a send timeout (the peer stopped reading): half the frame is on the
+            # wire when the timeout fires; the task fails and the connection stays open (H7).
+            self.stalled = True
+            await asyncio.sleep(0)  # the send timeout fires in a later step
+            ch.partial = party
+            self._emit(party, What.FAIL, error_type="timeout", error="send timed out")
+            self.outcomes[str(party)] = "WriteTimeout: send timed out"
+            await ch.done(party, None)
+            return
         await asyncio.sleep(0)  # the write completes
         await ch.done(party, What.DONE)
         self.outcomes[str(party)] = "sent"
+
+    def _hazard(self, party: Party, text: str, what: str) -> None:
+        """A hazard of the C++ shown on the model: the failing step, and its violation."""
+        self._emit(party, What.FAIL, error_type=text.split(":")[0], error=what)
+        self.monitor.violate("7", f"{text} (#{self._seq}: {party} {what})")
+        self.outcomes[str(party)] = text.split(":")[0]
 
     def emit_fail(self, party: Party) -> None:
         self._emit(party, What.FAIL, error_type="ChannelClosed", error="closed")
@@ -378,21 +423,68 @@ class WorkflowSchedule:
         info = CloseInfo(1006, "", "peer", False)
         self.closes.append(info)
         self._emit(party, What.ON_CLOSE, code=1006, reason="", by="peer")
+        if self.setup.on_close_deinit and self.ch is not None:
+            # The close callback runs under the channel mutex (channel-model.md H6); the
+            # application calls deinit() from it: established == 0, so deinit deletes the
+            # channel at once (WFWebSocketClient.cc:102-106); then the callback returns and
+            # the mutex it ran under is unlocked on the deleted channel.
+            if not self.ch.deleted and self.ch.established == 0:
+                self._dispose()
+            self.ch.touch(party, "the close callback returns: unlock the channel mutex", "H6")
 
     def signature(self) -> Hashable:
+        """The state: ``parts()`` (it holds the connector's flags, which decide whether the
+        101 is lost: H1, H2)."""
+        return tuple(self.parts().items())
+
+    # ------------------------------------------------------------ partial-order reduction
+
+    def parts(self) -> dict[Hashable, Hashable]:
+        """``signature()`` by location (footprint.py): the model channel with the connector's
+        flags, each task, the monitor's summary, the records."""
         ch, loop = self.ch, self.loop
         assert ch is not None and loop is not None
-        return (
-            ch.sending,
-            str(ch.holder),
-            ch.established,
-            tuple(str(p) for p, _ in ch.waiters),
-            ch.reader_ended.is_set(),
-            ch.shutdown_requested,
-            ch.deleted,
-            tuple(_task_state(t, task_label(t)) for t in loop.tasks),
-            tuple(sorted(loop.label(h) for h in loop._ready)),  # type: ignore[attr-defined]
-            self.monitor.summary(),
-            tuple(sorted(self.outcomes.items())),
-            len(self.closes),
-        )
+        ready: dict[str, int] = {}
+        for h in loop._ready:  # type: ignore[attr-defined]
+            ready[loop.label(h)] = ready.get(loop.label(h), 0) + 1
+        parts: dict[Hashable, Hashable] = {
+            "channel": (
+                ch.sending,
+                str(ch.holder),
+                ch.established,
+                tuple(str(p) for p, _ in ch.waiters),
+                ch.reader_ended.is_set(),
+                ch.shutdown_requested,
+                ch.deleted,
+                self.request_written.is_set(),
+                self.upgrade_waiter is not None,
+                self.upgraded,
+                self.upgrade_lost,
+                self.crashed,
+                tuple(sorted(map(str, ch.waited))),
+                str(ch.partial),
+                self.stalled,
+            )
+        }
+        for t in loop.tasks:
+            label = task_label(t)
+            parts["task:" + label] = (_task_state(t, label), ready.get(label, 0))
+        parts["monitor"] = self.monitor.summary()
+        parts["outcomes"] = tuple(sorted(self.outcomes.items()))
+        parts["closes"] = len(self.closes)
+        return parts
+
+    def transition_keys(self, labels: list[str]) -> list[Hashable]:
+        return list(labels)
+
+    @staticmethod
+    def code_location(code: Any) -> Hashable | None:
+        """The model's code (its channel and its parties alike) reads and writes the model
+        channel; cancelling a task: everything (scenario.code_location)."""
+        if code.co_filename == __file__:
+            return "channel"
+        return code_location(code)
+
+    def clock(self) -> float:
+        assert self.loop is not None
+        return self.loop.time()

@@ -134,6 +134,9 @@ class Monitor:
                         "half-made connection still established",
                     )
         elif what is What.WAIT:
+            # A cancelled waiter left the queue silently; the same party (a second deinit) may
+            # wait again: drop it now, while its name still means the cancelled task.
+            self._drop_cancelled()
             self._queue.append(str(e.party))
         elif what is What.WAKE:
             party = str(e.party)

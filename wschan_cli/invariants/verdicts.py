@@ -163,14 +163,16 @@ def _one_wakeup_per_release(ev: list[Event]) -> Verdict:
 
 
 def _sends_resolve_once(run: Run) -> Verdict:
-    claim = "every pending send resolves once: sent, ChannelClosed, WriteTimeout, cancelled"
+    claim = "every pending send resolves once: sent, ChannelClosed, a timeout, cancelled"
     for party, outcome in run.outcomes.items():
         ends = [e for e in run.events if str(e.party) == party and e.what in (What.DONE, What.FAIL)]
         if outcome == "cancelled" and len(ends) <= 1:
             continue  # cancelled while waiting for the token (no end) or while holding it (FAIL)
         if len(ends) != 1:
             return Verdict("3, 7", claim, False, f"{party} ended {len(ends)} times")
-        if outcome != "sent" and not outcome.startswith(("ChannelClosed", "WriteTimeout")):
+        if outcome != "sent" and not outcome.startswith(
+            ("ChannelClosed", "WriteTimeout", "OpenTimeout")
+        ):
             return Verdict("3, 7", claim, False, f"{party}: {outcome}")
     if len(run.outcomes) != run.senders:
         return Verdict("3, 7", claim, False, f"{run.senders - len(run.outcomes)} sends unresolved")

@@ -37,7 +37,8 @@ def print_report(
     s = summary(config, report)
     console.print(title(config), markup=False, highlight=False, soft_wrap=True)
     how = (
-        f"{s['complete']} complete, {s['pruned']} stopped at a state explored before"
+        f"{s['complete']} complete, {s['pruned'] - s['asleep']} stopped at a state explored "
+        f"before, {s['asleep']} where every step left was asleep"
         if s["reduced"]
         else "every interleaving"
     )
