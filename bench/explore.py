@@ -27,7 +27,8 @@ from wschan_cli.channel import Channel
 from wschan_cli.explore.engine import Report, explore
 from wschan_cli.explore.mutants import MUTATIONS, mutant
 from wschan_cli.explore.parties import PARTIES
-from wschan_cli.explore.scenario import Schedule, Setup, with_parties
+from wschan_cli.explore.scenario import Schedule
+from wschan_cli.explore.setup import Setup, with_parties
 from wschan_cli.explore.workflow import WorkflowSchedule
 
 SHAPES: dict[str, Callable[[int], Setup]] = {

@@ -15,7 +15,8 @@ import statistics
 import time
 
 from wschan_cli.explore.engine import explore
-from wschan_cli.explore.scenario import Schedule, Setup
+from wschan_cli.explore.scenario import Schedule
+from wschan_cli.explore.setup import Setup
 from wschan_cli.invariants.monitor import PER_STEP
 from wschan_cli.invariants.record import Run
 from wschan_cli.invariants.verdicts import check

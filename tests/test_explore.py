@@ -11,7 +11,8 @@ import pytest
 
 from wschan_cli.explore.engine import explore, sample
 from wschan_cli.explore.report import Config, run
-from wschan_cli.explore.scenario import Schedule, Setup
+from wschan_cli.explore.scenario import Schedule
+from wschan_cli.explore.setup import Setup
 from wschan_cli.explore.workflow import CROSSCHECK, R1, R2, WorkflowSchedule
 
 

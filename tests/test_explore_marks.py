@@ -15,7 +15,8 @@ from rich.cells import cell_len
 
 from wschan_cli.explore.engine import explore
 from wschan_cli.explore.mutants import mutant
-from wschan_cli.explore.scenario import Schedule, Setup
+from wschan_cli.explore.scenario import Schedule
+from wschan_cli.explore.setup import Setup
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 SHOWING = re.compile(r"^shortest schedule showing §(\S+): (.*)$")

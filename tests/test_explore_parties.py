@@ -13,7 +13,8 @@ import pytest
 from wschan_cli.channel import PartyKind
 from wschan_cli.explore.engine import explore
 from wschan_cli.explore.parties import PARTIES
-from wschan_cli.explore.scenario import Schedule, Setup, with_parties
+from wschan_cli.explore.scenario import Schedule
+from wschan_cli.explore.setup import Setup, with_parties
 
 # scenario -> (senders, parties)
 SCENARIOS: dict[str, tuple[int, list[str]]] = {

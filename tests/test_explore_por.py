@@ -13,7 +13,9 @@ import pytest
 from wschan_cli.explore.engine import explore
 from wschan_cli.explore.footprint import ALL, Tracer, changed, independent
 from wschan_cli.explore.parties import PARTIES
-from wschan_cli.explore.scenario import Schedule, Setup, code_location, with_parties
+from wschan_cli.explore.scenario import Schedule
+from wschan_cli.explore.setup import Setup, with_parties
+from wschan_cli.explore.state import code_location
 from wschan_cli.explore.workflow import WorkflowSchedule
 
 from .test_mutations import CAUGHT, setup_of

@@ -14,7 +14,8 @@ from wschan_cli.channel import Channel, What
 from wschan_cli.explore.engine import explore
 from wschan_cli.explore.mutants import MUTATIONS, TWELVE, PatchDoesNotApply, apply, mutant
 from wschan_cli.explore.mutation_names import NAMES as MUTATION_NAMES
-from wschan_cli.explore.scenario import Schedule, Setup, with_parties
+from wschan_cli.explore.scenario import Schedule
+from wschan_cli.explore.setup import Setup, with_parties
 
 # mutation -> (senders, parties, invariant, words of the violation)
 CAUGHT = {

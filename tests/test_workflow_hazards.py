@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from wschan_cli.explore.engine import Found, explore
-from wschan_cli.explore.scenario import Schedule, Setup, with_parties
+from wschan_cli.explore.scenario import Schedule
+from wschan_cli.explore.setup import Setup, with_parties
 from wschan_cli.explore.workflow import H3, H6, H7, WorkflowSchedule
 
 

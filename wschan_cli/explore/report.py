@@ -9,7 +9,8 @@ from typing import Any
 
 from .engine import Report, explore, sample
 from .mutants import mutant
-from .scenario import Schedule, Setup, with_parties
+from .scenario import Schedule
+from .setup import Setup, with_parties
 from .workflow import WorkflowSchedule
 
 MODELS = ("wschan", "workflow")

@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-import os
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-import wschan_cli.channel as channel_module
 from wschan_cli.channel import (
     Channel,
     ChannelClosed,
@@ -37,83 +34,10 @@ from wschan_cli.invariants.monitor import PER_STEP, Monitor, Violation
 from wschan_cli.invariants.record import Run
 from wschan_cli.invariants.verdicts import check
 
-from . import sim as sim_module
-from .footprint import ALL
 from .loop import Prune, ScheduleLoop, StepLimit, task_label
-from .parties import PARTIES
+from .setup import TIMEOUT, URL, Setup, deterministic_bytes
 from .sim import SimTransport, newest_open, sim_factory
-
-URL = "ws://sim.invalid/"
-TIMEOUT = 1.0  # every timeout of the explored channel (virtual seconds)
-
-
-@dataclass(frozen=True)
-class Setup:
-    senders: int = 2
-    with_ping: bool = False
-    abrupt: bool = False
-    channel_cls: type[Channel] = Channel  # a broken variant substitutes its class (mutants.py)
-    peer_close: bool = False  # the peer sends a Close frame (then ends TCP) instead of only EOF
-    symmetric: bool = True  # sends not yet started are interchangeable in the explored state
-    connector: bool = False  # no connection at the start: the first send connects
-    keepalive: bool = False  # keepalive pings, interval and timeout as competing timers
-    peer_ping: bool = False  # the peer pings (the auto reply owes a Pong)
-    peer_data: bool = False  # the peer sends two fragments with a Ping between, one step each
-    autobahn: bool = False  # fragment, Ping, last fragment in one read; process() echoes
-    stall: bool = False  # the peer stops reading at some step (drains block, D8)
-    cancel: bool = False  # a party cancels the first send at some step (D11)
-    cancel_deinit: bool = False  # a party cancels deinit at some step; a second deinit follows
-    fragments: int = 1  # each send goes out in this many fragments
-    slow_close: bool = False  # after our Close the peer keeps pinging and never ends TCP
-    deinit_last: bool = False  # deinit starts once the sends resolved (reconnects run first)
-    on_close_deinit: bool = False  # the application calls deinit() from on_close (D7; H6)
-
-    @property
-    def timers_compete(self) -> bool:
-        return self.keepalive or self.stall or self.slow_close
-
-
-class _FixedRandom:
-    """Masks, handshake keys and keepalive payloads of zeros: a schedule replays byte for byte
-    (the same prefix, the same state), and their randomness decides nothing."""
-
-    @staticmethod
-    def token_bytes(n: int) -> bytes:
-        return bytes(n)
-
-    urandom = token_bytes
-
-
-@contextlib.contextmanager
-def deterministic_bytes(channel_cls: type[Channel]) -> Iterator[None]:
-    import sys
-
-    import websockets.frames
-    import websockets.utils
-
-    import wschan_cli.channel.protocol
-
-    patched = [(websockets.frames, "secrets"), (websockets.utils, "secrets")]
-    patched.append((wschan_cli.channel.protocol, "os"))  # the masking keys' os.urandom
-    for cls in channel_cls.__mro__:
-        module = sys.modules.get(cls.__module__)
-        if module is not None and hasattr(module, "os"):
-            patched.append((module, "os"))  # the channel module's os.urandom (ping payloads)
-    saved = [getattr(m, name) for m, name in patched]
-    for m, name in patched:
-        setattr(m, name, _FixedRandom)
-    try:
-        yield
-    finally:
-        for (m, name), real in zip(patched, saved, strict=True):
-            setattr(m, name, real)
-
-
-def with_parties(setup: Setup, names: list[str]) -> Setup:
-    changes: dict[str, Any] = {}
-    for name in names:
-        changes.update(PARTIES[name][0])
-    return dataclasses.replace(setup, **changes)
+from .state import code_location, send_party, task_state
 
 
 @dataclass
@@ -464,7 +388,7 @@ class Schedule:
         connections: dict[int, Hashable] = {}
         names = self._task_names(loop)
         tasks = tuple(
-            sorted((_task_state(t, names[id(t)], connections) for t in loop.tasks), key=repr)
+            sorted((task_state(t, names[id(t)], connections) for t in loop.tasks), key=repr)
         )
         ready = tuple(
             sorted(names.get(id(loop.owner(h)), "callback") for h in loop._ready)  # type: ignore[attr-defined]
@@ -507,7 +431,7 @@ class Schedule:
         tasks: dict[str, list[Hashable]] = {}
         for t in loop.tasks:
             name = names[id(t)]
-            tasks.setdefault(name, []).append(_task_state(t, name, connections))
+            tasks.setdefault(name, []).append(task_state(t, name, connections))
         parts: dict[Hashable, Hashable] = {}
         for name in sorted(tasks):
             states = tasks[name]
@@ -557,84 +481,11 @@ class Schedule:
         for t in loop.tasks:
             label = task_label(t)
             if self.setup.symmetric and label.startswith("send#"):
-                label = _send_party(t)
+                label = send_party(t)
                 if t is target:
                     label = "cancel-target " + label
             names[id(t)] = label
         return names
-
-
-def _abstract(value: Any, connections: dict[int, Hashable], depth: int = 0) -> Hashable:
-    """A local's value as a hashable value: equal when the code would behave alike."""
-    if value is None or isinstance(value, (bool, int, float, str, bytes)):
-        return value
-    if isinstance(value, (bytearray, memoryview)):
-        return bytes(value)
-    if isinstance(value, Party):
-        return str(value)
-    if type(value).__name__ == "Connection":  # also a mutant module's
-        if value.n not in connections:
-            connections[value.n] = value.snapshot()
-        return ("connection", value.n)
-    if isinstance(value, asyncio.Task):
-        return ("task", task_label(value), value.done())
-    if isinstance(value, asyncio.Future):
-        if not value.done() or value.cancelled():
-            return ("future", value.done())
-        exc = value.exception()
-        return ("future", True, None if exc is None else type(exc).__name__)
-    if isinstance(value, BaseException):
-        return (type(value).__name__, str(value))
-    if depth > 3:
-        return type(value).__name__
-    if isinstance(value, (list, tuple, set, frozenset)):
-        items = [_abstract(v, connections, depth + 1) for v in value]
-        return (
-            type(value).__name__,
-            tuple(sorted(items, key=repr) if isinstance(value, (set, frozenset)) else items),
-        )
-    if isinstance(value, dict):
-        return (
-            "dict",
-            tuple(
-                (_abstract(k, connections, depth + 1), _abstract(v, connections, depth + 1))
-                for k, v in value.items()
-            ),
-        )
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return (
-            type(value).__name__,
-            tuple(
-                _abstract(getattr(value, f.name), connections, depth + 1)
-                for f in dataclasses.fields(value)
-            ),
-        )
-    return type(value).__name__
-
-
-def _task_state(
-    task: asyncio.Task[Any], label: str, connections: dict[int, Hashable] | None = None
-) -> Hashable:
-    """A task as a value: done (and how), or its coroutine stack: each frame's function,
-    instruction offset and every local but ``self`` (the fragment index, the replies, ...)."""
-    if task.done():
-        if task.cancelled():
-            return (label, "cancelled")
-        exc = task.exception()
-        return (label, "done", type(exc).__name__ if exc else None)
-    conns = {} if connections is None else connections
-    frames = []
-    coro: Any = task.get_coro()
-    while coro is not None:
-        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
-        if frame is None:
-            break
-        local = tuple(
-            sorted((k, _abstract(v, conns)) for k, v in frame.f_locals.items() if k != "self")
-        )
-        frames.append((frame.f_code.co_name, frame.f_lasti, local))
-        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
-    return (label, tuple(frames), task.cancelling() if hasattr(task, "cancelling") else 0)
 
 
 def _send_count(ch: Channel) -> int:
@@ -643,41 +494,3 @@ def _send_count(ch: Channel) -> int:
 
 def _fragment_size(data: str, fragments: int) -> int | None:
     return None if fragments <= 1 else max(1, -(-len(data.encode()) // fragments))
-
-
-def _send_party(task: asyncio.Task[Any]) -> str:
-    """A send task by what the channel knows of it: its party, once it has one. Sends that
-    have not started are interchangeable (symmetry: they run the same code on equal data)."""
-    if task.done():
-        return "send"
-    coro: Any = task.get_coro()
-    while coro is not None:
-        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
-        if frame is None:
-            break
-        party = frame.f_locals.get("party")
-        if isinstance(party, Party):
-            return str(party)
-        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
-    return "send"
-
-
-_CHANNEL_DIR = os.path.dirname(channel_module.__file__) + os.sep
-_SIM_FILE = sim_module.__file__
-
-
-def code_location(code: Any) -> Hashable | None:
-    """Where the state that code reads and writes lives (footprint.py): the channel package
-    (and a mutation of it, compiled from its text) is the channel and its connections;
-    ``sim.py`` the simulated transports and peers, which websockets' server code is reached
-    through; cancelling a task changes what it awaits, wherever that is: every location.
-    Other code (asyncio's, the scenario's bookkeeping) keeps no state of its own that another
-    party reads; what it changes shows in the state's parts."""
-    filename = code.co_filename
-    if filename.startswith(_CHANNEL_DIR) or filename.startswith("<mutation "):
-        return "channel"
-    if filename == _SIM_FILE:
-        return "transport"
-    if code.co_name == "cancel" and filename.endswith(("asyncio/tasks.py", "asyncio/futures.py")):
-        return ALL
-    return None

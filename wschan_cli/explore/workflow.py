@@ -43,7 +43,9 @@ from wschan_cli.invariants.record import Run
 from wschan_cli.invariants.verdicts import check
 
 from .loop import Prune, ScheduleLoop, StepLimit, task_label
-from .scenario import Result, Setup, _task_state, code_location
+from .scenario import Result
+from .setup import Setup
+from .state import code_location, task_state
 
 DEINIT = Party(PartyKind.DEINIT)
 TERMINATE, READER = Party(PartyKind.TERMINATE, 1), Party(PartyKind.READER, 1)
@@ -468,7 +470,7 @@ class WorkflowSchedule:
         }
         for t in loop.tasks:
             label = task_label(t)
-            parts["task:" + label] = (_task_state(t, label), ready.get(label, 0))
+            parts["task:" + label] = (task_state(t, label), ready.get(label, 0))
         parts["monitor"] = self.monitor.summary()
         parts["outcomes"] = tuple(sorted(self.outcomes.items()))
         parts["closes"] = len(self.closes)
