@@ -2,16 +2,16 @@
 130, anything unexpected is one line on stderr, with the traceback only under ``--debug`` (and
 its secrets masked, as everywhere else).
 
-``run_loop`` runs on uvloop's loop when the optional extra is installed (``pip install
-'wschan[fast]'``), asyncio's otherwise; ``serve`` uses it. ``send`` and ``connect`` (``run_main``)
-stay on asyncio's loop for now: the channel's ``StreamTransport.connection_made`` asserts
-``isinstance(transport, asyncio.Transport)``, which uvloop's transports are not, so the client
-would never see its transport. ``trace-shutdown`` keeps its own loops (the explorer's
-deterministic one, and asyncio's for the real runs).
+``serve`` (``run_loop``), ``send`` and ``connect`` (``run_main``) run on uvloop's loop when the
+optional extra is installed (``pip install 'wschan[fast]'``), on asyncio's otherwise, or when the
+environment says ``WSCHAN_LOOP=asyncio`` (to compare the two, or to rule uvloop out).
+``trace-shutdown`` keeps its own loops (the explorer's deterministic one, and asyncio's for the
+real runs).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -24,8 +24,16 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
+#: The environment variable that picks the event loop: "asyncio" is asyncio's own; anything
+#: else (or unset) is uvloop's when it is installed.
+LOOP_VARIABLE = "WSCHAN_LOOP"
+
+
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's loop if it is installed, else None (asyncio's default loop)."""
+    """uvloop's loop if it is installed and not ruled out by WSCHAN_LOOP=asyncio, else None
+    (asyncio's default loop)."""
+    if os.environ.get(LOOP_VARIABLE) == "asyncio":
+        return None
     try:
         import uvloop
     except ImportError:
@@ -61,7 +69,8 @@ def run_main(
         return await main
 
     try:
-        return asyncio.run(quiet())
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+            return runner.run(quiet())
     except KeyboardInterrupt:  # before the loop's own handler was in place
         error("interrupted")
         return ExitStatus.INTERRUPTED

@@ -17,7 +17,7 @@ import socket
 import ssl
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 from urllib.parse import unquote, urlsplit
 
 from websockets.uri import WebSocketURI
@@ -51,14 +51,35 @@ class Transport(Protocol):
 TransportFactory = Callable[[WebSocketURI, ChannelOptions], Awaitable[Transport]]
 
 
-READ_HIGH_WATER = 256 * 1024  # received bytes held before the socket stops being read
+#: Received, unread bytes at which the socket stops being read. One read of the loop may bring
+#: up to 256 KiB (asyncio's 262,144 bytes, uvloop's 256,000), so at most this plus 256 KiB are
+#: held: uvloop goes on reading (libuv loops while the socket has data) until told to pause,
+#: without the channel's reader running in between, so the mark must be below one such read.
+READ_HIGH_WATER = 128 * 1024
+
+
+class SocketTransport(Protocol):
+    """What ``StreamTransport`` calls on the event loop's transport: typed by use, because
+    uvloop's transports have these methods without subclassing ``asyncio.Transport``."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def is_closing(self) -> bool: ...
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def abort(self) -> None: ...
 
 
 class StreamTransport(asyncio.Protocol):
     """An asyncio protocol exposing awaitable ``read`` and ``drain`` with flow control."""
 
     def __init__(self) -> None:
-        self._transport: asyncio.Transport | None = None
+        self._transport: SocketTransport | None = None
         # Kept, not looked up per read: get_running_loop() makes a getpid() system call.
         self._loop: asyncio.AbstractEventLoop | None = None
         self._chunks: list[bytes] = []
@@ -73,8 +94,9 @@ class StreamTransport(asyncio.Protocol):
     # asyncio.Protocol callbacks
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # Not an isinstance check: uvloop's TCPTransport is no asyncio.Transport subclass, and
+        # the channel runs on uvloop's loop when it is installed (runner.loop_factory).
+        self._transport = cast(SocketTransport, transport)
         self._loop = asyncio.get_running_loop()
         self._drained = self._loop.create_future()  # what an unpaused drain hands back
         self._drained.set_result(None)
@@ -82,7 +104,7 @@ class StreamTransport(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._chunks.append(data)
         self._buffered += len(data)
-        if self._buffered > READ_HIGH_WATER and not self._reading_paused and self._transport:
+        if self._buffered >= READ_HIGH_WATER and not self._reading_paused and self._transport:
             # Flow control: a reader that does not read (a full receive queue) stops the
             # socket being read, so the peer is slowed down by TCP instead of filling memory.
             self._reading_paused = True
@@ -117,8 +139,17 @@ class StreamTransport(asyncio.Protocol):
     # Transport methods used by the channel
 
     def write(self, data: bytes) -> None:
-        assert self._transport is not None
-        self._transport.write(data)
+        transport = self._transport
+        assert transport is not None
+        try:
+            transport.write(data)
+        except RuntimeError:
+            # uvloop refuses a write once its handle is closed; asyncio drops it silently, and
+            # so does the channel on either loop: the next drain() reports the closed
+            # connection (deinit's Close frame after terminate closed it: channel-model.md,
+            # the deinit/terminate race).
+            if not transport.is_closing():
+                raise
 
     def drain(self) -> Awaitable[None]:
         # Not a coroutine: an unpaused drain, the common case, costs no coroutine per frame.
@@ -179,13 +210,14 @@ class StreamTransport(asyncio.Protocol):
             self._chunks.insert(0, data)
 
     @property
-    def _asyncio_transport(self) -> asyncio.Transport:
+    def _loop_transport(self) -> asyncio.WriteTransport:
+        """The event loop's own transport (asyncio's or uvloop's), for ``loop.start_tls``."""
         assert self._transport is not None
-        return self._transport
+        return cast(asyncio.WriteTransport, self._transport)
 
-    def _replace_transport(self, transport: asyncio.Transport) -> None:
+    def _replace_transport(self, transport: asyncio.BaseTransport) -> None:
         """After ``loop.start_tls``: write through the TLS layer from now on."""
-        self._transport = transport
+        self._transport = cast(SocketTransport, transport)
 
 
 class ProxyError(ConnectError):
@@ -423,7 +455,7 @@ async def _open_http_tunnel(
         if context is not None:
             with _typed_errors(uri, f"{target} (through {at})"):
                 tls = await loop.start_tls(
-                    protocol._asyncio_transport, protocol, context, server_hostname=uri.host
+                    protocol._loop_transport, protocol, context, server_hostname=uri.host
                 )
             assert tls is not None
             protocol._replace_transport(tls)

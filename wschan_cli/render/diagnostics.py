@@ -33,6 +33,18 @@ def preview(data: bytes, opcode: str) -> str:
     return '"' + escape_control(text[:_PREVIEW], one_line=True) + ('..."' if cut else '"')
 
 
+def event_loop_name() -> str | None:
+    """The running event loop's package ("uvloop" or "asyncio"; runner.loop_factory picks it),
+    or None outside a loop: -v says which one runs the connection."""
+    import asyncio
+
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+    return type(loop).__module__.partition(".")[0]
+
+
 class Diagnostics:
     """Writes -i / -v output and notes to ``err`` (a text stream, normally stderr)."""
 
@@ -86,10 +98,15 @@ class Diagnostics:
         if not self.verbose:
             return
         masked = self._masked_headers(headers)
+        loop = event_loop_name()
         if self.json_lines:
             record = {"type": "request", "target": self.secrets.text(target), "headers": masked}
+            if loop is not None:
+                record["loop"] = loop
             self.write(json.dumps(record))
             return
+        if loop is not None:
+            self.write(self.style.dim(f"* event loop: {loop}"))
         self.write(self.style.cyan(f"> GET {self._shown(target)}"))
         for name, value in masked:
             self.write(self.style.cyan(f"> {self._shown(name)}: {self._shown(value)}"))
