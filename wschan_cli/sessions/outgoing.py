@@ -75,18 +75,32 @@ class Outbox:
         self, reader: InputReader, where: str | None, failure: str = "cannot read stdin"
     ) -> AsyncIterator[Outgoing]:
         """The messages of one reader, decoded; ``where`` names them (else "stdin message N")."""
+        # Lines of text (the common case: each line of a stream) and plain binary lines are
+        # taken in one C call or as they are; decode_message names the message in its error.
+        text = self.encoding == "utf-8" and not self.binary
+        raw_bytes = self.encoding == "utf-8" and self.binary
         while (batch := await next_batch(reader, self.ended)) is not None:
             if isinstance(batch, OSError):
                 raise InputError(f"{failure}: {batch}")
             for raw in batch:
                 reader.count += 1
-                name = where or f"stdin message {reader.count}"
                 if isinstance(raw, StreamedMessage):
+                    name = where or f"stdin message {reader.count}"
                     yield Streamed(self._decoded(raw, name, failure), text=not self.binary)
-                else:
-                    yield decode_message(
-                        raw, binary=self.binary, encoding=self.encoding, where=name
-                    )
+                    continue
+                if raw_bytes:
+                    yield raw
+                    continue
+                if text:
+                    try:
+                        message: str | bytes = raw.decode()
+                    except UnicodeDecodeError:
+                        pass
+                    else:
+                        yield message
+                        continue
+                name = where or f"stdin message {reader.count}"
+                yield decode_message(raw, binary=self.binary, encoding=self.encoding, where=name)
 
     async def _decoded(
         self, message: StreamedMessage, where: str, failure: str

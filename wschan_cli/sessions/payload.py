@@ -24,6 +24,14 @@ class InputError(Exception):
 
 def decode_message(raw: bytes, *, binary: bool, encoding: str, where: str) -> str | bytes:
     """Turn input bytes into the message to send; InputError says what is wrong and where."""
+    if encoding == "utf-8":
+        # The common case (each stdin line of a stream) in one C call, no decoder object.
+        if binary:
+            return raw
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            pass  # the decoder below says where
     decoder = StreamDecoder(binary=binary, encoding=encoding, where=where)
     data = decoder.feed(raw) + decoder.end()
     if binary or encoding != "utf-8":
