@@ -28,7 +28,7 @@ from websockets.exceptions import InvalidState, InvalidStatus, InvalidURI, Proto
 from websockets.extensions.permessage_deflate import enable_client_permessage_deflate
 from websockets.frames import Close, Frame, Opcode
 from websockets.http11 import Response
-from websockets.protocol import CLOSED, OPEN
+from websockets.protocol import CLOSED, OPEN, Protocol
 from websockets.typing import Origin, Subprotocol
 from websockets.uri import WebSocketURI, parse_uri
 from websockets.version import version as websockets_version
@@ -47,7 +47,7 @@ from .errors import (
     WriteTimeout,
 )
 from .events import Event, Party, Subscriber, What
-from .inbound import ChunkReader
+from .inbound import TEXT_WHOLE, ChunkReader, at_message_boundary, whole_messages
 from .options import ChannelOptions
 from .token import Token
 from .transport import Transport, TransportFactory, open_tcp
@@ -67,6 +67,9 @@ _TEXT, _BINARY, _CONT, _CLOSE, _PONG = (
     Opcode.CLOSE,
     Opcode.PONG,
 )
+
+# The main loop of websockets' frame parser, where it waits between frames (inbound.py).
+_PARSE_CODE = Protocol.parse.__code__
 
 
 def _reject(future: asyncio.Future[Any], error: BaseException) -> None:
@@ -839,10 +842,26 @@ class Channel:
                     reason = f"read error: {exc}"
                     proto.receive_eof()
                     break
-                if data:
-                    proto.receive_data(data)
-                else:
+                whole = None
+                if not data:
                     proto.receive_eof()
+                elif (
+                    proto.state is OPEN
+                    and proto.current_size is None
+                    and proto.max_fragment_size is None
+                    and not proto.extensions
+                    and not proto.debug
+                    and at_message_boundary(proto.parser, _PARSE_CODE)
+                ):
+                    # One-frame messages taken straight from the bytes read, the rest left to
+                    # websockets' parser (which then stands where it would after those frames).
+                    whole, taken = whole_messages(data, proto.max_message_size)
+                    if taken < len(data):
+                        proto.receive_data(data[taken:] if taken else data)
+                else:
+                    proto.receive_data(data)
+                if whole:
+                    self._on_whole_messages(party, conn, whole)
                 for event in proto.events_received():
                     self._on_protocol_event(party, conn, event)
                 if not conn.upgraded.done() and proto.handshake_exc is not None:
@@ -880,6 +899,30 @@ class Channel:
                 )
             conn.reader_done.set()
             self._emit(party, What.READER_END, reason=reason)
+
+    def _on_whole_messages(
+        self, party: Party, conn: _Connection, frames: list[tuple[int, bytes]]
+    ) -> None:
+        """Frames ``inbound.whole_messages`` took, handled as ``_on_protocol_event`` handles
+        the same frames from websockets' parser: same events, same delivery, same failure."""
+        for first, payload in frames:
+            text = first == TEXT_WHOLE
+            if self._subscribers:
+                opcode = "text" if text else "binary"
+                self._emit(
+                    party, What.FRAME_IN, opcode=opcode, size=len(payload), fin=True, data=payload
+                )
+            if conn.failed:
+                continue  # RFC 6455 7.1.7: after failing the connection, process nothing more
+            if text:
+                try:
+                    decoded = payload.decode()
+                except UnicodeDecodeError as exc:
+                    self._fail_connection(conn, 1007, f"invalid UTF-8 at position {exc.start}")
+                    continue
+                self._deliver(conn, _new_tuple(Message, ("text", decoded)))
+            else:
+                self._deliver(conn, _new_tuple(Message, ("binary", payload)))
 
     def _on_protocol_event(self, party: Party, conn: _Connection, event: Any) -> None:
         if isinstance(event, Response):
