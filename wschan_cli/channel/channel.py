@@ -68,6 +68,9 @@ _TEXT, _BINARY, _CONT, _CLOSE, _PONG = (
     Opcode.PONG,
 )
 
+# First bytes of a whole text and binary message's frame: FIN and the opcode (RFC 6455 5.2).
+_TEXT_FIN, _BINARY_FIN = 0x80 | Opcode.TEXT, 0x80 | Opcode.BINARY
+
 # The main loop of websockets' frame parser, where it waits between frames (inbound.py).
 _PARSE_CODE = Protocol.parse.__code__
 
@@ -535,8 +538,25 @@ class Channel:
                     # A whole message goes out under one holding of the token, so no
                     # other frame can land between two fragments, though each drains.
                     if type(frames) is bytes:
-                        self._put_first(conn, text, frames, True)
-                        await self._write(party, conn)
+                        proto = conn.proto
+                        if (
+                            proto.state is OPEN
+                            and not proto.expect_continuation_frame
+                            and not proto.writes
+                            and not proto.extensions
+                            and not proto.debug
+                        ):
+                            # A whole message framed here, as websockets' send_text or
+                            # send_binary would frame it through send_frame (no Frame
+                            # object, no detour through the protocol's write queue).
+                            first = _TEXT_FIN if text else _BINARY_FIN
+                            key = proto._keys.next()
+                            await self._write(
+                                party, conn, [outbound.frame_bytes(first, frames, key)]
+                            )
+                        else:
+                            self._put_first(conn, text, frames, True)
+                            await self._write(party, conn)
                     elif isinstance(frames, list):
                         await self._write_fragments(party, conn, frames, text)
                     elif isinstance(frames, _Stream):
