@@ -76,3 +76,18 @@ def test_version_answers_before_click_and_package_metadata_load() -> None:
     assert result.returncode == 0 and result.stdout.startswith("wschan ")
     assert "click" not in names
     assert "importlib.metadata" not in result.stderr
+
+
+def test_send_help_loads_nothing_only_a_run_or_an_archive_needs() -> None:
+    # shutil (click's way to the terminal width) loads bz2, lzma and zlib; base64 is for
+    # --auth and --base64 input; json for JSON output: none of them is needed to show help.
+    result, names = imported(str(SCRIPT), "send", "--help")
+    assert result.returncode == 0, result.stderr[-500:]
+    assert "--close-code" in result.stdout
+    assert not names & {"shutil", "bz2", "lzma", "base64", "json"}, names
+
+
+def test_a_plain_one_shot_does_not_load_json(echo: ThreadedServer) -> None:
+    result, names = imported(str(SCRIPT), "send", echo.url, "hello", "--expect", "1")
+    assert result.returncode == 0, result.stderr[-500:]
+    assert "json" not in names

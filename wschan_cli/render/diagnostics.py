@@ -9,7 +9,6 @@ JSON object per line instead, masked the same way.
 from __future__ import annotations
 
 import http
-import json
 from collections.abc import Iterable
 from typing import Any, TextIO
 
@@ -100,6 +99,8 @@ class Diagnostics:
         masked = self._masked_headers(headers)
         loop = event_loop_name()
         if self.json_lines:
+            import json  # here, as below: only JSON Lines output needs it
+
             record = {"type": "request", "target": self.secrets.text(target), "headers": masked}
             if loop is not None:
                 record["loop"] = loop
@@ -122,6 +123,8 @@ class Diagnostics:
         if not self.verbose:
             return
         if self.json_lines:
+            import json
+
             record = event.to_json()
             if "headers" in record:
                 record["headers"] = self._masked_headers(record["headers"])
@@ -142,6 +145,8 @@ class Diagnostics:
             return
         headers = self._masked_headers(headers)
         if self.json_lines:
+            import json
+
             self.write(json.dumps({"type": "response", "status": status, "headers": headers}))
             return
         try:

@@ -9,8 +9,6 @@ before connecting, so a bad file is refused with nothing sent.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import codecs
 from collections.abc import Callable
 
@@ -92,6 +90,9 @@ class StreamDecoder:
             raise InputError(f"{self.where} is not valid hex: {detail}") from None
 
     def _base64(self, text: bytes) -> bytes:
+        import base64  # here: only --base64 input needs it, not the command's start-up
+        import binascii
+
         try:
             return base64.b64decode(text, validate=True)
         except (binascii.Error, ValueError) as exc:
