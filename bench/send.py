@@ -15,7 +15,8 @@ is far steadier on a shared machine.
   (``compileall``), as an installed package is.
 - one-shot: ``wschan send URL hello --expect 1`` against a plain Python script using websockets'
   asyncio client for the same work, and websocat / wscat when found, all against
-  ``wschan serve`` in its own process.
+  ``wschan serve`` in its own process. wschan runs twice: on its default loop (uvloop's when
+  installed) and with ``WSCHAN_LOOP=asyncio`` (asyncio's), as in the streaming part.
 - stream: ``--lines`` lines piped through ``wschan send URL``, against a plain websockets asyncio
   script doing the same (read stdin, send each line, print each reply, in order) and websocat
   (``-n``: no Close at end of input, so no reply is lost; stopped once every reply is out), all
