@@ -125,6 +125,7 @@ class StreamTransport(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._corked.clear()
+        self._corked_size = 0
         self._eof = True
         self._error = exc
         self._wake_reader()
@@ -151,8 +152,8 @@ class StreamTransport(asyncio.Protocol):
         burst (``seq 1000000 | wschan send``) make a few system calls, not a thousand, and
         reach the peer in full segments. A frame of CORK_LIMIT or more, or the one that
         brings what is held to CORK_LIMIT, goes out at once; the rest at the end of the turn
-        (before the loop polls), or with ``close``. ``drain`` is unchanged: what is held is
-        bounded by CORK_LIMIT, on top of the transport's own buffer."""
+        (before the loop polls), or with ``close`` or ``abort``. ``drain`` is unchanged: what
+        is held is bounded by CORK_LIMIT, on top of the transport's own buffer."""
         corked = self._corked
         if corked:
             corked.append(data)
@@ -240,8 +241,11 @@ class StreamTransport(asyncio.Protocol):
             self._transport.close()
 
     def abort(self) -> None:
-        self._corked.clear()
         if self._transport is not None:
+            # What was written goes to the loop's transport first, as it did when each write
+            # went straight there: the kernel keeps what it already took, the abort drops the
+            # rest (the transport's own buffer), exactly as before frames were held back.
+            self._flush()
             self._transport.abort()
 
     def _wake_reader(self) -> None:
