@@ -50,7 +50,7 @@ from .messages import Message, Stream, chunk_bytes, fragments
 from .options import ChannelOptions
 from .protocol import OPCODE_NAMES, frames_to_write, new_protocol, request_headers
 from .reader import run_reader
-from .sending import write_fragments, write_stream
+from .sending import whole_message, write_fragments, write_stream
 from .token import Token
 from .transport import TransportFactory
 
@@ -308,8 +308,7 @@ class Channel:
                     # A whole message goes out under one holding of the token, so no
                     # other frame can land between two fragments, though each drains.
                     if type(frames) is bytes:
-                        conn.put_first(text, frames, True)
-                        await self._write(party, conn)
+                        await self._write(party, conn, whole_message(conn, text, frames))
                     elif isinstance(frames, list):
                         await write_fragments(self, party, conn, frames, text)
                     elif isinstance(frames, Stream):
