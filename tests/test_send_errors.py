@@ -362,8 +362,7 @@ def test_a_full_stdout_is_one_line_and_a_1001_close(command: list[str]) -> None:
         codes = server.close_codes
     assert result.returncode == 1, result.stderr
     assert result.stderr.decode() == (
-        "wschan: cannot write to stdout: No space left on device; "
-        "closed the connection with 1001\n"
+        "wschan: cannot write to stdout: No space left on device; closed the connection with 1001\n"
     )
     assert codes == [1001]
 
@@ -380,36 +379,43 @@ def test_debug_adds_the_traceback_before_the_one_line() -> None:
     assert err.splitlines()[-1].startswith("wschan: connection refused by 127.0.0.1:")
 
 
-def test_debug_prints_one_masked_traceback_for_an_unexpected_error(tmp_path: Path) -> None:
-    # An error wschan does not expect (every one found so far is fixed, so one is planted: a
-    # sitecustomize makes the script parser raise): with --debug its traceback comes once, then
-    # the one line; it used to come twice (send printed it and re-raised, and run_main printed
-    # it again).
+def planted(tmp_path: Path, failure: str, *args: str, stdin: bytes = b"") -> tuple[int, str]:
+    """Run ``wschan`` with ``failure`` planted: a sitecustomize (Python code) run at start-up
+    that makes some part raise an error no code path of wschan expects (every real one found is
+    fixed, so the error rule is exercised with one planted). Its exit status and stderr."""
     import subprocess
     import sys
 
     from .send_helpers import clean_env
 
-    (tmp_path / "sitecustomize.py").write_text(
+    (tmp_path / "sitecustomize.py").write_text(failure)
+    env = clean_env()
+    env["PYTHONPATH"] = str(tmp_path)
+    result = subprocess.run(
+        [Path(sys.executable).parent / "wschan", *args],
+        input=stdin,
+        capture_output=True,
+        env=env,
+        timeout=20,
+        check=False,
+    )
+    return result.returncode, err_line(result)
+
+
+def test_debug_prints_one_masked_traceback_for_an_unexpected_error(tmp_path: Path) -> None:
+    # With --debug the traceback comes once, then the one line; it used to come twice (send
+    # printed it and re-raised, and run_main printed it again).
+    failure = (
         "import wschan_cli.sessions.script as script\n"
         "def parse_line(raw, number):\n"
         "    raise OverflowError('planted')\n"
         "script.parse_line = parse_line\n"
     )
-    env = clean_env()
-    env["PYTHONPATH"] = str(tmp_path)
     with ThreadedServer() as server:
         url = server.url.replace("ws://", "ws://user:PW123@") + "?token=TOKEN1"
-        result = subprocess.run(
-            [Path(sys.executable).parent / "wschan", "send", url, "--input", "jsonl", "--debug"],
-            input=b'{"text": "a"}\n',
-            capture_output=True,
-            env=env,
-            timeout=20,
-            check=False,
-        )
-    err = err_line(result)
-    assert result.returncode == 1, err
+        args = ("send", url, "--input", "jsonl", "--debug")
+        status, err = planted(tmp_path, failure, *args, stdin=b'{"text": "a"}\n')
+    assert status == 1, err
     assert err.count("Traceback (most recent call last):") == 1, err
     assert "OverflowError" in err
     assert err.splitlines()[-1].startswith("wschan: internal error: OverflowError: ")
@@ -419,34 +425,17 @@ def test_debug_prints_one_masked_traceback_for_an_unexpected_error(tmp_path: Pat
 def test_a_failure_inside_websockets_is_one_line_without_debug(tmp_path: Path) -> None:
     # websockets logs an unexpected parser failure with its traceback ("parser failed") and
     # fails the connection with 1011; with no logging set up, Python's last-resort handler
-    # printed that traceback. Planted here (a sitecustomize makes frame parsing raise), as
-    # any such failure would be: wschan's words only, a traceback only with --debug.
-    import subprocess
-    import sys
-
-    from .send_helpers import clean_env
-
-    (tmp_path / "sitecustomize.py").write_text(
+    # printed that traceback: wschan's words only, a traceback only with --debug.
+    failure = (
         "import websockets.frames as frames\n"
         "def parse(*args, **kwargs):\n"
         "    raise RuntimeError('planted')\n"
         "    yield\n"
         "frames.Frame.parse = staticmethod(parse)\n"
     )
-    env = clean_env()
-    env["PYTHONPATH"] = str(tmp_path)
     with ThreadedServer() as server:
-        runs = [
-            subprocess.run(
-                [Path(sys.executable).parent / "wschan", "send", server.url, "a", *debug],
-                capture_output=True,
-                env=env,
-                timeout=20,
-                check=False,
-            )
-            for debug in ([], ["--debug"])
-        ]
-    quiet, debug = (err_line(result) for result in runs)
-    assert runs[0].returncode == 5, quiet
+        status, quiet = planted(tmp_path, failure, "send", server.url, "a")
+        _, debug = planted(tmp_path, failure, "send", server.url, "a", "--debug")
+    assert status == 5, quiet
     assert quiet == "wschan: closed the connection: 1011 (internal error)", quiet
     assert "Traceback" in debug and "planted" in debug
