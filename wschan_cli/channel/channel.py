@@ -11,9 +11,9 @@ Each party is written as straight-line code between awaits on things this packag
 token's waiters, the transport's ``drain``/``read``, the reader's end, the clock), so a scheduler
 can drive the same code with a simulated transport. Here: the out tasks, the connector,
 shutdown and release, deinit. The reader with the auto reply and terminate (``reader.py``), the
-keepalive (``keepalive.py``) and the writing of a message in several frames (``sending.py``) are
-the same channel's parties, split off by party; the connection's record and lifecycle are in
-``connection.py``.
+keepalive (``keepalive.py``) and the writing of a message (``sending.py``: framed directly when
+whole, or in several frames) are the same channel's parties, split off by party; the
+connection's record and lifecycle are in ``connection.py``.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Writing one data message in several frames, under the token: its fragments, or a stream of
-chunks of unknown length; and D12, what happens to a message left unfinished.
+"""Writing one data message under the token: a whole message framed directly (the common
+case), its fragments, or a stream of chunks of unknown length; and D12, what happens to a
+message left unfinished.
 
 Part of ``Channel``, split off from its out tasks: the token holder calls these, and they write
 only through the channel's ``_write`` (owed replies first, then drain, D8 and D10).
