@@ -15,7 +15,8 @@ is far steadier on a shared machine.
   (``compileall``), as an installed package is.
 - one-shot: ``wschan send URL hello --expect 1`` against a plain Python script using websockets'
   asyncio client for the same work, and websocat / wscat when found, all against
-  ``wschan serve`` in its own process.
+  ``wschan serve`` in its own process. wschan runs twice: on its default loop (uvloop's when
+  installed) and with ``WSCHAN_LOOP=asyncio`` (asyncio's), as in the streaming part.
 - stream: ``--lines`` lines piped through ``wschan send URL``, against a plain websockets asyncio
   script doing the same (read stdin, send each line, print each reply, in order) and websocat
   (``-n``: no Close at end of input, so no reply is lost; stopped once every reply is out), all
@@ -125,18 +126,29 @@ class Run:
     ok: bool
 
 
+#: The environment of a wschan command forced onto asyncio's loop (runner.LOOP_VARIABLE).
+ASYNCIO_LOOP = {**os.environ, "WSCHAN_LOOP": "asyncio"}
+#: The environment of a wschan command on the default loop (uvloop's when installed).
+DEFAULT_LOOP = {k: v for k, v in os.environ.items() if k != "WSCHAN_LOOP"}
+
+
 def measure(
     argv: Sequence[str],
     stdin: Path | None = None,
     expect: bytes | None = None,
     stop_after_lines: int | None = None,
+    env: dict[str, str] | None = None,
 ) -> Run:
     """Run ``argv`` once; ``stop_after_lines``: kill it once that many lines are out (for a
     client that never exits on its own)."""
     start = time.perf_counter()
     with open(stdin or os.devnull, "rb") as source:
         proc = subprocess.Popen(
-            list(argv), stdin=source, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+            list(argv),
+            stdin=source,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env if env is not None else DEFAULT_LOOP,
         )
         assert proc.stdout is not None
         if stop_after_lines is None:
@@ -297,9 +309,13 @@ def one_shot(args: argparse.Namespace, wschan: list[str]) -> list[str]:
     try:
         url = server.url
         hello = b"hello\n"
+        hello_argv = [*wschan, "send", url, "hello", "--expect", "1"]
         commands: dict[str, Callable[[], Run]] = {
-            "`wschan send URL hello --expect 1`": lambda: measure(
-                [*wschan, "send", url, "hello", "--expect", "1"], expect=hello
+            f"`wschan send URL hello --expect 1` ({LOOP})": lambda: measure(
+                hello_argv, expect=hello
+            ),
+            "`wschan send URL hello --expect 1` (`WSCHAN_LOOP=asyncio`)": lambda: measure(
+                hello_argv, expect=hello, env=ASYNCIO_LOOP
             ),
             "plain Python script, websockets asyncio client": lambda: measure(
                 [sys.executable, script(ONE_SHOT_SCRIPT), url], expect=hello
@@ -327,6 +343,19 @@ def one_shot(args: argparse.Namespace, wschan: list[str]) -> list[str]:
     ]
 
 
+def loop_name() -> str:
+    """The loop wschan runs on by default here."""
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return "asyncio loop: uvloop not installed"
+    return "uvloop"
+
+
+LOOP = loop_name()
+STREAM_WSCHAN = f"`wschan send URL` ({LOOP})"
+
+
 def stream(args: argparse.Namespace, wschan: list[str]) -> list[str]:
     n = args.lines
     data = b"".join(b"%d\n" % i for i in range(1, n + 1))  # what `seq N` prints
@@ -337,7 +366,10 @@ def stream(args: argparse.Namespace, wschan: list[str]) -> list[str]:
     try:
         url = peer.url
         commands: dict[str, Callable[[], Run]] = {
-            "`wschan send URL`": lambda: measure([*wschan, "send", url], lines, expect=data),
+            STREAM_WSCHAN: lambda: measure([*wschan, "send", url], lines, expect=data),
+            "`wschan send URL` (`WSCHAN_LOOP=asyncio`)": lambda: measure(
+                [*wschan, "send", url], lines, expect=data, env=ASYNCIO_LOOP
+            ),
             "plain Python script, websockets asyncio client": lambda: measure(
                 [sys.executable, script(STREAM_SCRIPT), url], lines, expect=data
             ),
@@ -363,10 +395,12 @@ def stream(args: argparse.Namespace, wschan: list[str]) -> list[str]:
             f"| {label} | {wall:.2f} s | {n / wall:,.0f} | {us(cpu / n)} | "
             f"{complete}/{len(result)} |"
         )
-    base = median(runs["`wschan send URL`"], "wall")
+    base = median(runs[STREAM_WSCHAN], "wall")
     for label, result in runs.items():
-        if label != "`wschan send URL`":
-            out.append(f"\nwschan / {label} wall time: {base / median(result, 'wall'):.2f}x.")
+        if label != STREAM_WSCHAN:
+            out.append(
+                f"\n{STREAM_WSCHAN} / {label} wall time: {base / median(result, 'wall'):.2f}x."
+            )
     return out
 
 

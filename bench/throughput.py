@@ -605,7 +605,16 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer messages: a smoke run")
     parser.add_argument("--no-write", action="store_true", help="do not touch bench/RESULTS.md")
     parser.add_argument("--profile", action="store_true", help="cProfile the wschan client only")
+    parser.add_argument(
+        "--loop",
+        choices=("asyncio", "uvloop"),
+        default="asyncio",
+        help="the event loop both clients run on (default asyncio's; uvloop's is printed only, "
+        "RESULTS.md keeps the asyncio table)",
+    )
     args = parser.parse_args()
+    if args.loop == "uvloop":
+        args.no_write = True
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     signal.signal(signal.SIGTERM, _terminate)
@@ -614,11 +623,21 @@ def main() -> int:
         async with asyncio.timeout(TOTAL_TIMEOUT):
             return await coro
 
+    factory = None
+    if args.loop == "uvloop":
+        import uvloop
+
+        factory = uvloop.new_event_loop
+
+    def run(coro: Awaitable[Any]) -> Any:
+        with asyncio.Runner(loop_factory=factory) as runner:
+            return runner.run(bounded(coro))
+
     try:
         if args.profile:
-            asyncio.run(bounded(profile_wschan(args.quick)))
+            run(profile_wschan(args.quick))
             return 0
-        result: Result = asyncio.run(bounded(run_benchmark(args.runs, args.quick)))
+        result: Result = run(run_benchmark(args.runs, args.quick))
     except KeyboardInterrupt:
         print("interrupted; servers stopped", file=sys.stderr)
         return 130

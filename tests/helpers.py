@@ -13,6 +13,7 @@ from websockets.uri import WebSocketURI
 
 from wschan_cli.channel import Channel, ChannelOptions, Event, What
 from wschan_cli.channel.transport import Transport
+from wschan_cli.runner import loop_factory
 from wschan_cli.trace import gates
 from wschan_cli.trace.gates import Gate
 
@@ -23,12 +24,17 @@ QUIET = ChannelOptions(ping_interval=None, open_timeout=5, close_timeout=2, writ
 
 
 def run(coro: Coroutine[Any, Any, T], timeout: float = 15) -> T:
-    """Run a coroutine with a hard bound, so a hang fails instead of eating CI time."""
+    """Run a coroutine with a hard bound, so a hang fails instead of eating CI time.
+
+    On the loop the commands run on (``runner.loop_factory``): uvloop's when it is installed,
+    asyncio's with ``WSCHAN_LOOP=asyncio``.
+    """
 
     async def bounded() -> T:
         return await asyncio.wait_for(coro, timeout)
 
-    return asyncio.run(bounded())
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        return runner.run(bounded())
 
 
 class Recorder:

@@ -70,9 +70,13 @@ socket.getaddrinfo = _getaddrinfo
 
 
 def no_dns_env(directory: Path, **extra: str) -> dict[str, str]:
-    """``clean_env`` for a child that resolves no name off the machine (``NO_DNS``)."""
+    """``clean_env`` for a child that resolves no name off the machine (``NO_DNS``).
+
+    The child runs on asyncio's loop (``WSCHAN_LOOP=asyncio``): uvloop resolves names in
+    libuv, which never calls ``socket.getaddrinfo`` and so would reach the real resolver.
+    """
     (directory / "sitecustomize.py").write_text(NO_DNS)
-    return clean_env(PYTHONPATH=str(directory), **extra)
+    return clean_env(PYTHONPATH=str(directory), WSCHAN_LOOP="asyncio", **extra)
 
 
 def wschan(

@@ -84,3 +84,26 @@ def test_a_close_between_fragments_is_echoed_and_the_unfinished_message_dropped(
         assert closes == [CloseInfo(1000, "bye", "peer", True)]
 
     run(main(), timeout=5)
+
+
+def test_a_whole_message_read_between_two_fragments_fails_the_connection_with_1002() -> None:
+    """The reader takes one-frame messages straight from the bytes only between messages:
+    between two fragments, a FIN text frame is websockets' protocol error (RFC 6455 5.4),
+    even when it arrives in a read of its own."""
+
+    async def main() -> None:
+        answers = {b"go": frame(TEXT, b"half", fin=False), b"next": frame(TEXT, b"whole")}
+        async with Peer(answers=answers) as peer:
+            rec, closes, got = Recorder(), [], []
+            ch = Channel(peer.url, options=QUIET, on_close=closes.append, process=got.append)
+            ch.subscribe(rec)
+            await ch.send("go")
+            await rec.wait_for(is_(What.FRAME_IN, fin=False))  # "half" is read and parsed
+            await ch.send("next")
+            await rec.wait_for(is_(What.CLOSED))
+            await ch.deinit()
+        assert got == []
+        assert close_code(peer.data(0)[-1][1]) == 1002
+        assert [(c.code, c.by) for c in closes] == [(1002, "local")]
+
+    run(main(), timeout=5)

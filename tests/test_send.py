@@ -436,3 +436,51 @@ def test_a_plain_run_does_not_import_rich(echo: ThreadedServer) -> None:
     imported = [line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()]
     assert "wschan_cli.channel" in imported  # the run did import the core...
     assert not [m for m in imported if m.split(".")[0] == "rich"]  # ...and not rich
+
+
+# ---------------------------------------------------------------------- event loop
+
+#: ``python -c`` for a wschan whose Python cannot import uvloop (as without the fast extra).
+WITHOUT_UVLOOP = (
+    "import sys; sys.modules['uvloop'] = None; sys.argv[0] = 'wschan'\n"
+    "from wschan_cli.entry import main; main()"
+)
+
+
+@pytest.mark.parametrize(
+    ("setting", "installed", "loop"),
+    [
+        (None, True, "uvloop"),
+        ("asyncio", True, "asyncio"),
+        (None, False, "asyncio"),
+    ],
+    ids=["uvloop-installed", "WSCHAN_LOOP=asyncio", "uvloop-missing"],
+)
+def test_send_runs_on_uvloop_when_it_is_installed(
+    echo: ThreadedServer, setting: str | None, installed: bool, loop: str
+) -> None:
+    import subprocess
+    import sys
+
+    from .send_helpers import clean_env
+
+    if installed:
+        pytest.importorskip("uvloop")
+    env = clean_env()
+    env.pop("WSCHAN_LOOP", None)
+    if setting is not None:
+        env["WSCHAN_LOOP"] = setting
+    start = ["-m", "wschan_cli"] if installed else ["-c", WITHOUT_UVLOOP]
+    result = subprocess.run(
+        [sys.executable, *start, "send", echo.url, "on which loop?", "-v"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout == "on which loop?\n"
+    # -v names the loop that runs the connection (the running loop's own package).
+    assert f"* event loop: {loop}\n" in result.stderr, result.stderr[:500]

@@ -253,7 +253,8 @@ socket.getaddrinfo = _local_only
 @pytest.fixture
 def no_dns(tmp_path: Path) -> dict[str, str]:
     (tmp_path / "sitecustomize.py").write_text(SITECUSTOMIZE)
-    return clean_env(PYTHONPATH=str(tmp_path))
+    # On asyncio's loop: uvloop resolves names in libuv, past the patched socket.getaddrinfo.
+    return clean_env(PYTHONPATH=str(tmp_path), WSCHAN_LOOP="asyncio")
 
 
 def test_a_name_that_does_not_resolve_is_exit_3(no_dns: dict[str, str]) -> None:

@@ -89,3 +89,18 @@ def test_trace_shutdown_help_loads_only_the_names_of_the_explorer() -> None:
     }
     explore = sorted(name for name in loaded if name.startswith("wschan_cli.explore."))
     assert explore == ["wschan_cli.explore.mutation_names", "wschan_cli.explore.parties"]
+
+
+def test_send_help_loads_nothing_only_a_run_or_an_archive_needs() -> None:
+    # shutil (click's way to the terminal width) loads bz2, lzma and zlib; base64 is for
+    # --auth and --base64 input; json for JSON output: none of them is needed to show help.
+    result, names = imported(str(SCRIPT), "send", "--help")
+    assert result.returncode == 0, result.stderr[-500:]
+    assert "--close-code" in result.stdout
+    assert not names & {"shutil", "bz2", "lzma", "base64", "json"}, names
+
+
+def test_a_plain_one_shot_does_not_load_json(echo: ThreadedServer) -> None:
+    result, names = imported(str(SCRIPT), "send", echo.url, "hello", "--expect", "1")
+    assert result.returncode == 0, result.stderr[-500:]
+    assert "json" not in names

@@ -9,11 +9,10 @@ every command (send, connect, serve, trace-shutdown):
   ``last_words`` (e.g. flushing the replies already received) and one line on stderr.
 
 ``run_loop`` runs on uvloop's loop when the optional extra is installed (``pip install
-'wschan[fast]'``), asyncio's otherwise; ``serve`` uses it (``fast_loop``). ``send`` and
-``connect`` stay on asyncio's loop for now: the channel's ``StreamTransport.connection_made``
-asserts ``isinstance(transport, asyncio.Transport)``, which uvloop's transports are not, so the
-client would never see its transport. ``trace-shutdown --explore`` runs the explorer's own
-deterministic loop, outside this runner.
+'wschan[fast]'``), on asyncio's otherwise, or when the environment says ``WSCHAN_LOOP=asyncio``
+(to compare the two, or to rule uvloop out); ``serve``, ``send`` and ``connect`` use it
+(``fast_loop``). ``trace-shutdown`` keeps its own loops (the explorer's deterministic one, and
+asyncio's for the real runs).
 """
 
 from __future__ import annotations
@@ -33,8 +32,16 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
+#: The environment variable that picks the event loop: "asyncio" is asyncio's own; anything
+#: else (or unset) is uvloop's when it is installed.
+LOOP_VARIABLE = "WSCHAN_LOOP"
+
+
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's loop if it is installed, else None (asyncio's default loop)."""
+    """uvloop's loop if it is installed and not ruled out by WSCHAN_LOOP=asyncio, else None
+    (asyncio's default loop)."""
+    if os.environ.get(LOOP_VARIABLE) == "asyncio":
+        return None
     try:
         import uvloop
     except ImportError:

@@ -26,9 +26,10 @@ SECRET_PARAMETERS = frozenset(
 
 _SCHEMED = frozenset({"authorization", "proxy-authorization"})
 # scheme://user:password@  ->  scheme://user:****@   (and a bare user@ is left alone)
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/@:\s]*):[^/@\s]*@")
+# Patterns, compiled on first use (re caches them), not at every start-up.
+_URL_PASSWORD = r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/@:\s]*):[^/@\s]*@"
 # ?name=value or &name=value (value up to the next &, #, quote or blank)
-_PARAMETER = re.compile(r"(?P<head>[?&;](?P<name>[^=&#\s'\"?]+)=)(?P<value>[^&#\s'\"]*)")
+_PARAMETER = r"(?P<head>[?&;](?P<name>[^=&#\s'\"?]+)=)(?P<value>[^&#\s'\"]*)"
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,8 @@ class Secrets:
         """``text`` with URL passwords and secret query parameter values masked."""
         if self.show:
             return text
-        text = _URL_PASSWORD.sub(lambda m: f"{m.group('head')}:{MASK}@", text)
-        return _PARAMETER.sub(self._parameter, text)
+        text = re.sub(_URL_PASSWORD, lambda m: f"{m.group('head')}:{MASK}@", text)
+        return re.sub(_PARAMETER, self._parameter, text)
 
     def _parameter(self, match: re.Match[str]) -> str:
         name = match.group("name").lower()

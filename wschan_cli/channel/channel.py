@@ -11,9 +11,9 @@ Each party is written as straight-line code between awaits on things this packag
 token's waiters, the transport's ``drain``/``read``, the reader's end, the clock), so a scheduler
 can drive the same code with a simulated transport. Here: the out tasks, the connector,
 shutdown and release, deinit. The reader with the auto reply and terminate (``reader.py``), the
-keepalive (``keepalive.py``) and the writing of a message in several frames (``sending.py``) are
-the same channel's parties, split off by party; the connection's record and lifecycle are in
-``connection.py``.
+keepalive (``keepalive.py``) and the writing of a message (``sending.py``: framed directly when
+whole, or in several frames) are the same channel's parties, split off by party; the
+connection's record and lifecycle are in ``connection.py``.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ from .messages import Message, Stream, chunk_bytes, fragments
 from .options import ChannelOptions
 from .protocol import OPCODE_NAMES, frames_to_write, new_protocol, request_headers
 from .reader import run_reader
-from .sending import write_fragments, write_stream
+from .sending import whole_message, write_fragments, write_stream
 from .token import Token
 from .transport import TransportFactory
 
@@ -308,8 +308,7 @@ class Channel:
                     # A whole message goes out under one holding of the token, so no
                     # other frame can land between two fragments, though each drains.
                     if type(frames) is bytes:
-                        conn.put_first(text, frames, True)
-                        await self._write(party, conn)
+                        await self._write(party, conn, whole_message(conn, text, frames))
                     elif isinstance(frames, list):
                         await write_fragments(self, party, conn, frames, text)
                     elif isinstance(frames, Stream):

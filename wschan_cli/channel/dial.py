@@ -105,7 +105,7 @@ async def _open_http_tunnel(
         if context is not None:
             with _typed_errors(uri, f"{target(uri)} (through {at})"):
                 tls = await loop.start_tls(
-                    protocol._asyncio_transport, protocol, context, server_hostname=uri.host
+                    protocol._loop_transport, protocol, context, server_hostname=uri.host
                 )
             assert tls is not None
             protocol._replace_transport(tls)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Generator
+from types import CodeType
+from typing import Any
 
 
 class ChunkReader:
@@ -131,3 +133,58 @@ class ChunkReader:
                 self._pos = need
                 need = 0
         return b"".join(parts)
+
+
+#: First bytes of the frames ``whole_messages`` takes: FIN, no reserved bit, text or binary.
+TEXT_WHOLE, BINARY_WHOLE = 0x81, 0x82
+
+
+def whole_messages(data: bytes, max_size: int | None) -> tuple[list[tuple[int, bytes]], int]:
+    """The complete one-frame messages at the start of ``data`` (which must start at a frame
+    boundary, between messages): each as (first byte, payload), and the offset of the first
+    byte not taken.
+
+    Only what websockets' parser would turn into a FIN text or binary frame with nothing to
+    check: unmasked (the server does not mask, RFC 6455 5.1), reserved bits clear, at most
+    ``max_size`` bytes. It stops at the first other frame (control, fragment, masked, reserved
+    bits, too big) or incomplete one, which the parser then reads from the offset, with its
+    own checks and errors. A payload inside ``data`` is one slice of it, as with ChunkReader.
+    """
+    frames: list[tuple[int, bytes]] = []
+    pos, end = 0, len(data)
+    limit = max_size if max_size is not None else 1 << 64
+    while end - pos >= 2:
+        first = data[pos]
+        if first != TEXT_WHOLE and first != BINARY_WHOLE:
+            break
+        length = data[pos + 1]  # 128 and up: the mask bit is set
+        if length < 126:
+            start = pos + 2
+        elif length == 126:
+            start = pos + 4
+            length = int.from_bytes(data[pos + 2 : start], "big")
+        elif length == 127:
+            start = pos + 10
+            length = int.from_bytes(data[pos + 2 : start], "big")
+        else:
+            break
+        stop = start + length  # past the end if the length itself is cut short
+        if length > limit or stop > end:
+            break
+        frames.append((first, data[start:stop]))
+        pos = stop
+    return frames, pos
+
+
+def at_message_boundary(parser: Any, parse: CodeType) -> bool:
+    """Whether websockets' parser generator waits for the first byte of a frame in its main
+    loop (``parse``'s code: ``Protocol.parse``): the position ChunkReader's ``at_eof`` holds
+    it at when every byte fed so far made whole frames."""
+    outer, inner = None, parser  # generators, down their ``yield from`` chain
+    while (deeper := inner.gi_yieldfrom) is not None:
+        outer, inner = inner, deeper
+    return (
+        inner.gi_code is ChunkReader.at_eof.__code__
+        and outer is not None
+        and outer.gi_code is parse
+    )

@@ -14,6 +14,7 @@ import struct
 from collections.abc import Callable
 
 from websockets.frames import Frame
+from websockets.typing import BytesLike
 
 try:
     from websockets.speedups import apply_mask
@@ -47,9 +48,13 @@ class MaskKeys:
 def serialize(frame: Frame, key: bytes) -> bytes:
     """``frame`` as a client sends it, masked with ``key``. The caller has checked the frame
     (``Frame.check``): no reserved bit set, control frames short and final."""
-    data = frame.data
+    return frame_bytes((0x80 if frame.fin else 0) | frame.opcode, frame.data, key)
+
+
+def frame_bytes(head1: int, data: BytesLike, key: bytes) -> bytes:
+    """A client frame whose first byte is ``head1`` (FIN, reserved bits, opcode), payload
+    ``data`` masked with ``key``."""
     length = len(data)
-    head1 = (0x80 if frame.fin else 0) | frame.opcode
     if length < 126:
         header = _SHORT(head1, _MASKED | length)
     elif length < 65536:

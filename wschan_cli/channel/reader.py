@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from websockets.frames import Opcode
 from websockets.http11 import Response
-from websockets.protocol import CLOSED
+from websockets.protocol import CLOSED, OPEN, Protocol
 
 from .close import CloseInfo
 from .connection import Connection
 from .errors import ChannelError, HandshakeInterrupted, reject
 from .events import Party, What
+from .inbound import TEXT_WHOLE, at_message_boundary, whole_messages
 from .messages import Message
 from .protocol import OPCODE_NAMES, frames_to_write, rejection
 
@@ -34,6 +35,9 @@ _TEXT, _BINARY, _CONT, _CLOSE, _PONG = (
     Opcode.CLOSE,
     Opcode.PONG,
 )
+
+# The main loop of websockets' frame parser, where it waits between frames (inbound.py).
+_PARSE_CODE = Protocol.parse.__code__
 
 
 async def run_reader(ch: Channel, conn: Connection) -> None:
@@ -75,10 +79,26 @@ async def _read_loop(ch: Channel, conn: Connection) -> None:
                 reason = f"read error: {exc}"
                 proto.receive_eof()
                 break
-            if data:
-                proto.receive_data(data)
-            else:
+            whole = None
+            if not data:
                 proto.receive_eof()
+            elif (
+                proto.state is OPEN
+                and proto.current_size is None
+                and proto.max_fragment_size is None
+                and not proto.extensions
+                and not proto.debug
+                and at_message_boundary(proto.parser, _PARSE_CODE)
+            ):
+                # One-frame messages taken straight from the bytes read, the rest left to
+                # websockets' parser (which then stands where it would after those frames).
+                whole, taken = whole_messages(data, proto.max_message_size)
+                if taken < len(data):
+                    proto.receive_data(data[taken:] if taken else data)
+            else:
+                proto.receive_data(data)
+            if whole:
+                _on_whole_messages(ch, party, conn, whole)
             for event in proto.events_received():
                 _on_protocol_event(ch, party, conn, event)
             if not conn.upgraded.done() and proto.handshake_exc is not None:
@@ -110,6 +130,29 @@ async def _read_loop(ch: Channel, conn: Connection) -> None:
             )
         conn.reader_done.set()
         ch._emit(party, What.READER_END, reason=reason)
+
+
+def _on_whole_messages(
+    ch: Channel, party: Party, conn: Connection, frames: list[tuple[int, bytes]]
+) -> None:
+    """Frames ``inbound.whole_messages`` took, handled as ``_on_protocol_event`` handles the
+    same frames from websockets' parser: same events, same delivery, same failure."""
+    for first, payload in frames:
+        text = first == TEXT_WHOLE
+        if ch._subscribers:
+            opcode = "text" if text else "binary"
+            ch._emit(party, What.FRAME_IN, opcode=opcode, size=len(payload), fin=True, data=payload)
+        if conn.failed:
+            continue  # RFC 6455 7.1.7: after failing the connection, process nothing more
+        if text:
+            try:
+                decoded = payload.decode()
+            except UnicodeDecodeError as exc:
+                conn.fail(1007, f"invalid UTF-8 at position {exc.start}")
+                continue
+            _deliver(ch, conn, _new_tuple(Message, ("text", decoded)))
+        else:
+            _deliver(ch, conn, _new_tuple(Message, ("binary", payload)))
 
 
 def _on_protocol_event(ch: Channel, party: Party, conn: Connection, event: Any) -> None:

@@ -1,5 +1,6 @@
-"""Writing one data message in several frames, under the token: its fragments, or a stream of
-chunks of unknown length; and D12, what happens to a message left unfinished.
+"""Writing one data message under the token: a whole message framed directly (the common
+case), its fragments, or a stream of chunks of unknown length; and D12, what happens to a
+message left unfinished.
 
 Part of ``Channel``, split off from its out tasks: the token holder calls these, and they write
 only through the channel's ``_write`` (owed replies first, then drain, D8 and D10).
@@ -9,8 +10,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from websockets.frames import Opcode
 from websockets.protocol import OPEN
 
+from . import outbound
 from .connection import Connection
 from .events import Party
 from .messages import Stream, chunk_bytes
@@ -18,6 +21,28 @@ from .protocol import frames_to_write
 
 if TYPE_CHECKING:
     from .channel import Channel
+
+# First bytes of a whole text and binary message's frame: FIN and the opcode (RFC 6455 5.2).
+_TEXT_FIN, _BINARY_FIN = 0x80 | Opcode.TEXT, 0x80 | Opcode.BINARY
+
+
+def whole_message(conn: Connection, text: bool, data: bytes) -> list[bytes] | None:
+    """A whole message's frame, for the token holder to write (``ch._write(party, conn,
+    ...)``): framed here on an open connection with nothing queued, as websockets'
+    ``send_text`` or ``send_binary`` would frame it through ``send_frame`` (no Frame object,
+    no detour through the protocol's write queue); otherwise queued in the protocol as
+    before, and None (``_write`` then takes what the protocol queued)."""
+    proto = conn.proto
+    if (
+        proto.state is OPEN
+        and not proto.expect_continuation_frame
+        and not proto.writes
+        and not proto.extensions
+        and not proto.debug
+    ):
+        return [outbound.frame_bytes(_TEXT_FIN if text else _BINARY_FIN, data, proto._keys.next())]
+    conn.put_first(text, data, True)
+    return None
 
 
 async def write_fragments(

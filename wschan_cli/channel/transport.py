@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Protocol, cast
 
 from websockets.uri import WebSocketURI
 
@@ -41,14 +41,39 @@ class Transport(Protocol):
 TransportFactory = Callable[[WebSocketURI, ChannelOptions], Awaitable[Transport]]
 
 
-READ_HIGH_WATER = 256 * 1024  # received bytes held before the socket stops being read
+#: Received, unread bytes at which the socket stops being read. One read of the loop may bring
+#: up to 256 KiB (asyncio's 262,144 bytes, uvloop's 256,000), so at most this plus 256 KiB are
+#: held: uvloop goes on reading (libuv loops while the socket has data) until told to pause,
+#: without the channel's reader running in between, so the mark must be below one such read.
+READ_HIGH_WATER = 128 * 1024
+
+#: Frames smaller than this, written in one turn of the event loop, leave in one system call
+#: (``StreamTransport.write``); what is held back never exceeds it.
+CORK_LIMIT = 64 * 1024
+
+
+class SocketTransport(Protocol):
+    """What ``StreamTransport`` calls on the event loop's transport: typed by use, because
+    uvloop's transports have these methods without subclassing ``asyncio.Transport``."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def is_closing(self) -> bool: ...
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def abort(self) -> None: ...
 
 
 class StreamTransport(asyncio.Protocol):
     """An asyncio protocol exposing awaitable ``read`` and ``drain`` with flow control."""
 
     def __init__(self) -> None:
-        self._transport: asyncio.Transport | None = None
+        self._transport: SocketTransport | None = None
         # Kept, not looked up per read: get_running_loop() makes a getpid() system call.
         self._loop: asyncio.AbstractEventLoop | None = None
         self._chunks: list[bytes] = []
@@ -59,12 +84,16 @@ class StreamTransport(asyncio.Protocol):
         self._paused = False
         self._buffered = 0  # received, not yet read
         self._reading_paused = False
+        self._corked: list[bytes] = []  # written, not yet handed to the loop's transport
+        self._corked_size = 0
+        self._flush_scheduled = False
 
     # asyncio.Protocol callbacks
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # Not an isinstance check: uvloop's TCPTransport is no asyncio.Transport subclass, and
+        # the channel runs on uvloop's loop when it is installed (runner.loop_factory).
+        self._transport = cast(SocketTransport, transport)
         self._loop = asyncio.get_running_loop()
         self._drained = self._loop.create_future()  # what an unpaused drain hands back
         self._drained.set_result(None)
@@ -72,7 +101,7 @@ class StreamTransport(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._chunks.append(data)
         self._buffered += len(data)
-        if self._buffered > READ_HIGH_WATER and not self._reading_paused and self._transport:
+        if self._buffered >= READ_HIGH_WATER and not self._reading_paused and self._transport:
             # Flow control: a reader that does not read (a full receive queue) stops the
             # socket being read, so the peer is slowed down by TCP instead of filling memory.
             self._reading_paused = True
@@ -85,6 +114,8 @@ class StreamTransport(asyncio.Protocol):
         return None  # let asyncio close our side too: the server ends a WebSocket's TCP
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._corked.clear()
+        self._corked_size = 0
         self._eof = True
         self._error = exc
         self._wake_reader()
@@ -107,8 +138,53 @@ class StreamTransport(asyncio.Protocol):
     # Transport methods used by the channel
 
     def write(self, data: bytes) -> None:
-        assert self._transport is not None
-        self._transport.write(data)
+        """Frames written in one turn of the loop leave together: a thousand small frames of a
+        burst (``seq 1000000 | wschan send``) make a few system calls, not a thousand, and
+        reach the peer in full segments. A frame of CORK_LIMIT or more, or the one that
+        brings what is held to CORK_LIMIT, goes out at once; the rest at the end of the turn
+        (before the loop polls), or with ``close`` or ``abort``. ``drain`` is unchanged: what
+        is held is bounded by CORK_LIMIT, on top of the transport's own buffer."""
+        corked = self._corked
+        if corked:
+            corked.append(data)
+            self._corked_size += len(data)
+            if self._corked_size >= CORK_LIMIT:
+                self._flush()
+        elif len(data) >= CORK_LIMIT:
+            self._send(data)
+        else:
+            corked.append(data)
+            self._corked_size = len(data)
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                assert self._loop is not None
+                self._loop.call_soon(self._scheduled_flush)
+
+    def _scheduled_flush(self) -> None:
+        self._flush_scheduled = False
+        self._flush()
+
+    def _flush(self) -> None:
+        corked = self._corked
+        if not corked:
+            return
+        data = corked[0] if len(corked) == 1 else b"".join(corked)
+        corked.clear()
+        self._corked_size = 0
+        self._send(data)
+
+    def _send(self, data: bytes) -> None:
+        transport = self._transport
+        assert transport is not None
+        try:
+            transport.write(data)
+        except RuntimeError:
+            # uvloop refuses a write once its handle is closed; asyncio drops it silently, and
+            # so does the channel on either loop: the next drain() reports the closed
+            # connection (deinit's Close frame after terminate closed it: channel-model.md,
+            # the deinit/terminate race).
+            if not transport.is_closing():
+                raise
 
     def drain(self) -> Awaitable[None]:
         # Not a coroutine: an unpaused drain, the common case, costs no coroutine per frame.
@@ -151,10 +227,15 @@ class StreamTransport(asyncio.Protocol):
 
     def close(self) -> None:
         if self._transport is not None:
+            self._flush()  # close() sends what is buffered first: what is held back too
             self._transport.close()
 
     def abort(self) -> None:
         if self._transport is not None:
+            # What was written goes to the loop's transport first, as it did when each write
+            # went straight there: the kernel keeps what it already took, the abort drops the
+            # rest (the transport's own buffer), exactly as before frames were held back.
+            self._flush()
             self._transport.abort()
 
     def _wake_reader(self) -> None:
@@ -169,10 +250,12 @@ class StreamTransport(asyncio.Protocol):
             self._chunks.insert(0, data)
 
     @property
-    def _asyncio_transport(self) -> asyncio.Transport:
+    def _loop_transport(self) -> asyncio.WriteTransport:
+        """The event loop's own transport (asyncio's or uvloop's), for ``loop.start_tls``."""
         assert self._transport is not None
-        return self._transport
+        self._flush()  # what was written in the clear goes before the TLS layer
+        return cast(asyncio.WriteTransport, self._transport)
 
-    def _replace_transport(self, transport: asyncio.Transport) -> None:
+    def _replace_transport(self, transport: asyncio.BaseTransport) -> None:
         """After ``loop.start_tls``: write through the TLS layer from now on."""
-        self._transport = transport
+        self._transport = cast(SocketTransport, transport)

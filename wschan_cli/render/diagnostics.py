@@ -9,7 +9,6 @@ JSON object per line instead, masked the same way.
 from __future__ import annotations
 
 import http
-import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -48,6 +47,18 @@ def diagnostics_for(conn: ConnectionSettings, err: TextIO, **changes: Any) -> Di
     }
     settings.update(changes)
     return Diagnostics(err, **settings)
+
+
+def event_loop_name() -> str | None:
+    """The running event loop's package ("uvloop" or "asyncio"; runner.loop_factory picks it),
+    or None outside a loop: -v says which one runs the connection."""
+    import asyncio
+
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+    return type(loop).__module__.partition(".")[0]
 
 
 class Diagnostics:
@@ -109,10 +120,17 @@ class Diagnostics:
         if not self.verbose:
             return
         masked = self._masked_headers(headers)
+        loop = event_loop_name()
         if self.json_lines:
+            import json  # here, as below: only JSON Lines output needs it
+
             record = {"type": "request", "target": self.secrets.text(target), "headers": masked}
+            if loop is not None:
+                record["loop"] = loop
             self.write(json.dumps(record))
             return
+        if loop is not None:
+            self.write(self.style.dim(f"* event loop: {loop}"))
         self.write(self.style.cyan(f"> GET {self._shown(target)}"))
         for name, value in masked:
             self.write(self.style.cyan(f"> {self._shown(name)}: {self._shown(value)}"))
@@ -128,6 +146,8 @@ class Diagnostics:
         if not self.verbose:
             return
         if self.json_lines:
+            import json
+
             record = event.to_json()
             if "headers" in record:
                 record["headers"] = self._masked_headers(record["headers"])
@@ -148,6 +168,8 @@ class Diagnostics:
             return
         headers = self._masked_headers(headers)
         if self.json_lines:
+            import json
+
             self.write(json.dumps({"type": "response", "status": status, "headers": headers}))
             return
         try:

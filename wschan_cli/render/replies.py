@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import io
-import json
 from typing import Any, BinaryIO
 
 from .escape import escape_control, escape_json_controls
@@ -106,6 +105,8 @@ class ReplyWriter:
         return escape_control(data) if self.escape else data
 
     def _pretty_json(self, text: str) -> str | None:
+        import json  # here, as below: a plain run does not load json (~1 ms of its start-up)
+
         try:
             value = json.loads(text)
         except ValueError:
@@ -145,6 +146,8 @@ class ReplyWriter:
         return rendered
 
     def _json(self, record: dict[str, Any]) -> None:
+        import json
+
         line = json.dumps(record, ensure_ascii=False)
         self._line(escape_json_controls(line) if self.escape else line)
 

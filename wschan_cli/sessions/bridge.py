@@ -53,6 +53,7 @@ def run_bridge(
         error=diag.error,
         mask=diag.secrets.text,
         ctrl_c=ctrl_c,
+        fast_loop=True,  # uvloop when installed (runner.loop_factory)
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,30 +63,59 @@ class Outbox:
                     raise InputError(f"cannot read {value!r}: {exc.strerror or exc}") from None
                 reader = InputReader(fd, whole=True, close=True)
                 reader.start()
-                async for message in self._read(reader, repr(value), "cannot read " + repr(value)):
-                    yield message
+                failure = "cannot read " + repr(value)
+                async for batch in self._batches(reader, repr(value), failure):
+                    for message in batch:
+                        yield message
             else:
                 assert self.stdin is not None
                 whole = kind == "stdin-whole"
-                async for message in self._read(self.stdin, "stdin" if whole else None):
-                    yield message
+                async for batch in self._batches(self.stdin, "stdin" if whole else None):
+                    for message in batch:  # one async step per message, not two
+                        yield message
 
-    async def _read(
+    async def _batches(
         self, reader: InputReader, where: str | None, failure: str = "cannot read stdin"
-    ) -> AsyncIterator[Outgoing]:
-        """The messages of one reader, decoded; ``where`` names them (else "stdin message N")."""
+    ) -> AsyncIterator[Iterator[Outgoing]]:
+        """The batches of one reader, each as an iterator of its messages, decoded as taken;
+        ``where`` names them (else "stdin message N")."""
         while (batch := await next_batch(reader, self.ended)) is not None:
             if isinstance(batch, OSError):
                 raise InputError(f"{failure}: {batch}")
-            for raw in batch:
-                reader.count += 1
+            yield self._messages(batch, reader, where, failure)
+
+    def _messages(
+        self,
+        batch: list[bytes | StreamedMessage],
+        reader: InputReader,
+        where: str | None,
+        failure: str,
+    ) -> Iterator[Outgoing]:
+        """A batch's messages, each decoded when taken: a bad one stops the run after the
+        messages before it went out. Lines of text (the common case: each line of a stream)
+        and plain binary lines are taken in one C call or as they are; decode_message names
+        the message in its error."""
+        text = self.encoding == "utf-8" and not self.binary
+        raw_bytes = self.encoding == "utf-8" and self.binary
+        for raw in batch:
+            reader.count += 1
+            if isinstance(raw, StreamedMessage):
                 name = where or f"stdin message {reader.count}"
-                if isinstance(raw, StreamedMessage):
-                    yield Streamed(self._decoded(raw, name, failure), text=not self.binary)
+                yield Streamed(self._decoded(raw, name, failure), text=not self.binary)
+                continue
+            if raw_bytes:
+                yield raw
+                continue
+            if text:
+                try:
+                    message: str | bytes = raw.decode()
+                except UnicodeDecodeError:
+                    pass
                 else:
-                    yield decode_message(
-                        raw, binary=self.binary, encoding=self.encoding, where=name
-                    )
+                    yield message
+                    continue
+            name = where or f"stdin message {reader.count}"
+            yield decode_message(raw, binary=self.binary, encoding=self.encoding, where=name)
 
     async def _decoded(
         self, message: StreamedMessage, where: str, failure: str

@@ -9,8 +9,6 @@ before connecting, so a bad file is refused with nothing sent.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import codecs
 from collections.abc import Callable
 
@@ -24,6 +22,14 @@ class InputError(Exception):
 
 def decode_message(raw: bytes, *, binary: bool, encoding: str, where: str) -> str | bytes:
     """Turn input bytes into the message to send; InputError says what is wrong and where."""
+    if encoding == "utf-8":
+        # The common case (each stdin line of a stream) in one C call, no decoder object.
+        if binary:
+            return raw
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            pass  # the decoder below says where
     decoder = StreamDecoder(binary=binary, encoding=encoding, where=where)
     data = decoder.feed(raw) + decoder.end()
     if binary or encoding != "utf-8":
@@ -84,6 +90,9 @@ class StreamDecoder:
             raise InputError(f"{self.where} is not valid hex: {detail}") from None
 
     def _base64(self, text: bytes) -> bytes:
+        import base64  # here: only --base64 input needs it, not the command's start-up
+        import binascii
+
         try:
             return base64.b64decode(text, validate=True)
         except (binascii.Error, ValueError) as exc:

@@ -45,6 +45,7 @@ def run_program_bridge(
         debug=conn.debug,
         error=diag.error,
         mask=diag.secrets.text,
+        fast_loop=True,  # uvloop when installed (runner.loop_factory)
     )
 
 

@@ -65,6 +65,7 @@ def run_repl(cfg: LinkConfig, *, fmt: str = "plain", timestamps: bool, pretty: b
         error=repl.error,
         mask=repl.secrets.text,
         prompt=True,  # Ctrl-C is a key at the prompt; the rule is installed around commands
+        fast_loop=True,  # uvloop when installed (runner.loop_factory)
     )
 
 

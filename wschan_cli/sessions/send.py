@@ -71,6 +71,7 @@ def run_send(plan: Plan) -> int:
         error=diag.error,
         mask=diag.secrets.text,
         ctrl_c=CtrlC(session.stop, error=diag.error, last_words=session.sink.flush),
+        fast_loop=True,  # uvloop when installed (runner.loop_factory)
     )
 
 
