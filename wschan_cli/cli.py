@@ -123,15 +123,18 @@ def cli() -> None:
 def main() -> None:
     """Run the command line; click's errors are shown here, so that their secrets are masked
     (a malformed URL with a password in it) and a Ctrl-C before a command took over is 130."""
-    from wschan_cli.exitcodes import status_for
-    from wschan_cli.secrets import mask_url
-
+    # The exit rule and the masking are imported when an error needs them: --help does not.
     try:
         status = cli.main(prog_name="wschan", standalone_mode=False)
     except click.exceptions.Abort as exc:  # click's name for a KeyboardInterrupt (or EOF)
+        from wschan_cli.exitcodes import status_for
+
         click.echo("wschan: interrupted", err=True)
         sys.exit(status_for(exc))
     except click.ClickException as exc:
+        from wschan_cli.exitcodes import status_for
+        from wschan_cli.secrets import mask_url
+
         exc.message = mask_url(exc.message)
         exc.show()
         sys.exit(status_for(exc))

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from wschan_cli.channel.close import SENDABLE_CLOSE_CODES
 from wschan_cli.options import (
     ConnectionSettings,
     Seconds,
@@ -21,9 +22,9 @@ from wschan_cli.options import (
     connection_options,
     output_format,
 )
-from wschan_cli.render.closecodes import SENDABLE_CLOSE_CODES, close_frame_problem
-from wschan_cli.sessions.payload import InputError, check_file, decode_message
-from wschan_cli.sessions.send_plan import Plan
+
+if TYPE_CHECKING:
+    from wschan_cli.sessions.send_plan import Plan
 
 WAIT_RULE = """\
 After the last message is sent, wschan waits, then closes:
@@ -146,6 +147,8 @@ def parse_delimiter(text: str) -> bytes:
 
 
 def check_close(code: int, reason: str) -> None:
+    from wschan_cli.render.closecodes import close_frame_problem
+
     if problem := close_frame_problem(code, reason):
         which, why = problem
         raise click.BadParameter(why, param_hint=f"'--close-{which}'")
@@ -153,6 +156,10 @@ def check_close(code: int, reason: str) -> None:
 
 def make_plan(ctx: click.Context, url: str, messages: tuple[str, ...], **o: Any) -> Plan:
     """Validate the command line (click.UsageError / BadParameter: exit 2, nothing sent)."""
+    # Here, not at the top: `wschan send --help` needs none of them.
+    from wschan_cli.sessions.payload import InputError, check_file, decode_message
+    from wschan_cli.sessions.send_plan import Plan
+
     connection: ConnectionSettings = o["connection"]
     check_url(url)
     if o["null"] and o["delimiter"] is not None:
