@@ -11,13 +11,14 @@ from websockets.client import ClientProtocol
 from websockets.protocol import OPEN
 from websockets.uri import parse_uri
 
-from wschan_cli.channel.close import CloseInfo, check_sendable, close_info, unsendable_part
+from wschan_cli.channel.close import CloseInfo, close_info
 from wschan_cli.channel.connection import (
     TRANSITIONS,
     Connection,
     Lifecycle,
     LifecycleViolation,
 )
+from wschan_cli.channel.sendable import check_sendable, unsendable_part
 from wschan_cli.render.closecodes import close_frame_problem
 from wschan_cli.server import Behaviour
 

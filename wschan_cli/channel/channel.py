@@ -30,7 +30,7 @@ from websockets.protocol import OPEN
 from websockets.uri import WebSocketURI, parse_uri
 
 from .clock import Clock, LoopClock
-from .close import CloseInfo, check_sendable
+from .close import CloseInfo
 from .connection import Connection, Lifecycle, future_outcome
 from .dial import open_tcp
 from .errors import (
@@ -50,6 +50,7 @@ from .messages import Message, Stream, chunk_bytes, fragments
 from .options import ChannelOptions
 from .protocol import OPCODE_NAMES, frames_to_write, new_protocol, request_headers
 from .reader import run_reader
+from .sendable import check_sendable
 from .sending import whole_message, write_fragments, write_stream
 from .token import Token
 from .transport import TransportFactory

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from wschan_cli.channel.close import SENDABLE_CLOSE_CODES
+from wschan_cli.channel.sendable import SENDABLE_CLOSE_CODES
 from wschan_cli.options import (
     ConnectionSettings,
     Seconds,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wschan_cli.channel.close import SENDABLE_CLOSE_CODES, unsendable_part
+from wschan_cli.channel.sendable import SENDABLE_CLOSE_CODES, unsendable_part
 
 CLOSE_CODE_NAMES = {
     1000: "normal closure",

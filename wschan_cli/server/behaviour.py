@@ -7,7 +7,7 @@ from __future__ import annotations
 import http
 from dataclasses import dataclass
 
-from wschan_cli.channel.close import SENDABLE_CLOSE_CODES, unsendable_part
+from wschan_cli.channel.sendable import SENDABLE_CLOSE_CODES, unsendable_part
 
 __all__ = ["Behaviour"]
 
