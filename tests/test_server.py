@@ -152,6 +152,38 @@ def test_messages_that_arrive_with_the_clients_close_are_all_recorded() -> None:
     run(body)
 
 
+def test_a_backlog_over_max_queue_that_arrives_with_the_close_is_read_before_the_end() -> None:
+    """A hundred messages and a Close in one read: websockets queues them all and pauses the
+    socket (over max_queue, 16). Before, the echo loop tried to echo the first one: send()
+    then waits for the end of TCP without reading on, so the client's end went unseen and
+    the connection ended only at websockets' close timeout (10 s), its backlog recorded
+    after the end (`wschan send | head -1` after perf3 batched the Close with the burst).
+    Now the backlog is read first, which resumes reading: the end comes after all of it."""
+
+    async def body() -> None:
+        async with EmbeddedServer() as srv:
+            recorded_at_end: list[int] = []
+            record_end = srv.record_end
+
+            def record_end_counting(code: int | None) -> None:
+                recorded_at_end.append(srv.messages)
+                record_end(code)
+
+            srv.record_end = record_end_counting  # type: ignore[method-assign]
+            reader, writer = await raw_connect(srv.port)
+            sent = [f"m{i}" for i in range(100)]
+            burst = b"".join(masked_frame(0x1, m.encode()) for m in sent)
+            writer.write(burst + masked_frame(0x8, (1001).to_bytes(2, "big")))
+            await reader.read()  # the server's Close, then its end of TCP
+            writer.close()
+            await srv.wait_ended(1, timeout=None)  # bounded by run()'s timeout
+            assert recorded_at_end == [len(sent)]
+            assert srv.received == sent
+            assert srv.close_codes == [1001]
+
+    run(body, timeout=30)
+
+
 def test_close_after_with_code_and_reason() -> None:
     async def body() -> None:
         behaviour = Behaviour(close_after=2, close_code=4001, close_reason="bye now")

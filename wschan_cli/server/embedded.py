@@ -329,6 +329,15 @@ class EmbeddedServer(ServerRecord):
                     len(message),
                 )
                 self.record_message(message)
+                if connection.protocol.close_rcvd is not None:
+                    # The client's Close came in the same read as the messages before it: no
+                    # echo can go out any more (RFC 6455 5.5.1), and websockets' send() would
+                    # wait for the end of TCP without reading on, while a backlog over
+                    # max_queue keeps the socket paused: the client's end of TCP would go
+                    # unseen until websockets' close timeout (10 s). Reading the backlog
+                    # instead resumes reading, so that end is seen at once.
+                    await self._drain(connection)
+                    return
                 try:
                     await connection.send(message)
                 except ConnectionClosed:
