@@ -74,15 +74,7 @@ async def _bridge(
         # --json: one close record per connection (--reconnect may make several).
         sink.close(info, time.time())
 
-    observers = [diag] if diag.watches else []
-    link = Link(
-        cfg,
-        process=on_message,
-        notify=diag.note,
-        observers=observers,
-        on_rejected=diag.response,
-        on_close=on_close,
-    )
+    link = Link.reporting_to(diag, cfg, process=on_message, on_close=on_close)
     supervisor = asyncio.ensure_future(link.run())
 
     async def pump() -> None:

@@ -31,6 +31,7 @@ from wschan_cli.channel import (
 from wschan_cli.exitcodes import ExitStatus, status_for
 from wschan_cli.options import ConnectionSettings
 from wschan_cli.render.closecodes import describe_close
+from wschan_cli.render.diagnostics import Diagnostics
 
 from .backoff import Backoff
 from .outgoing import Streamed
@@ -78,6 +79,25 @@ class Link:
     _stop_status: int | None = None
     _attempted: asyncio.Event = field(default_factory=asyncio.Event)
     failure: ChannelError | None = None  # the last failed connect
+
+    @classmethod
+    def reporting_to(
+        cls,
+        diag: Diagnostics,
+        config: LinkConfig,
+        process: Callable[[Message], None],
+        on_close: Callable[[CloseInfo], None] = lambda _info: None,
+    ) -> Link:
+        """A link whose notices, refused upgrades and (with -i/-v) channel events go to
+        ``diag``: how the bridges, off a terminal, report."""
+        return cls(
+            config,
+            process=process,
+            notify=diag.note,
+            observers=[diag] if diag.watches else [],
+            on_rejected=diag.response,
+            on_close=on_close,
+        )
 
     # ------------------------------------------------------------------ supervisor
 

@@ -75,14 +75,7 @@ async def _program_bridge(
             # Raised into the channel, which fails the connection with 1011 and this reason.
             raise RuntimeError(f"{name} is not reading its stdin")
 
-    observers = [diag] if diag.watches else []
-    link = Link(
-        cfg,
-        process=on_message,
-        notify=diag.note,
-        observers=observers,
-        on_rejected=diag.response,
-    )
+    link = Link.reporting_to(diag, cfg, process=on_message)
 
     async def send_line(message: str | bytes) -> None:
         nonlocal unsent
