@@ -90,7 +90,6 @@ class RunState:
     interrupted: bool = False
     timed_out: bool = False
     silent_too_long: bool = False
-    stdout_gone: bool = False  # stdout went away (the sink's latch, seen by the waits)
     input_error: str | None = None
     send_error: Exception | None = None
     goal: Goal | None = None  # what the current wait waits for
@@ -112,7 +111,7 @@ class SendSession:
         self.changed = asyncio.Event()
         self.closed = asyncio.Event()
         self.stdin: InputReader | None = None
-        self.sink = ReplySink(writer, on_broken=self._stdout_gone)
+        self.sink = ReplySink(writer, on_broken=self.changed.set)  # the waits see sink.gone
         self.loop: asyncio.AbstractEventLoop
         self.task: asyncio.Task[Any]
 
@@ -202,7 +201,7 @@ class SendSession:
         # A script's "close" line asks for a Close frame, --abrupt or not.
         abrupt = (plan.abrupt and not state.script_closed) or state.timed_out
         close_code, close_reason = state.close_code, state.close_reason
-        if state.stdout_gone:
+        if self.sink.gone:
             close_code, close_reason = 1001, "stdout closed"
         closing = asyncio.ensure_future(ch.deinit(close_code, close_reason, abrupt=abrupt))
         limit = None
@@ -286,10 +285,6 @@ class SendSession:
         elif event.what is What.CLOSED:
             self.state.closed_by_deinit = True
 
-    def _stdout_gone(self) -> None:
-        self.state.stdout_gone = True
-        self.changed.set()
-
     # ------------------------------------------------------------------ sending and waiting
 
     async def work(self, ch: Channel) -> None:
@@ -304,7 +299,7 @@ class SendSession:
             return
         outbox = Outbox(plan.sources, plan.binary, plan.encoding, self.stdin, ended=self.closed)
         async for message in outbox:
-            if state.stdout_gone:
+            if self.sink.gone:
                 return
             if isinstance(message, Streamed):
                 await ch.send_stream(message.chunks, text=message.text)
@@ -324,7 +319,7 @@ class SendSession:
         plan, state, loop, closed = self.plan, self.state, self.loop, self.closed
         assert self.stdin is not None
         async for step in script_steps(self.stdin, closed):
-            if state.stdout_gone:
+            if self.sink.gone:
                 return
             if isinstance(step, Send):
                 await ch.send(step.data)
@@ -383,7 +378,7 @@ class SendSession:
             silence = None if goal is not None else DEFAULT_IDLE
         while True:
             changed.clear()
-            if state.close is not None or state.stdout_gone or (goal is not None and goal.done):
+            if state.close is not None or self.sink.gone or (goal is not None and goal.done):
                 return
             if goal is None and plan.wait is None and state.replies >= state.sent:
                 return
@@ -427,7 +422,7 @@ class SendSession:
                 ExitStatus.TIMEOUT,
                 f"no reply for {plan.wait:g}s (--wait): {goal.progress(state.replies)}",
             )
-        if state.stdout_gone:
+        if self.sink.gone:
             return ExitStatus.ERROR, self.sink.farewell()
         if state.goal_done:
             return ExitStatus.OK, None
