@@ -138,7 +138,7 @@ def main() -> None:
     wschan_own = cpu["wschan one-shot"] - cpu["wschan imports, start-up threshold"]
     rows = [
         (
-            "interpreter and site (`python -c pass`, no teardown)",
+            "interpreter and site, and `startup.defer_import` (no teardown)",
             cpu["interpreter"],
             cpu["interpreter"],
         ),
