@@ -89,9 +89,6 @@ def _size_text(size: int | None) -> str:
     return str(size or 0)
 
 
-# ---------------------------------------------------------------------- settings
-
-
 # ---------------------------------------------------------------------- the click options
 
 _OPTIONS: list[Callable[[F], F]] = [
