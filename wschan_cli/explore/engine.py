@@ -102,6 +102,25 @@ def _note(report: Report, result: Any, number: int) -> None:
             report.found[kind] = Found(v, list(result.choices), list(result.events), number)
 
 
+class _Interner:
+    """Visited states share their equal parts: most parts of a new state (the channel, a task,
+    the transports) were seen in an explored one. A stored state is then a few references
+    instead of a copy of everything (132,468 states of ``--senders 3 --with-ping --peer close``
+    held 2.3 GB before). Equality, and so pruning, is unchanged: an interned part is equal to
+    the part it replaces."""
+
+    def __init__(self) -> None:
+        self._parts: dict[Hashable, Hashable] = {}
+
+    def state(self, state: tuple[Hashable, ...]) -> tuple[Hashable, ...]:
+        return tuple(self._part(part) for part in state)
+
+    def _part(self, part: Hashable) -> Hashable:
+        if isinstance(part, tuple):  # a part of parts (the tasks, a (name, value) pair)
+            part = tuple(self._parts.setdefault(item, item) for item in part)
+        return self._parts.setdefault(part, part)
+
+
 @dataclass
 class _Node:
     """A choice point on the current path (partial-order reduction's bookkeeping)."""
@@ -140,6 +159,7 @@ def explore(
     key at one choice point (sends not yet started, with symmetry) are explored once."""
     report = Report()
     visited: dict[Hashable, frozenset[Hashable]] = {}
+    shared = _Interner()
     stack: list[_Node] = []
     prefix: list[int] = []
     tracer: Tracer | None = None
@@ -163,7 +183,7 @@ def explore(
         report.choice_points += 1
         if not por:
             if reduce:
-                sig = sched.signature()
+                sig = shared.state(sched.signature())
                 if sig in visited:
                     raise Prune()
                 visited[sig] = frozenset()
@@ -186,7 +206,7 @@ def explore(
         keys = sched.transition_keys(labels)
         allowed: Callable[[Hashable], bool] = lambda key: key not in sleep  # noqa: E731
         if reduce:
-            sig = tuple(parts.items())
+            sig = shared.state(tuple(parts.items()))
             old = visited.get(sig)
             if old is not None:
                 if old <= sleep.keys():
