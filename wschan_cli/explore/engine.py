@@ -65,7 +65,8 @@ class Report:
     states: int = 0  # distinct states at choice points
     choice_points: int = 0
     seconds: float = 0.0
-    exhausted: bool = False  # every schedule was explored (not cut by --max-schedules)
+    exhausted: bool = False  # every schedule was explored (not cut by a bound or Ctrl-C)
+    stopped_by: str | None = None  # what cut the search short: "--max-schedules", ... "Ctrl-C"
     found: dict[str, Found] = field(default_factory=dict)  # kind -> shortest
     violating: int = 0  # schedules with a violation
     slept: int = 0  # executions stopped because every transition left was asleep (por)
@@ -139,6 +140,7 @@ def explore(
     reduce: bool = True,
     por: bool = False,
     max_schedules: int | None = None,
+    max_states: int | None = None,
     stop_at_first: bool = False,
     deadline: float | None = None,
     on_result: Callable[[Any], None] | None = None,
@@ -248,8 +250,13 @@ def explore(
             if stop_at_first and report.found:
                 break
             if max_schedules is not None and report.schedules >= max_schedules:
+                report.stopped_by = "--max-schedules"
+                break
+            if max_states is not None and len(visited) >= max_states:
+                report.stopped_by = "--max-states"  # the memory bound: states are kept
                 break
             if deadline is not None and time.perf_counter() - start > deadline:
+                report.stopped_by = "the deadline"
                 break
             while stack and not stack[-1].todo:
                 stack.pop()
@@ -258,6 +265,10 @@ def explore(
                 break
             stack[-1].chosen = stack[-1].todo.pop(0)
             prefix = [node.chosen for node in stack]
+    except KeyboardInterrupt:
+        # Ctrl-C: what was explored is still a result, reported as not exhaustive; the
+        # interrupted schedule's loop was closed by its own clean-up (Schedule.run).
+        report.stopped_by = "Ctrl-C"
     finally:
         if tracer is not None:
             tracer.stop()

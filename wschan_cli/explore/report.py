@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .engine import Report, explore, sample
+from .limits import MAX_STATES
 from .mutants import mutant
 from .scenario import Schedule
 from .setup import Setup, with_parties
@@ -30,6 +31,7 @@ class Config:
     peer_close: bool = False  # the peer sends Close (1001) before ending TCP
     parties: tuple[str, ...] = ()  # more parties in the race (parties.py)
     por: bool = False  # sleep sets on top of state pruning (engine.py); only with ``reduce``
+    max_states: int | None = MAX_STATES  # the memory bound (limits.py)
 
 
 def setup_for(config: Config) -> Setup:
@@ -54,6 +56,7 @@ def run(config: Config, setup: Setup | None = None) -> Report:
         reduce=config.reduce,
         por=config.reduce and config.por,
         max_schedules=config.max_schedules,
+        max_states=config.max_states,
     )
 
 
@@ -80,7 +83,9 @@ def summary(config: Config, report: Report) -> dict[str, Any]:
     mode = (
         f"random {config.random} (seed {config.seed})"
         if config.random is not None
-        else ("exhaustive" if report.exhausted else "bounded by --max-schedules")
+        else (
+            "exhaustive" if report.exhausted else f"stopped by {report.stopped_by}: not exhaustive"
+        )
     )
     return {
         "model": config.model,
