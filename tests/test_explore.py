@@ -433,3 +433,42 @@ def test_no_future_exception_is_left_unretrieved() -> None:
     result = wschan("--explore", "--senders", "0", "--with-ping", "--peer", "close")
     assert result.returncode == 0, result.stdout[-2000:]
     assert "never retrieved" not in result.stderr and not result.stderr.strip()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+def test_on_a_terminal_the_search_shows_its_progress_and_clears_it() -> None:
+    """A long search says how far it got on stderr when that is a terminal (a real
+    pseudo-terminal here), and the report on stdout is as without it."""
+    import os
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "wschan_cli", "trace-shutdown", "--explore", "--senders", "1"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            text=True,
+        )
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the other side is closed
+                break
+            if not data:
+                break
+            chunks.append(data)
+        out, _ = process.communicate(timeout=30)
+    finally:
+        os.close(master)
+    shown = b"".join(chunks).decode()
+    assert process.returncode == 0
+    assert "\rexploring: 1 schedules, " in shown and "(Ctrl-C stops and reports)" in shown
+    assert shown.endswith("\r\x1b[K")  # cleared before the report
+    assert "exploring" not in out and "exhaustive" in out
+    piped = wschan("--explore", "--senders", "1")
+    assert "exploring" not in piped.stderr and piped.stdout.splitlines()[0] == out.splitlines()[0]

@@ -321,7 +321,7 @@ def _explore(
     from rich.console import Console
 
     from wschan_cli.explore.report import Config, run
-    from wschan_cli.render.exploration import print_report
+    from wschan_cli.render.exploration import ProgressLine, print_report
 
     if senders > 6:
         raise click.UsageError("--explore takes at most 6 senders (the space grows too fast)")
@@ -340,7 +340,12 @@ def _explore(
         por=reduction == "all",
         max_states=max_states,
     )
-    report = run(config)
+    progress = ProgressLine(Console(stderr=True)) if sys.stderr.isatty() else None
+    try:
+        report = run(config, progress=progress)
+    finally:
+        if progress is not None:
+            progress.clear()
     console = Console()
     print_report(config, report, console, as_json=as_json, lanes=console.is_terminal)
     if model == "workflow" and not as_json:

@@ -144,6 +144,7 @@ def explore(
     stop_at_first: bool = False,
     deadline: float | None = None,
     on_result: Callable[[Any], None] | None = None,
+    progress: Callable[[Report], None] | None = None,
 ) -> Report:
     """Every schedule (depth first), pruning states already explored when ``reduce``, and with
     ``por`` skipping transitions that commute with what was explored (sleep sets).
@@ -247,6 +248,10 @@ def explore(
             _note(report, result, report.schedules)
             if on_result is not None:
                 on_result(result)
+            if progress is not None:
+                report.states = len(visited)
+                report.seconds = time.perf_counter() - start
+                progress(report)
             if stop_at_first and report.found:
                 break
             if max_schedules is not None and report.schedules >= max_schedules:

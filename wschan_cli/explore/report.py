@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +48,9 @@ def factory_for(config: Config, setup: Setup | None = None) -> Any:
     return lambda choose: cls(setup, choose)
 
 
-def run(config: Config, setup: Setup | None = None) -> Report:
+def run(
+    config: Config, setup: Setup | None = None, progress: Callable[[Report], None] | None = None
+) -> Report:
     factory = factory_for(config, setup)
     if config.random is not None:
         return sample(factory, config.random, config.seed)
@@ -57,6 +60,7 @@ def run(config: Config, setup: Setup | None = None) -> Report:
         por=config.reduce and config.por,
         max_schedules=config.max_schedules,
         max_states=config.max_states,
+        progress=progress,
     )
 
 
