@@ -78,7 +78,8 @@ def test_version_answers_before_click_and_package_metadata_load() -> None:
 
 
 def test_trace_shutdown_help_loads_only_the_names_of_the_explorer() -> None:
-    # --broken and --party list their choices from names-only modules; the patches of the core
+    # --broken and --party list their choices, --max-states its default, from names-only
+    # modules; the patches of the core
     # (explore/mutants.py), the scheduler and the checks load when --explore runs.
     result, _ = imported(str(SCRIPT), "trace-shutdown", "--help")
     assert result.returncode == 0 and "--broken" in result.stdout
@@ -88,7 +89,11 @@ def test_trace_shutdown_help_loads_only_the_names_of_the_explorer() -> None:
         if line.startswith("import time:") and "|" in line
     }
     explore = sorted(name for name in loaded if name.startswith("wschan_cli.explore."))
-    assert explore == ["wschan_cli.explore.mutation_names", "wschan_cli.explore.parties"]
+    assert explore == [
+        "wschan_cli.explore.limits",
+        "wschan_cli.explore.mutation_names",
+        "wschan_cli.explore.parties",
+    ]
 
 
 def test_send_help_loads_nothing_only_a_run_or_an_archive_needs() -> None:
