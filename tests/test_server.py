@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import os
 import ssl
 import time
@@ -425,6 +426,40 @@ def test_ping_on_connect_records_pong() -> None:
             assert srv.pongs == [b"are you there"]
 
     run(body)
+
+
+def test_unsolicited_pongs_are_recorded_too() -> None:
+    # A Pong nobody asked for is allowed (RFC 6455 5.5.3, a unidirectional heartbeat): the
+    # record shows every Pong the client sent, not only the answers to the server's pings.
+    async def body() -> None:
+        async with EmbeddedServer() as srv, connect(srv.url) as ws:
+            await ws.pong(b"heartbeat")
+            await srv.wait_until(lambda: srv.pongs == [b"heartbeat"])
+            assert await srv.ping_all(b"asked") == 1
+            await srv.wait_until(lambda: srv.pongs == [b"heartbeat", b"asked"])
+
+    run(body)
+
+
+def test_each_message_and_pong_is_logged_when_info_is_on(caplog: pytest.LogCaptureFixture) -> None:
+    # What ``wschan serve -v`` shows; without a record too (serve keeps none).
+    caplog.set_level(logging.INFO, logger="wschan_cli.server")
+
+    def logged() -> list[str]:
+        return [record.getMessage() for record in caplog.records]
+
+    async def body() -> None:
+        async with EmbeddedServer(record=False) as srv, connect(srv.url) as ws:
+            await ws.send("héllo")
+            assert await ws.recv() == "héllo"
+            await ws.send(b"\x00\x01")
+            assert await ws.recv() == b"\x00\x01"
+            await ws.pong(b"beat")
+            await srv.wait_until(lambda: "pong received: b'beat'" in logged())
+
+    run(body)
+    assert "received text message, 5 bytes" in logged()
+    assert "received binary message, 2 bytes" in logged()
 
 
 def test_ping_all_on_demand() -> None:
