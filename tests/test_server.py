@@ -248,6 +248,26 @@ def test_drop_mid_frame_bytes_on_the_wire() -> None:
     run(body)
 
 
+def test_a_burst_in_one_read_is_echoed_in_order_before_the_drop() -> None:
+    # Fifty frames in one write: the server answers them all in one turn of its loop (its
+    # writes leave together at the end of the turn, server/cork.py), and the half frame of
+    # drop_mid_frame, written straight to the transport, still comes after every echo.
+    async def body() -> None:
+        behaviour = Behaviour(drop_after=50, drop_mid_frame=True)
+        async with EmbeddedServer(behaviour) as srv:
+            reader, writer = await raw_connect(srv.port)
+            texts = [f"m{i:02d}".encode() for i in range(50)]
+            writer.write(b"".join(masked_frame(0x1, text) for text in texts))
+            echoes = b"".join(b"\x81\x03" + text for text in texts)
+            assert await reader.readexactly(len(echoes)) == echoes
+            assert await reader.read() == b"\x81\x7e\x03\xe8" + b"x" * 10  # then EOF
+            writer.close()
+            await srv.wait_ended(1)
+            assert srv.received == [text.decode() for text in texts]
+
+    run(body)
+
+
 def test_drop_mid_frame_seen_by_websockets_client() -> None:
     async def body() -> None:
         behaviour = Behaviour(drop_after=0, drop_mid_frame=True)

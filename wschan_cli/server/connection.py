@@ -1,5 +1,6 @@
 """One connection of the embedded server: it records the pongs and the close code the client sent,
-and, with ``ignore_close``, swallows the server's answer to the client's Close.
+writes through a :class:`~wschan_cli.server.cork.CorkedTransport`, and, with ``ignore_close``,
+swallows the server's answer to the client's Close.
 
 Each hook here runs for what it is about and nothing else, because the echo path goes through
 this class for every message: the Pong hook runs for Pong frames only, and the Close-swallowing
@@ -9,9 +10,11 @@ echo pays nothing for the faults it does not use)."""
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from websockets.asyncio.server import ServerConnection
+
+from .cork import CorkedTransport
 
 if TYPE_CHECKING:
     from .embedded import EmbeddedServer
@@ -34,10 +37,13 @@ class BehaviourConnection(ServerConnection):
         self.accepted = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)
+        # The echoes of one turn of the loop leave in one system call (cork.py).
+        self.corked = CorkedTransport(cast(asyncio.Transport, transport))
+        super().connection_made(self.corked)
         self.owner.live.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.corked.discard()
         super().connection_lost(exc)
         self.owner.live.discard(self)
         if self.accepted:
