@@ -42,6 +42,7 @@ import datetime
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -170,9 +171,13 @@ def measure(
                 if progress is not None:
                     progress(lines)
             out = b"".join(chunks)
-            proc.kill()
+            # Not proc.kill(): it polls first, and would reap a client that already exited, so
+            # that wait4 below found no child and lost its resource usage.
+            os.kill(proc.pid, signal.SIGKILL)
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
+        if stop_after_lines is not None and proc.returncode != -signal.SIGKILL:
+            print(f"note: {argv[0]} ended on its own, status {proc.returncode}", file=sys.stderr)
     wall = time.perf_counter() - start
     ok = (stop_after_lines is not None or proc.returncode == 0) and (
         expect is None or out == expect
@@ -463,9 +468,10 @@ def serve_once(
         )
         cpu = peer.cpu() - cpu_start
         rss[n] = peer.rss_kib()
+        serving = peer.proc.poll() is None  # still up: it did not fall over on the way
     finally:
         peer.stop()
-    return ServeRun(cpu, run.wall, run.ok, rss)
+    return ServeRun(cpu, run.wall, run.ok and serving, rss)
 
 
 def lines_file(n: int) -> tuple[Path, bytes]:
