@@ -37,6 +37,9 @@ class CorkedTransport(asyncio.Transport):
         self._corked: list[bytes] = []  # written, not yet handed to the loop's transport
         self._corked_size = 0
         self._flush_scheduled = False
+        # websockets' drain() asks once per message sent: the loop's own method, not a frame
+        # of ours around it.
+        self.is_closing = transport.is_closing  # type: ignore[method-assign]
 
     # -- the writes ------------------------------------------------------------------
 
@@ -115,7 +118,7 @@ class CorkedTransport(asyncio.Transport):
     def can_write_eof(self) -> bool:
         return self._transport.can_write_eof()
 
-    def is_closing(self) -> bool:
+    def is_closing(self) -> bool:  # replaced by the transport's own in __init__
         return self._transport.is_closing()
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
