@@ -462,8 +462,11 @@ def test_unsolicited_pongs_are_recorded_too() -> None:
 
 
 def test_each_message_and_pong_is_logged_when_info_is_on(caplog: pytest.LogCaptureFixture) -> None:
-    # What ``wschan serve -v`` shows; without a record too (serve keeps none).
+    # What ``wschan serve -v`` shows; without a record too (serve keeps none). The capture
+    # sits on the server's logger itself, so it sees the lines whatever its propagation.
     caplog.set_level(logging.INFO, logger="wschan_cli.server")
+    server_logger = logging.getLogger("wschan_cli.server")
+    server_logger.addHandler(caplog.handler)
 
     def logged() -> list[str]:
         return [record.getMessage() for record in caplog.records]
@@ -477,7 +480,10 @@ def test_each_message_and_pong_is_logged_when_info_is_on(caplog: pytest.LogCaptu
             await ws.pong(b"beat")
             await srv.wait_until(lambda: "pong received: b'beat'" in logged())
 
-    run(body)
+    try:
+        run(body)
+    finally:
+        server_logger.removeHandler(caplog.handler)
     assert "received text message, 5 bytes" in logged()
     assert "received binary message, 2 bytes" in logged()
 
