@@ -1,7 +1,8 @@
 """Benchmark of the ``wschan`` executable: start-up, one-shot round trip, streaming, ``serve``.
 
     python bench/send.py [--parts startup,oneshot,stream,serve] [--runs 15] [--lines 1000000]
-                         [--stream-runs 1] [--serve-messages 1000000] [--websocat PATH]
+                         [--stream-runs 1] [--serve-messages 300000] [--serve-runs 5]
+                         [--serve-memory-messages 2000000] [--websocat PATH]
                          [--wscat PATH] [--no-write]
 
 Every figure sets wschan beside a reference measured in the same run, interleaved (the order of
@@ -23,8 +24,11 @@ is far steadier on a shared machine.
   against one peer: websockets' plain asyncio echo server in its own process. Every reply is
   checked (count and order).
 - serve: websocat streams ``--serve-messages`` lines through ``wschan serve`` (on uvloop when
-  installed, and on asyncio's loop), and through websockets' plain asyncio echo server; server
-  CPU per message, wall time, and the server's RSS before and after.
+  installed, and on asyncio's loop), and through websockets' plain asyncio echo server, each
+  server a fresh process per run, ``--serve-runs`` interleaved rounds: the server's CPU per
+  message (median) and its ratio to websockets' server. Then one run per server of
+  ``--serve-memory-messages`` lines, the server's RSS sampled every tenth of them: what the
+  second half of the messages adds shows whether the server grows with the count.
 
 Results go to bench/RESULTS.md between ``<!-- send:start -->`` and ``<!-- send:end -->`` (other
 sections are left alone). Loopback only.
@@ -38,6 +42,7 @@ import datetime
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -138,9 +143,11 @@ def measure(
     expect: bytes | None = None,
     stop_after_lines: int | None = None,
     env: dict[str, str] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> Run:
     """Run ``argv`` once; ``stop_after_lines``: kill it once that many lines are out (for a
-    client that never exits on its own)."""
+    client that never exits on its own), calling ``progress`` with the count of lines out so
+    far after each read."""
     start = time.perf_counter()
     with open(stdin or os.devnull, "rb") as source:
         proc = subprocess.Popen(
@@ -161,10 +168,16 @@ def measure(
                     break
                 chunks.append(chunk)
                 lines += chunk.count(b"\n")
+                if progress is not None:
+                    progress(lines)
             out = b"".join(chunks)
-            proc.kill()
+            # Not proc.kill(): it polls first, and would reap a client that already exited, so
+            # that wait4 below found no child and lost its resource usage.
+            os.kill(proc.pid, signal.SIGKILL)
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
+        if stop_after_lines is not None and proc.returncode != -signal.SIGKILL:
+            print(f"note: {argv[0]} ended on its own, status {proc.returncode}", file=sys.stderr)
     wall = time.perf_counter() - start
     ok = (stop_after_lines is not None or proc.returncode == 0) and (
         expect is None or out == expect
@@ -404,15 +417,9 @@ def stream(args: argparse.Namespace, wschan: list[str]) -> list[str]:
     return out
 
 
-def serve(args: argparse.Namespace, wschan: list[str]) -> list[str]:
-    if not args.websocat:
-        return ["`serve`: not measured (websocat, the driving client, was not found)."]
-    n = args.serve_messages
-    data = b"".join(b"%d\n" % i for i in range(1, n + 1))
-    with tempfile.NamedTemporaryFile("wb", delete=False) as handle:
-        handle.write(data)
-    lines = Path(handle.name)
-    servers = {
+def serve_servers(wschan: list[str]) -> dict[str, list[str]]:
+    """The three echo servers of the serve part, by label; the last one is the reference."""
+    return {
         "`wschan serve` (uvloop)": [*wschan, "serve", "--port", "0", "--no-compression"],
         "`wschan serve` (asyncio loop)": [
             sys.executable,
@@ -423,27 +430,128 @@ def serve(args: argparse.Namespace, wschan: list[str]) -> list[str]:
             "0",
             "--no-compression",
         ],
-        "websockets' plain asyncio echo server": [sys.executable, script(ECHO_PEER)],
+        SERVE_REFERENCE: [sys.executable, script(ECHO_PEER)],
     }
+
+
+SERVE_REFERENCE = "websockets' plain asyncio echo server"
+
+
+@dataclass
+class ServeRun:
+    cpu: float  # the server's user + system seconds, from its first message to its last echo
+    wall: float
+    ok: bool
+    rss_kib: dict[int, int]  # messages echoed -> the server's resident memory then (0: before)
+
+
+def serve_once(
+    argv: Sequence[str], lines: Path, data: bytes, n: int, websocat: str, every: int = 0
+) -> ServeRun:
+    """One fresh server process, websocat streaming ``n`` lines through it; with ``every``, the
+    server's RSS is also sampled each time the client has seen another ``every`` echoes."""
+    peer = Peer(argv)
+    try:
+        rss = {0: peer.rss_kib()}
+        cpu_start = peer.cpu()
+        marks = iter(range(every, n, every) if every else ())
+        mark = next(marks, None)
+
+        def progress(echoed: int) -> None:
+            nonlocal mark
+            while mark is not None and echoed >= mark:
+                rss[mark] = peer.rss_kib()
+                mark = next(marks, None)
+
+        run = measure(
+            [websocat, "-n", peer.url], lines, expect=data, stop_after_lines=n, progress=progress
+        )
+        cpu = peer.cpu() - cpu_start
+        rss[n] = peer.rss_kib()
+        serving = peer.proc.poll() is None  # still up: it did not fall over on the way
+    finally:
+        peer.stop()
+    return ServeRun(cpu, run.wall, run.ok and serving, rss)
+
+
+def lines_file(n: int) -> tuple[Path, bytes]:
+    """What `seq N` prints, in a temporary file, and the bytes themselves."""
+    data = b"".join(b"%d\n" % i for i in range(1, n + 1))
+    with tempfile.NamedTemporaryFile("wb", delete=False) as handle:
+        handle.write(data)
+    return Path(handle.name), data
+
+
+def mib(kib: int) -> str:
+    return f"{kib / 1024:.1f} MiB"
+
+
+def serve(args: argparse.Namespace, wschan: list[str]) -> list[str]:
+    if not args.websocat:
+        return ["`serve`: not measured (websocat, the driving client, was not found)."]
+    servers = serve_servers(wschan)
+    n, rounds = args.serve_messages, args.serve_runs
+    lines, data = lines_file(n)
+    # Speed: each server fresh for every run, the order rotating every round (interleaved), so
+    # that the machine's slow and quiet spells fall on every server alike.
+    runs: dict[str, list[ServeRun]] = {label: [] for label in servers}
+    labels = list(servers)
+    for i in range(rounds):
+        for label in labels[i % len(labels) :] + labels[: i % len(labels)]:
+            runs[label].append(serve_once(servers[label], lines, data, n, args.websocat))
+    lines.unlink()
+    ref_cpu = statistics.median(run.cpu for run in runs[SERVE_REFERENCE])
     out = [
-        f"`serve`: websocat `-n` streams {n:,} lines through each server (fresh process, "
-        "one connection); the server's CPU per message, wall time and resident memory before "
-        "the first message and after the last:",
+        f"`serve`, speed: websocat `-n` streams {n:,} lines through each server (a fresh process "
+        f"per run, one connection), median of {rounds} interleaved rounds (the order rotates "
+        "every round); the server's CPU (user + system) from before the first message to after "
+        "the last echo, per message. Ratio: the server's CPU per message / the reference's "
+        "(target <= 1.0 for wschan):",
         "",
-        "| server | server CPU per message | wall | msg/s | RSS start | RSS end | complete |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| server | server CPU per message | ratio (CPU) | runs (CPU per message) | wall | "
+        "msg/s | complete |",
+        "|---|---:|---:|---|---:|---:|---:|",
     ]
-    for label, argv in servers.items():
-        peer = Peer(argv)
-        try:
-            rss_start, cpu_start = peer.rss_kib(), peer.cpu()
-            run = measure([args.websocat, "-n", peer.url], lines, expect=data, stop_after_lines=n)
-            cpu, rss_end = peer.cpu() - cpu_start, peer.rss_kib()
-        finally:
-            peer.stop()
+    for label, result in runs.items():
+        cpu = statistics.median(run.cpu for run in result)
+        wall = statistics.median(run.wall for run in result)
+        each = " / ".join(f"{run.cpu / n * 1e6:.2f}" for run in result)
+        complete = sum(run.ok for run in result)
         out.append(
-            f"| {label} | {us(cpu / n)} | {run.wall:.1f} s | {n / run.wall:,.0f} | "
-            f"{rss_start / 1024:.1f} MiB | {rss_end / 1024:.1f} MiB | {'yes' if run.ok else 'no'} |"
+            f"| {label} | {us(cpu / n)} | {cpu / ref_cpu:.2f} | {each} | {wall:.1f} s | "
+            f"{n / wall:,.0f} | {complete}/{len(result)} |"
+        )
+    if not args.serve_memory_messages:
+        return out
+    # Memory: one long run per server, its RSS sampled as the echoes come back. Flat means the
+    # second half adds nothing: what is there after half the messages is all there is.
+    big, every = args.serve_memory_messages, args.serve_memory_messages // 10
+    lines, data = lines_file(big)
+    memory = {
+        label: serve_once(argv, lines, data, big, args.websocat, every=every)
+        for label, argv in servers.items()
+    }
+    lines.unlink()
+    half = big // 2
+    out += [
+        "",
+        f"`serve`, memory: one run per server, {big:,} lines; the server's resident memory "
+        f"(VmRSS) before the first message, after {every:,}, after {half:,} and after all of "
+        f"them, and what the second {half:,} added (a server that keeps something per message "
+        f"grows as much in the second half as in the first). Samples every {every:,}: the row's "
+        "last column.",
+        "",
+        f"| server | RSS start | after {every:,} | after {half:,} | after {big:,} | "
+        f"{half:,} -> {big:,} | samples (MiB) | complete |",
+        "|---|---:|---:|---:|---:|---:|---|---:|",
+    ]
+    for label, run in memory.items():
+        rss = run.rss_kib
+        samples = " ".join(f"{rss[k] / 1024:.1f}" for k in sorted(rss))
+        out.append(
+            f"| {label} | {mib(rss[0])} | {mib(rss.get(every, 0))} | {mib(rss.get(half, 0))} | "
+            f"{mib(rss[big])} | {(rss[big] - rss.get(half, 0)) / 1024:+.1f} MiB | {samples} | "
+            f"{'yes' if run.ok else 'no'} |"
         )
     return out
 
@@ -454,7 +562,16 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15, help="rounds for start-up and one-shot")
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--stream-runs", type=int, default=1)
-    parser.add_argument("--serve-messages", type=int, default=1_000_000)
+    parser.add_argument(
+        "--serve-messages", type=int, default=300_000, help="messages per serve speed run"
+    )
+    parser.add_argument("--serve-runs", type=int, default=5, help="interleaved serve rounds")
+    parser.add_argument(
+        "--serve-memory-messages",
+        type=int,
+        default=2_000_000,
+        help="messages of the one serve memory run per server (0: none)",
+    )
     parser.add_argument("--wscat", default=shutil.which("wscat"))
     parser.add_argument("--websocat", default=shutil.which("websocat"))
     parser.add_argument("--no-write", action="store_true", help="print, do not touch RESULTS.md")

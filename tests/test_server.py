@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import os
 import ssl
 import time
@@ -247,6 +248,26 @@ def test_drop_mid_frame_bytes_on_the_wire() -> None:
     run(body)
 
 
+def test_a_burst_in_one_read_is_echoed_in_order_before_the_drop() -> None:
+    # Fifty frames in one write: the server answers them all in one turn of its loop (its
+    # writes leave together at the end of the turn, server/cork.py), and the half frame of
+    # drop_mid_frame, written straight to the transport, still comes after every echo.
+    async def body() -> None:
+        behaviour = Behaviour(drop_after=50, drop_mid_frame=True)
+        async with EmbeddedServer(behaviour) as srv:
+            reader, writer = await raw_connect(srv.port)
+            texts = [f"m{i:02d}".encode() for i in range(50)]
+            writer.write(b"".join(masked_frame(0x1, text) for text in texts))
+            echoes = b"".join(b"\x81\x03" + text for text in texts)
+            assert await reader.readexactly(len(echoes)) == echoes
+            assert await reader.read() == b"\x81\x7e\x03\xe8" + b"x" * 10  # then EOF
+            writer.close()
+            await srv.wait_ended(1)
+            assert srv.received == [text.decode() for text in texts]
+
+    run(body)
+
+
 def test_drop_mid_frame_seen_by_websockets_client() -> None:
     async def body() -> None:
         behaviour = Behaviour(drop_after=0, drop_mid_frame=True)
@@ -425,6 +446,46 @@ def test_ping_on_connect_records_pong() -> None:
             assert srv.pongs == [b"are you there"]
 
     run(body)
+
+
+def test_unsolicited_pongs_are_recorded_too() -> None:
+    # A Pong nobody asked for is allowed (RFC 6455 5.5.3, a unidirectional heartbeat): the
+    # record shows every Pong the client sent, not only the answers to the server's pings.
+    async def body() -> None:
+        async with EmbeddedServer() as srv, connect(srv.url) as ws:
+            await ws.pong(b"heartbeat")
+            await srv.wait_until(lambda: srv.pongs == [b"heartbeat"])
+            assert await srv.ping_all(b"asked") == 1
+            await srv.wait_until(lambda: srv.pongs == [b"heartbeat", b"asked"])
+
+    run(body)
+
+
+def test_each_message_and_pong_is_logged_when_info_is_on(caplog: pytest.LogCaptureFixture) -> None:
+    # What ``wschan serve -v`` shows; without a record too (serve keeps none). The capture
+    # sits on the server's logger itself, so it sees the lines whatever its propagation.
+    caplog.set_level(logging.INFO, logger="wschan_cli.server")
+    server_logger = logging.getLogger("wschan_cli.server")
+    server_logger.addHandler(caplog.handler)
+
+    def logged() -> list[str]:
+        return [record.getMessage() for record in caplog.records]
+
+    async def body() -> None:
+        async with EmbeddedServer(record=False) as srv, connect(srv.url) as ws:
+            await ws.send("héllo")
+            assert await ws.recv() == "héllo"
+            await ws.send(b"\x00\x01")
+            assert await ws.recv() == b"\x00\x01"
+            await ws.pong(b"beat")
+            await srv.wait_until(lambda: "pong received: b'beat'" in logged())
+
+    try:
+        run(body)
+    finally:
+        server_logger.removeHandler(caplog.handler)
+    assert "received text message, 5 bytes" in logged()
+    assert "received binary message, 2 bytes" in logged()
 
 
 def test_ping_all_on_demand() -> None:

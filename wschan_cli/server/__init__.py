@@ -8,6 +8,7 @@ the channel, so it stays cheap to import from tests. One concept per module:
 * :mod:`.behaviour`: the faults chosen, checked once;
 * :mod:`.embedded`: listening, the handshake hooks, the echo handler, the bounded shutdown;
 * :mod:`.connection`: one connection, which records pongs and close codes and can swallow Close;
+* :mod:`.cork`: the small writes of one turn of the loop leave in one system call;
 * :mod:`.faults`: what the faults write on the wire;
 * :mod:`.record`: what the server received, and the waits on it;
 * :mod:`.exec`: ``--exec``, one program per connection.

@@ -1,22 +1,29 @@
 """One connection of the embedded server: it records the pongs and the close code the client sent,
-and, with ``ignore_close``, swallows the server's answer to the client's Close."""
+writes through a :class:`~wschan_cli.server.cork.CorkedTransport`, and, with ``ignore_close``,
+swallows the server's answer to the client's Close.
+
+Each hook here runs for what it is about and nothing else, because the echo path goes through
+this class for every message: the Pong hook runs for Pong frames only, and the Close-swallowing
+write hook only on the connections of a server with ``ignore_close`` (issue 13, item 4: a plain
+echo pays nothing for the faults it does not use)."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from websockets.asyncio.server import ServerConnection
-from websockets.frames import Frame, Opcode
+
+from .cork import CorkedTransport
 
 if TYPE_CHECKING:
     from .embedded import EmbeddedServer
 
-__all__ = ["BehaviourConnection"]
+__all__ = ["BehaviourConnection", "SwallowingCloseConnection"]
 
 
 class BehaviourConnection(ServerConnection):
-    """A server connection that records pongs and close codes and can swallow Close.
+    """A server connection that records pongs and close codes.
 
     ``serve()`` builds connections through its ``create_connection`` hook, which
     passes a fixed set of arguments; :class:`EmbeddedServer` makes a subclass with
@@ -26,32 +33,41 @@ class BehaviourConnection(ServerConnection):
     owner: EmbeddedServer
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        if self.owner.behaviour.ignore_close:
-            # With ignore_close the server must never give up on its own: the
-            # whole point is that the *client* times out. A close timeout here
-            # would abort TCP and hand the client a clean-looking end. Shutdown
-            # of the EmbeddedServer aborts such connections explicitly instead.
-            kwargs["close_timeout"] = None
         super().__init__(*args, **kwargs)
         self.accepted = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)
+        # The echoes of one turn of the loop leave in one system call (cork.py).
+        self.corked = CorkedTransport(cast(asyncio.Transport, transport))
+        super().connection_made(self.corked)
         self.owner.live.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.corked.discard()
         super().connection_lost(exc)
         self.owner.live.discard(self)
         if self.accepted:
             close = self.protocol.close_rcvd
             self.owner.record_end(None if close is None else close.code)
 
-    def process_event(self, event: Any) -> None:
-        super().process_event(event)
-        # Pongs are recorded here rather than through ping()'s waiter so that
-        # unsolicited pongs and pongs with unexpected payloads are seen too.
-        if isinstance(event, Frame) and event.opcode is Opcode.PONG:
-            self.owner.record_pong(bytes(event.data))
+    def acknowledge_pings(self, data: bytes) -> None:
+        super().acknowledge_pings(data)
+        # websockets calls this for every Pong frame received, so unsolicited pongs and pongs
+        # with unexpected payloads are recorded too (which ping()'s waiter would not show),
+        # and data frames do not come through here.
+        self.owner.record_pong(data)
+
+
+class SwallowingCloseConnection(BehaviourConnection):
+    """A connection of a server with ``ignore_close``: it never answers the client's Close."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # With ignore_close the server must never give up on its own: the
+        # whole point is that the *client* times out. A close timeout here
+        # would abort TCP and hand the client a clean-looking end. Shutdown
+        # of the EmbeddedServer aborts such connections explicitly instead.
+        kwargs["close_timeout"] = None
+        super().__init__(*args, **kwargs)
 
     def send_data(self) -> None:
         # How ignore_close works: websockets answers a Close frame inside its
@@ -67,11 +83,7 @@ class BehaviourConnection(ServerConnection):
         # since the client is closing anyway. Once the client gives up and closes
         # its side, asyncio closes ours (eof_received keeps no half-open socket);
         # that is the end the test is after, and it lets close_codes be recorded.
-        if (
-            self.owner.behaviour.ignore_close
-            and self.protocol.close_rcvd is not None
-            and self.protocol.close_rcvd_then_sent
-        ):
+        if self.protocol.close_rcvd is not None and self.protocol.close_rcvd_then_sent:
             self.protocol.data_to_send()  # discard the Close reply and the EOF
             return
         super().send_data()

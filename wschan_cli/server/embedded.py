@@ -29,7 +29,7 @@ from websockets.typing import Subprotocol
 
 from . import faults
 from .behaviour import Behaviour
-from .connection import BehaviourConnection
+from .connection import BehaviourConnection, SwallowingCloseConnection
 from .record import ServerRecord
 
 __all__ = ["DEFAULT_MAX_SIZE", "EmbeddedServer"]
@@ -214,13 +214,11 @@ class EmbeddedServer(ServerRecord):
     def _connection_class(self) -> type[BehaviourConnection]:
         # A subclass per server, because create_connection is called with a fixed
         # signature and so cannot be handed the recorder as an argument.
-        owner = self
-
-        class Connection(BehaviourConnection):
-            pass
-
-        Connection.owner = owner
-        return Connection
+        # Only a server that swallows Close gets the connection that hooks every write.
+        base: type[BehaviourConnection] = (
+            SwallowingCloseConnection if self.behaviour.ignore_close else BehaviourConnection
+        )
+        return type("Connection", (base,), {"owner": self})
 
     # -- acting on demand ------------------------------------------------------------
 
@@ -313,21 +311,18 @@ class EmbeddedServer(ServerRecord):
         behaviour = self.behaviour
         try:
             await faults.on_connect(connection, behaviour)
+            # The echo ends after this many messages (close_after or drop_after, never both), or
+            # never. The loop below runs once per message: nothing in it a plain echo skips.
+            limit = behaviour.drop_after if behaviour.close_after is None else behaviour.close_after
             echoed = 0
-            while True:
-                if behaviour.close_after is not None and echoed >= behaviour.close_after:
-                    logger.info("closing with %d after %d message(s)", behaviour.close_code, echoed)
-                    await connection.close(behaviour.close_code, behaviour.close_reason)
-                    return
-                if behaviour.drop_after is not None and echoed >= behaviour.drop_after:
-                    await faults.drop(connection, behaviour.drop_mid_frame)
-                    return
+            while limit is None or echoed < limit:
                 message = await connection.recv()
-                logger.info(
-                    "received %s message, %d bytes",
-                    "text" if isinstance(message, str) else "binary",
-                    len(message),
-                )
+                if logger.isEnabledFor(logging.INFO):  # -v; otherwise not even the arguments
+                    logger.info(
+                        "received %s message, %d bytes",
+                        "text" if isinstance(message, str) else "binary",
+                        len(message),
+                    )
                 self.record_message(message)
                 if connection.protocol.close_rcvd is not None:
                     # The client's Close came in the same read as the messages before it: no
@@ -346,6 +341,11 @@ class EmbeddedServer(ServerRecord):
                     await self._drain(connection)
                     raise
                 echoed += 1
+            if behaviour.close_after is not None:
+                logger.info("closing with %d after %d message(s)", behaviour.close_code, echoed)
+                await connection.close(behaviour.close_code, behaviour.close_reason)
+            else:
+                await faults.drop(connection, behaviour.drop_mid_frame)
         except ConnectionClosed:
             # The client closed or went away: that ends the echo loop, it is no error.
             pass

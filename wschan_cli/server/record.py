@@ -47,8 +47,9 @@ class ServerRecord:
         self.request_headers: list[dict[str, str]] = []
         self.request_paths: list[str] = []
         self.subprotocols: list[str | None] = []
-        # Set whenever a record changes; waiters re-check their condition.
+        # Set whenever a record changes while someone waits; waiters re-check their condition.
         self._changed = asyncio.Event()
+        self._waiting = 0  # tasks in wait_until: with none, a record wakes nobody
 
     @property
     def subprotocol(self) -> str | None:
@@ -76,10 +77,12 @@ class ServerRecord:
         self._notify()
 
     def record_message(self, message: str | bytes) -> None:
+        # Once per echoed message: what _notify does, inlined.
         self.messages += 1
         if self.record:
             self.received.append(message)
-        self._notify()
+        if self._waiting:
+            self._changed.set()
 
     def record_pong(self, payload: bytes) -> None:
         if self.record:
@@ -97,7 +100,10 @@ class ServerRecord:
     # -- waiting for records --------------------------------------------------------
 
     def _notify(self) -> None:
-        self._changed.set()
+        # Nobody waiting, nobody to wake: a waiter checks its condition before it waits, and
+        # the loop runs nothing between that check and its wait.
+        if self._waiting:
+            self._changed.set()
 
     async def wait_until(self, predicate: Callable[[], bool], timeout: float | None = 5.0) -> None:
         """Wait until ``predicate()`` is true; it is re-checked whenever a record changes.
@@ -108,7 +114,11 @@ class ServerRecord:
             while not predicate():
                 # Safe without a lock: nothing runs between the check and clear().
                 self._changed.clear()
-                await self._changed.wait()
+                self._waiting += 1
+                try:
+                    await self._changed.wait()
+                finally:
+                    self._waiting -= 1
 
     async def wait_connections(self, n: int, timeout: float | None = 5.0) -> None:
         """Wait until at least ``n`` upgrades were accepted (TimeoutError after ``timeout``)."""
