@@ -10,7 +10,7 @@ import pytest
 
 from wschan_cli.server import Behaviour
 
-from .send_helpers import err_line, wschan
+from .send_helpers import LoopThread, SilentServer, err_line, wschan
 from .servers import ThreadedServer
 
 
@@ -177,3 +177,28 @@ def test_a_line_over_1_mib_is_streamed_and_arrives_whole() -> None:
         assert srv.received == [line]
     assert result.returncode == 0, err_line(result)
     assert result.stdout == (line + "\n").encode()
+
+
+# ---------------------------------------------------------------------- hostile servers
+
+
+def test_a_write_timeout_in_the_bridge_is_one_line_and_exit_5() -> None:
+    # A server that stopped reading: the send that cannot drain used to escape as
+    # "internal error: WriteTimeout" with exit 1.
+    lines = ("x" * (1 << 16) + "\n") * 256  # 16 MiB: more than the socket buffers hold
+    with LoopThread() as loop:
+        server = loop.call(SilentServer(reads=False).start())
+        result = wschan(
+            "connect",
+            server.url,
+            "--write-timeout",
+            "0.3",
+            "--close-timeout",
+            "0.3",
+            input=lines,
+        )
+    assert result.returncode == 5, err_line(result)
+    assert err_line(result) == (
+        "wschan: a frame could not be written within 0.3s (--write-timeout): the server "
+        "stopped reading; connection aborted (1006)"
+    )

@@ -27,6 +27,7 @@ from wschan_cli.channel import (
     HandshakeRejected,
     Message,
     Subscriber,
+    WriteTimeout,
 )
 from wschan_cli.exitcodes import ExitStatus, status_for
 from wschan_cli.options import ConnectionSettings
@@ -151,8 +152,8 @@ class Link:
                         return self._end(status_for(exc), str(exc), gave_up=True)
                     await self._pause(backoff, str(exc), verdict.retry_after)
                     continue
-                except (ChannelClosed, ChannelDisposed):
-                    pass  # closed while sending --init: the close below says how
+                except (ChannelClosed, ChannelDisposed, WriteTimeout):
+                    pass  # closed while sending --init (or aborted, D8): the close says how
                 opened_at = loop.time()
                 self.connections += 1
                 self._attempted.set()
@@ -259,7 +260,9 @@ class Link:
                 else:
                     await ch.send(data)
                 return True
-            except (ChannelClosed, ChannelDisposed):
+            except (ChannelClosed, ChannelDisposed, WriteTimeout):
+                # WriteTimeout: the connection was aborted under this message (D8, 1006);
+                # the supervisor reports it as the close it is.
                 if self.ch is ch:
                     self._ready.clear()  # this connection is over; the supervisor will see it
                 if self.stopping or self.ended or isinstance(data, Streamed):
