@@ -23,10 +23,12 @@ from wschan_cli.channel import (
     ChannelError,
     CloseInfo,
     ConnectError,
+    Event,
     HandshakeError,
     HandshakeRejected,
     Message,
     Subscriber,
+    What,
     WriteTimeout,
 )
 from wschan_cli.exitcodes import ExitStatus, status_for
@@ -278,11 +280,31 @@ class Link:
         status = ExitStatus.OK
         if ch is not None and self._closed is not None:
             closed = self._closed
-            with contextlib.suppress(ChannelError):
-                await ch.deinit(code, reason, abrupt=abrupt)
+            ours_went_first = False  # deinit's own Close went out (the link was still open)
+
+            def watch(event: Event) -> None:
+                nonlocal ours_went_first
+                if (
+                    event.party.kind == "deinit"
+                    and event.what is What.FRAME_OUT
+                    and event.detail.get("opcode") == "close"
+                ):
+                    ours_went_first = True
+
+            unsubscribe = ch.subscribe(watch)
+            try:
+                with contextlib.suppress(ChannelError):
+                    await ch.deinit(code, reason, abrupt=abrupt)
+            finally:
+                unsubscribe()
             if closed.done() and not abrupt:
                 info = closed.result()
-                if info.code == 1006:  # our Close went unanswered, or the link died
+                # As in send: normal when clean, or when our Close went first and was
+                # answered (whatever code came back). Not when the connection had already
+                # failed (our 1002/1007/1009 out before deinit) or the server's Close went
+                # first with a code of its own: those are abnormal even if deinit saw them.
+                answered = ours_went_first and info.code != 1006
+                if not (info.clean or answered):
                     status = ExitStatus.ABNORMAL
                     self.final_message = self._describe(info)
         self._stop_status = status
