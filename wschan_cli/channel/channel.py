@@ -30,7 +30,7 @@ from websockets.protocol import OPEN
 from websockets.uri import WebSocketURI, parse_uri
 
 from .clock import Clock, LoopClock
-from .close import CloseInfo
+from .close import CloseInfo, handshake_done
 from .connection import Connection, Lifecycle, future_outcome
 from .dial import open_tcp
 from .errors import (
@@ -534,9 +534,10 @@ class Channel:
                         await self._write(party, conn)
                         await conn.reader_done.wait()
                 except TimeoutError:
-                    conn.local_close = conn.local_close or CloseInfo(
-                        1006, "no Close answer within the close timeout", "local", clean=False
-                    )
+                    if not handshake_done(conn.proto):  # answered, TCP left open: 7.1.4
+                        conn.local_close = conn.local_close or CloseInfo(
+                            1006, "no Close answer within the close timeout", "local", False
+                        )
                     abort = True
                 except ChannelError:
                     abort = True  # the link died under our Close; the reader tells how

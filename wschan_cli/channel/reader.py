@@ -14,7 +14,7 @@ from websockets.frames import Opcode
 from websockets.http11 import Response
 from websockets.protocol import CLOSED, OPEN, Protocol
 
-from .close import CloseInfo
+from .close import CloseInfo, handshake_done
 from .connection import Connection
 from .errors import ChannelError, HandshakeInterrupted, reject
 from .events import Party, What
@@ -70,7 +70,10 @@ async def _read_loop(ch: Channel, conn: Connection) -> None:
                     data = await conn.transport.read()
             except TimeoutError:
                 reason = "close timeout"
-                if not conn.failed:  # a connection we failed keeps the code we failed it with
+                # A connection we failed keeps the code we failed it with; one whose closing
+                # handshake completed (both Close frames) keeps its Close: TCP left open after
+                # it is the peer's lapse, and we may end TCP ourselves (RFC 6455 7.1.1, 7.1.4).
+                if not conn.failed and not handshake_done(proto):
                     conn.local_close = conn.local_close or CloseInfo(
                         1006, "peer did not close TCP after the Close", "local", clean=False
                     )
