@@ -234,6 +234,25 @@ def test_bad_input_is_exit_2_with_a_clear_message_and_nothing_sent(
         assert "Traceback" not in err_line(result)
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "says"),
+    [
+        ("--origin", "http://a\r\nX-Injected: 1", "--origin"),
+        ("--subprotocol", "chat\r\nX-Injected: 1", "--subprotocol"),
+        ("--subprotocol", "two words", "--subprotocol"),
+        ("--subprotocol", "", "--subprotocol"),
+    ],
+)
+def test_an_origin_or_subprotocol_that_cannot_be_a_header_is_a_usage_error(
+    untouched: ThreadedServer, option: str, value: str, says: str
+) -> None:
+    # websockets refused them at connect time: "internal error: InvalidHeaderValue", exit 1.
+    for command in ("send", "connect"):
+        result = wschan(command, untouched.url, "x", option, value, input=b"")
+        assert result.returncode == 2, (command, err_line(result))
+        assert says in err_line(result) and "internal error" not in err_line(result)
+
+
 def test_invalid_utf8_argument_is_exit_2(untouched: ThreadedServer) -> None:
     import subprocess
     import sys

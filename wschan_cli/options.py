@@ -216,6 +216,14 @@ class ConnectionSettings(ChannelOptions):
                 headers.append(parse_header(text))
             except ValueError as exc:
                 raise click.BadParameter(str(exc), param_hint="'-H' / '--header'") from None
+        if origin is not None and any(c in origin for c in "\r\n\x00"):
+            raise click.BadParameter("contains a line break or NUL", param_hint="'--origin'")
+        for name in subprotocol:
+            if not re.match(_TOKEN, name):  # RFC 6455 4.1: a token, as header names are
+                raise click.BadParameter(
+                    f"{name!r} is not a subprotocol name (a token: no spaces or separators)",
+                    param_hint="'--subprotocol'",
+                )
         has_authorization = any(name.lower() == "authorization" for name, _ in headers)
         if auth is not None and bearer is not None:
             raise click.UsageError("--auth and --bearer both set Authorization: give one")
