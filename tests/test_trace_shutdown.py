@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+from .send_helpers import HttpAnswer, LoopThread
 from .servers import ThreadedServer
 
 
@@ -82,6 +83,21 @@ def test_a_refused_url_exits_3_with_one_line() -> None:
     assert result.stderr.strip().splitlines() == [
         "wschan: connection refused by 127.0.0.1:1: is a server listening there?"
     ]
+
+
+def test_a_server_that_never_answers_the_upgrade_is_a_failed_connect_not_a_violation() -> None:
+    # The hang timer covered the connect: a silent server was reported as a broken invariant
+    # of the channel ("no hang ... FAIL", exit 6).
+    with LoopThread() as loop:
+        silent = loop.call(HttpAnswer(200, silent=True).start())
+        result = wschan(
+            "trace-shutdown", silent.url, "--scenario", "deinit-first", "--timeout", "0.5"
+        )
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"wschan: timed out after 0.5s opening {silent.url}"
+    ]
+    assert "FAIL" not in result.stdout
 
 
 def test_debug_adds_one_masked_traceback_and_keeps_the_status() -> None:
