@@ -100,6 +100,19 @@ def test_a_server_that_never_answers_the_upgrade_is_a_failed_connect_not_a_viola
     assert "FAIL" not in result.stdout
 
 
+def test_a_refusal_s_text_is_escaped_in_the_error_line() -> None:
+    # The reason phrase and body of a refused upgrade are the server's: trace-shutdown echoed
+    # them raw (a C1 CSI reached stderr as is; ESC only left out because click strips it off a
+    # terminal, not on one). The body's lone byte 0x9b is not UTF-8: U+FFFD.
+    with LoopThread() as loop:
+        server = loop.call(HttpAnswer(403, reason="\x9b31mNo", body="\x1b[2J\x9bx").start())
+        result = wschan("trace-shutdown", server.url, "--scenario", "deinit-first")
+    assert result.returncode == 4, result.stderr
+    assert result.stderr.strip() == (
+        f"wschan: {server.url} rejected the upgrade with HTTP 403 \\x9b31mNo: \\x1b[2J\ufffdx"
+    )
+
+
 def test_debug_adds_one_masked_traceback_and_keeps_the_status() -> None:
     # The runner's rule, as for send and connect: with --debug the traceback (secrets masked),
     # then the one line, and the documented status (it used to re-raise: exit 1, unmasked).

@@ -281,7 +281,10 @@ def trace_shutdown(
     )
 
     def error(message: str) -> None:
-        click.echo(f"wschan: {message}", err=True)
+        from wschan_cli.render.escape import escape_control
+
+        # Server text (a refusal's reason and body) is data: escaped, on one line; masked.
+        click.echo(f"wschan: {escape_control(mask_url(message), one_line=True)}", err=True)
 
     async def traced() -> int:
         try:
