@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-from wschan_cli.channel import Channel, CloseInfo, What
+from wschan_cli.channel import Channel, CloseInfo, Event, What
 
 from .helpers import QUIET, RawServer, Recorder, frame, is_, never_read, run
 
@@ -156,3 +156,49 @@ def test_the_peer_s_close_stands_though_it_keeps_tcp_open_after_our_echo() -> No
             await ch.deinit()
 
     run(main(), timeout=5)
+
+
+def test_a_peer_that_pings_without_reading_the_pongs_is_not_read_without_bound() -> None:
+    # Every Ping read owes a Pong; while the Pongs cannot drain, the reader went on reading
+    # Pings and queuing Pongs until the write timeout: memory grew with the flood (166 MB in
+    # 5 s for `wschan send` against such a peer). It now stops reading at a bound of owed
+    # replies, and the write timeout ends it as for any peer that stops reading (D8).
+    from wschan_cli.channel.reader import OWED_REPLIES_LIMIT
+
+    async def ping_flood(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.transport.pause_reading()  # type: ignore[attr-defined]
+        pings = frame(0x9, b"p" * 125) * 100
+        for _ in range(3000):  # 39 MB of Pings: more than the socket buffers hold of Pongs
+            writer.write(pings)
+            await writer.drain()
+        await asyncio.Event().wait()
+
+    async def main() -> None:
+        async with RawServer(ping_flood) as srv:
+            rec, closes = Recorder(), []
+            owed = peak = 0
+
+            def count(event: Event) -> None:
+                nonlocal owed, peak
+                opcode = event.detail.get("opcode")
+                if event.what is What.FRAME_IN and opcode == "ping":
+                    owed += 1
+                    peak = max(peak, owed)
+                elif event.what is What.FRAME_OUT and opcode == "pong":
+                    owed -= 1
+
+            ch = Channel(
+                srv.url, options=opts(write_timeout=2, close_timeout=0.3), on_close=closes.append
+            )
+            ch.subscribe(count)
+            ch.subscribe(rec)
+            await ch.open()
+            await rec.wait_for(is_(What.CLOSED))
+            assert closes == [CloseInfo(1006, "write timed out", "local", False)]
+            # The bound, and what one read adds past it (a read returns up to the transport's
+            # read buffer: some 3,000 Pings). Without the bound: every Ping read in the write
+            # timeout (56,441 owed in a run with a 1 s timeout).
+            assert peak < 5 * OWED_REPLIES_LIMIT, peak
+            await ch.deinit()
+
+    run(main(), timeout=30)

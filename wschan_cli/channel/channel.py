@@ -454,6 +454,7 @@ class Channel:
             chunks = frames_to_write(conn.proto)
         if conn.replies:  # D10: owed control replies go first (control frames may sit between
             chunks, conn.replies = conn.replies + chunks, []  # fragments, RFC 6455 5.4)
+            conn.replies_taken.set()  # a reader held back by too many owed replies reads on
         self._put(party, conn, chunks, handshake=handshake)
         try:
             if conn.transport.writing_paused:
@@ -509,6 +510,7 @@ class Channel:
         assert self._token.holder == party, "shutdown without the token"
         conn.transition(Lifecycle.SHUTTING_DOWN)
         self._inbox_taken.set()  # a reader held back by a full inbox reads on to the close
+        conn.replies_taken.set()  # likewise one held back by owed replies
         self._emit(party, What.SHUTDOWN, graceful=graceful is not None, abort=abort)
         if conn.keepalive is not None and conn.keepalive is not asyncio.current_task():
             conn.keepalive.cancel()

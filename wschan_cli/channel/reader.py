@@ -38,6 +38,10 @@ _TEXT, _BINARY, _CONT, _CLOSE, _PONG = (
 
 # The main loop of websockets' frame parser, where it waits between frames (inbound.py).
 _PARSE_CODE = Protocol.parse.__code__
+#: Control replies (Pongs, a Close echo) owed and not yet written past which the reader reads
+#: nothing more until a writer takes them: a peer that pings and does not read our Pongs cannot
+#: grow our memory; the write timeout ends it (D8). Far past any burst a live peer sends.
+OWED_REPLIES_LIMIT = 1024
 
 
 async def run_reader(ch: Channel, conn: Connection) -> None:
@@ -118,6 +122,9 @@ async def _read_loop(ch: Channel, conn: Connection) -> None:
                 conn.failed = True  # websockets failed it (1002, 1009): 7.1.7 applies too
             if owed:
                 _queue_replies(ch, conn, owed)
+                while len(conn.replies) > OWED_REPLIES_LIMIT and not conn.closing:
+                    conn.replies_taken.clear()
+                    await conn.replies_taken.wait()
             if not data or proto.state is CLOSED:
                 break
             inbox = ch._inbox
@@ -232,6 +239,7 @@ async def _auto_reply(ch: Channel, conn: Connection) -> None:
             if not conn.closing:
                 while conn.replies:
                     replies, conn.replies = conn.replies, []
+                    conn.replies_taken.set()
                     await ch._write(party, conn, replies)
             else:
                 ch._emit(party, What.LEAVE, dropped=len(conn.replies))
