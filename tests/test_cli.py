@@ -73,6 +73,9 @@ def test_the_console_script_is_installed_beside_the_interpreter() -> None:
     [
         ("ws://127.0.0.1:0/", "port 0 cannot be connected to"),
         ("ws://exa mple.test/", "'exa mple.test' is not a valid host name"),
+        # The resolver's IDNA encoding refused them: "internal error: UnicodeError", exit 1.
+        (f"ws://{'a' * 64}.test/", f"'{'a' * 64}.test' is not a valid host name"),
+        ("ws://a..test/", "'a..test' is not a valid host name"),
     ],
 )
 def test_a_url_no_connection_can_use_is_a_usage_error(
