@@ -183,6 +183,7 @@ class ConnectionSettings(ChannelOptions):
     debug: bool = False
     show_secrets: bool = False
     mask: tuple[str, ...] = ()
+    target: str | None = None  # the URL connected to: its secrets are masked in free text too
 
     @classmethod
     def from_values(
@@ -304,7 +305,12 @@ class ConnectionSettings(ChannelOptions):
         """What to mask in what is shown (secrets.py)."""
         from wschan_cli.secrets import Secrets
 
-        return Secrets.of(show=self.show_secrets, names=self.mask)
+        return Secrets.of(
+            show=self.show_secrets,
+            names=self.mask,
+            headers=self.headers,
+            urls=(self.target, self.proxy),
+        )
 
     def request_headers(self) -> list[tuple[str, str]]:
         """The headers wschan adds to the upgrade request (unmasked: mask before showing)."""
