@@ -253,6 +253,27 @@ def test_an_origin_or_subprotocol_that_cannot_be_a_header_is_a_usage_error(
         assert says in err_line(result) and "internal error" not in err_line(result)
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "says"),
+    [
+        ("-H", "X-Note: a\x1b[2Jb", "'-H' / '--header'"),
+        ("-H", "X-Note: a\x7fb", "'-H' / '--header'"),
+        ("-H", "X-Note: 日本", "'-H' / '--header'"),
+        ("--bearer", "tok\x01en", "'--bearer'"),
+        ("--origin", "http://a\x01", "'--origin'"),
+    ],
+)
+def test_a_header_value_no_header_can_carry_is_a_usage_error(
+    untouched: ThreadedServer, option: str, value: str, says: str
+) -> None:
+    # Control characters other than CR/LF/NUL, and characters beyond latin-1, were refused
+    # by websockets at connect time: "internal error: InvalidHeaderValue", exit 1.
+    for command in ("send", "connect"):
+        result = wschan(command, untouched.url, "x", option, value, input=b"")
+        assert result.returncode == 2, (command, err_line(result))
+        assert says in err_line(result) and "internal error" not in err_line(result)
+
+
 def test_invalid_utf8_argument_is_exit_2(untouched: ThreadedServer) -> None:
     import subprocess
     import sys

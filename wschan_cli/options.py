@@ -67,7 +67,22 @@ def parse_header(text: str) -> tuple[str, str]:
         raise ValueError(f"{name!r} is not a valid header name")
     if any(c in value for c in "\r\n\x00"):
         raise ValueError(f"the value of {name} contains a line break or NUL")
+    if (problem := header_value_problem(value)) is not None:
+        raise ValueError(f"the value of {name} {problem}")
     return name, value
+
+
+def header_value_problem(value: str) -> str | None:
+    """What keeps ``value`` out of a request header, or None: HTTP field values are tab,
+    visible ASCII and bytes 0x80-0xFF (RFC 9110 5.5; websockets' rule, which would otherwise
+    refuse it at connect time)."""
+    bad = next((c for c in value if not _FIELD_VALUE_CHAR(c)), None)
+    if bad is None:
+        return None
+    return f"contains {bad!r}, which a header cannot carry"
+
+
+_FIELD_VALUE_CHAR = re.compile(r"[\x09\x20-\x7e\x80-\xff]").fullmatch
 
 
 class Seconds(click.FloatRange):
@@ -225,6 +240,8 @@ class ConnectionSettings(ChannelOptions):
                 raise click.BadParameter(str(exc), param_hint="'-H' / '--header'") from None
         if origin is not None and any(c in origin for c in "\r\n\x00"):
             raise click.BadParameter("contains a line break or NUL", param_hint="'--origin'")
+        if origin is not None and (problem := header_value_problem(origin)) is not None:
+            raise click.BadParameter(problem, param_hint="'--origin'")
         for name in subprotocol:
             if not re.match(_TOKEN, name):  # RFC 6455 4.1: a token, as header names are
                 raise click.BadParameter(
@@ -246,9 +263,9 @@ class ConnectionSettings(ChannelOptions):
             token = base64.b64encode(auth.encode()).decode()
             headers.append(("Authorization", f"Basic {token}"))
         if bearer is not None:
-            if not bearer or any(c in bearer for c in "\r\n\x00 "):
+            if not bearer or any(c in bearer for c in "\r\n\x00 ") or header_value_problem(bearer):
                 raise click.BadParameter(
-                    "the token must be non-empty, without spaces or line breaks",
+                    "the token must be non-empty, without spaces, line breaks or controls",
                     param_hint="'--bearer'",
                 )
             headers.append(("Authorization", f"Bearer {bearer}"))
