@@ -76,6 +76,8 @@ def test_the_console_script_is_installed_beside_the_interpreter() -> None:
         # The resolver's IDNA encoding refused them: "internal error: UnicodeError", exit 1.
         (f"ws://{'a' * 64}.test/", f"'{'a' * 64}.test' is not a valid host name"),
         ("ws://a..test/", "'a..test' is not a valid host name"),
+        # The request line went out as "GET /a b HTTP/1.1": malformed, for the server to refuse.
+        ("ws://127.0.0.1:9/a b", "the path and query cannot carry ' ' (percent-encode it)"),
     ],
 )
 def test_a_url_no_connection_can_use_is_a_usage_error(
