@@ -11,7 +11,7 @@ import pytest
 
 from wschan_cli.server import Behaviour
 
-from .send_helpers import err_line, wschan
+from .send_helpers import HttpAnswer, LoopThread, err_line, wschan
 from .servers import ThreadedServer
 
 
@@ -171,6 +171,28 @@ def test_timeout_bounds_a_run_waiting_for_replies() -> None:
     assert result.returncode == 124
     assert "timed out after 0.5s (--timeout): 1 sent, 1 reply received" in one_line(result)
     assert result.stdout == b"a\n"
+
+
+@pytest.mark.parametrize(
+    ("headers", "says"),
+    [
+        (tuple(f"X-Junk-{i}: a" for i in range(200)), "(expected no more than 128 headers)"),
+        (("X-Long: " + "a" * 10000,), "(read 10010 bytes, expected no more than 8192 bytes)"),
+    ],
+)
+def test_an_oversized_response_head_is_exit_4_saying_which_limit(
+    headers: tuple[str, ...], says: str
+) -> None:
+    # websockets bounds the response head; the line said only "did not receive a valid HTTP
+    # response", the limit that was hit was left out.
+    with LoopThread() as loop:
+        server = loop.call(HttpAnswer(101, headers).start())
+        result = wschan("send", server.url, "x")
+    assert result.returncode == 4, err_line(result)
+    assert one_line(result) == (
+        f"wschan: handshake failed: connection to {server.url} sent an invalid handshake "
+        f"response: did not receive a valid HTTP response {says}"
+    )
 
 
 # ---------------------------------------------------------------------- bad input: exit 2

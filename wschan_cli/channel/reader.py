@@ -112,7 +112,11 @@ async def _read_loop(ch: Channel, conn: Connection) -> None:
                 if isinstance(proto.handshake_exc.__cause__, EOFError):
                     problem = "closed before the 101"
                 else:
-                    problem = f"sent an invalid handshake response: {proto.handshake_exc}"
+                    invalid = proto.handshake_exc
+                    # websockets' reason is in the cause: which limit (headers, line, body)
+                    # or rule the response broke.
+                    why = f" ({invalid.__cause__})" if invalid.__cause__ is not None else ""
+                    problem = f"sent an invalid handshake response: {invalid}{why}"
                 reject(conn.upgraded, HandshakeInterrupted(f"connection to {ch.url} {problem}"))
             # D10: what the protocol owes for these frames (Pong, Close echo, or our own
             # failure's Close) is queued before this step ends: a send that ``process``
