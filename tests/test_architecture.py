@@ -19,7 +19,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "wschan_cli"
 #: The units of wschan_cli (a top-level module or package), lowest floor first.
 FLOORS: tuple[tuple[str, ...], ...] = (
     ("channel",),  # the state machine over websockets' sans-I/O protocol: the design studied
-    ("secrets", "version", "programs"),  # leaves: what is secret, the version, --exec programs
+    ("secrets", "version", "programs", "startup"),  # leaves: secrets, version, programs, start-up
+    ("settings",),  # the parsed connection options (ChannelOptions and the command line's)
     ("invariants", "options", "server", "exitcodes"),  # verdicts; settings; embedded server
     ("trace", "explore"),  # the shutdown scenarios on sockets; the scheduler over the Channel
     ("render",),  # terminal and JSON views, built from events
@@ -37,7 +38,7 @@ FLOOR = {unit: n for n, units in enumerate(FLOORS) for unit in units}
 LIBRARIES = {
     "rich": {"render", "sessions", "commands"},
     "prompt_toolkit": {"sessions"},
-    "click": {"options", "exitcodes", "commands", "cli"},
+    "click": {"settings", "options", "exitcodes", "commands", "cli"},
 }
 
 

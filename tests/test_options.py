@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import click
 import pytest
 from click.testing import CliRunner
@@ -9,7 +12,12 @@ from websockets.uri import parse_uri
 
 from wschan_cli.channel.errors import ProxyError
 from wschan_cli.channel.options import ChannelOptions
-from wschan_cli.channel.proxy import ProxyURL, proxy_for, proxy_from_environment
+from wschan_cli.channel.proxy import (
+    ProxyURL,
+    environment_may_name_a_proxy,
+    proxy_for,
+    proxy_from_environment,
+)
 from wschan_cli.options import (
     PARAM_NAMES,
     ConnectionSettings,
@@ -159,6 +167,40 @@ def test_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert proxy_from_environment(ws) == "socks5://p3:3"
     monkeypatch.setenv("no_proxy", "h.test")
     assert proxy_from_environment(ws) is None and proxy_from_environment(wss) is None
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        {},
+        {"http_proxy": "http://p:1"},
+        {"HTTP_PROXY": "http://p:1"},
+        {"Ws_Proxy": "socks5://p:1"},
+        {"http_proxy": ""},
+        {"no_proxy": "h.test"},
+        {"ALL_PROXY": "", "https_proxy": "http://p:2"},
+        {"REQUEST_METHOD": "GET", "HTTP_PROXY": "http://p:1"},  # urllib's CGI rule
+        {"proxy": "http://p:1", "http-proxy": "x", "PROXYHOST": "x"},  # not *_proxy names
+    ],
+)
+def test_no_proxy_variable_means_urllib_finds_no_proxy(
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str]
+) -> None:
+    # The shortcut that spares the import of urllib.request must never hide a proxy urllib sees:
+    # when it says "no variable", getproxies() is empty.
+    import urllib.request
+
+    for name in list(os.environ):
+        if name.lower().endswith("_proxy") or name == "REQUEST_METHOD":
+            monkeypatch.delenv(name)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    if not environment_may_name_a_proxy():
+        assert urllib.request.getproxies() == {}
+    if urllib.request.getproxies():
+        assert environment_may_name_a_proxy()
+    named = any(value and name.lower().endswith("_proxy") for name, value in variables.items())
+    assert environment_may_name_a_proxy() == (named or sys.platform in ("darwin", "win32"))
 
 
 def test_proxy_for_honours_explicit_env_and_unix_socket(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,7 +1,9 @@
 """The ``wschan`` executable's entry point.
 
 ``wschan --version`` alone is answered here, before click (~20 ms to import) is loaded, so that
-it costs little more than the interpreter's start-up; everything else goes to the click group.
+it costs little more than the interpreter's start-up; everything else goes to the click group,
+between ``startup.begin`` and ``startup.end`` (the collector and the imports of start-up and
+exit: startup.py).
 """
 
 from __future__ import annotations
@@ -16,9 +18,15 @@ def main() -> None:
 
         print(version_text())
         return
-    from wschan_cli.cli import main as cli_main
+    from wschan_cli import startup
 
-    cli_main()
+    startup.begin()
+    try:
+        from wschan_cli.cli import main as cli_main
+
+        cli_main()
+    finally:
+        startup.end()
 
 
 def _open_closed_standard_streams() -> None:

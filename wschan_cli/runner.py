@@ -24,6 +24,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from wschan_cli import startup
 from wschan_cli.exitcodes import ExitStatus, status_for
 
 if TYPE_CHECKING:
@@ -158,6 +159,7 @@ def run_main(
         error("interrupted")
         return status_for(exc)
 
+    startup.settled()  # the command's imports are done: the collector runs as usual
     try:
         if fast_loop:
             return run_loop(guarded())

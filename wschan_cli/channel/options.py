@@ -1,12 +1,15 @@
-"""Connection options of a channel: plain data, validated when the channel is made."""
+"""Connection options of a channel: plain data, validated when the channel is made (the numbers
+of the defaults are in defaults.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from . import defaults
+
 if TYPE_CHECKING:
-    import ssl  # imported when a context is made: the CLI reads these options for --help
+    import ssl  # imported when a context is made: a plain connection does without it
 
 
 @dataclass(frozen=True)
@@ -19,13 +22,13 @@ class ChannelOptions:
     headers: tuple[tuple[str, str], ...] = ()
     subprotocols: tuple[str, ...] = ()
     origin: str | None = None
-    open_timeout: float | None = 10.0  # connect + TLS + upgrade, as one deadline
-    close_timeout: float | None = 10.0  # wait for the peer's Close / TCP close
-    write_timeout: float | None = 30.0  # a frame that cannot drain this long kills the link (D8)
-    max_size: int | None = 2**20  # largest incoming message; bigger closes with 1009
+    open_timeout: float | None = defaults.OPEN_TIMEOUT  # connect + TLS + upgrade, one deadline
+    close_timeout: float | None = defaults.CLOSE_TIMEOUT  # wait for the peer's Close / TCP close
+    write_timeout: float | None = defaults.WRITE_TIMEOUT  # a frame that cannot drain: dead (D8)
+    max_size: int | None = defaults.MAX_SIZE  # largest incoming message; bigger closes with 1009
     compression: bool = True  # offer permessage-deflate
-    ping_interval: float | None = 20.0  # keepalive ping every this long
-    ping_timeout: float | None = 20.0  # no Pong this long after a ping: close with 1011
+    ping_interval: float | None = defaults.PING_INTERVAL  # keepalive ping every this long
+    ping_timeout: float | None = defaults.PING_TIMEOUT  # no Pong this long: close with 1011
     cafile: str | None = None  # trust this CA bundle instead of the system's
     certfile: str | None = None  # client certificate (PEM)
     keyfile: str | None = None  # its private key, if not inside certfile

@@ -16,7 +16,6 @@ import click
 
 from wschan_cli.channel.sendable import SENDABLE_CLOSE_CODES
 from wschan_cli.options import (
-    ConnectionSettings,
     Seconds,
     check_url,
     connection_options,
@@ -25,6 +24,7 @@ from wschan_cli.options import (
 
 if TYPE_CHECKING:
     from wschan_cli.sessions.send_plan import Plan
+    from wschan_cli.settings import ConnectionSettings
 
 WAIT_RULE = """\
 After the last message is sent, wschan waits, then closes:

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from wschan_cli.exitcodes import ExitStatus, status_for
+from wschan_cli.explore.limits import MAX_STATES
 from wschan_cli.explore.mutation_names import NAMES as MUTATION_NAMES
 from wschan_cli.explore.parties import PARTIES, WORKFLOW_PARTIES
 from wschan_cli.options import Seconds
@@ -153,6 +154,14 @@ EPILOG = EPILOG.format(parties=_parties_help())
     help="With --explore: stop after this many schedules.",
 )
 @click.option(
+    "--max-states",
+    type=click.IntRange(min=1),
+    default=MAX_STATES,
+    show_default=True,
+    help="With --explore: stop after this many distinct states (each is kept: the memory "
+    "bound; about a gigabyte at the default).",
+)
+@click.option(
     "--reduce",
     "reduction",
     type=click.Choice(["all", "states", "none"]),
@@ -199,6 +208,7 @@ def trace_shutdown(
     random_runs: int | None,
     seed: int,
     max_schedules: int | None,
+    max_states: int,
     reduction: str,
     no_reduce: bool,
     broken: str | None,
@@ -234,6 +244,7 @@ def trace_shutdown(
                 random_runs,
                 seed,
                 max_schedules,
+                max_states,
                 "none" if no_reduce else reduction,
                 as_json,
                 peer == "close",
@@ -253,6 +264,7 @@ def trace_shutdown(
         or with_ping
         or random_runs is not None
         or max_schedules
+        or max_states != MAX_STATES
         or no_reduce
         or reduction != "states"
         or broken
@@ -260,7 +272,8 @@ def trace_shutdown(
         or peer != "eof"
     ):
         raise click.UsageError(
-            "--model, --with-ping, --peer, --random, --max-schedules, --reduce, --no-reduce, "
+            "--model, --with-ping, --peer, --random, --max-schedules, --max-states, --reduce, "
+            "--no-reduce, "
             "--party and --broken need --explore"
         )
     from wschan_cli.channel import ChannelError, ChannelOptions
@@ -313,6 +326,7 @@ def _explore(
     random_runs: int | None,
     seed: int,
     max_schedules: int | None,
+    max_states: int,
     reduction: str,
     as_json: bool,
     peer_close: bool,
@@ -321,7 +335,7 @@ def _explore(
     from rich.console import Console
 
     from wschan_cli.explore.report import Config, run
-    from wschan_cli.render.exploration import print_report
+    from wschan_cli.render.exploration import ProgressLine, print_report
 
     if senders > 6:
         raise click.UsageError("--explore takes at most 6 senders (the space grows too fast)")
@@ -338,8 +352,14 @@ def _explore(
         peer_close,
         parties,
         por=reduction == "all",
+        max_states=max_states,
     )
-    report = run(config)
+    progress = ProgressLine(Console(stderr=True)) if sys.stderr.isatty() else None
+    try:
+        report = run(config, progress=progress)
+    finally:
+        if progress is not None:
+            progress.clear()
     console = Console()
     print_report(config, report, console, as_json=as_json, lanes=console.is_terminal)
     if model == "workflow" and not as_json:
@@ -347,7 +367,9 @@ def _explore(
 
         console.print()
         console.print(CROSSCHECK, markup=False, highlight=False, soft_wrap=True)
-    return ExitStatus.OK if report.ok else ExitStatus.VIOLATION
+    if not report.ok:
+        return ExitStatus.VIOLATION  # found before a Ctrl-C too: a violation is a violation
+    return status_for(KeyboardInterrupt()) if report.stopped_by == "Ctrl-C" else ExitStatus.OK
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,8 @@ class Report:
     states: int = 0  # distinct states at choice points
     choice_points: int = 0
     seconds: float = 0.0
-    exhausted: bool = False  # every schedule was explored (not cut by --max-schedules)
+    exhausted: bool = False  # every schedule was explored (not cut by a bound or Ctrl-C)
+    stopped_by: str | None = None  # what cut the search short: "--max-schedules", ... "Ctrl-C"
     found: dict[str, Found] = field(default_factory=dict)  # kind -> shortest
     violating: int = 0  # schedules with a violation
     slept: int = 0  # executions stopped because every transition left was asleep (por)
@@ -102,6 +103,25 @@ def _note(report: Report, result: Any, number: int) -> None:
             report.found[kind] = Found(v, list(result.choices), list(result.events), number)
 
 
+class _Interner:
+    """Visited states share their equal parts: most parts of a new state (the channel, a task,
+    the transports) were seen in an explored one. A stored state is then a few references
+    instead of a copy of everything (132,468 states of ``--senders 3 --with-ping --peer close``
+    held 2.3 GB before). Equality, and so pruning, is unchanged: an interned part is equal to
+    the part it replaces."""
+
+    def __init__(self) -> None:
+        self._parts: dict[Hashable, Hashable] = {}
+
+    def state(self, state: tuple[Hashable, ...]) -> tuple[Hashable, ...]:
+        return tuple(self._part(part) for part in state)
+
+    def _part(self, part: Hashable) -> Hashable:
+        if isinstance(part, tuple):  # a part of parts (the tasks, a (name, value) pair)
+            part = tuple(self._parts.setdefault(item, item) for item in part)
+        return self._parts.setdefault(part, part)
+
+
 @dataclass
 class _Node:
     """A choice point on the current path (partial-order reduction's bookkeeping)."""
@@ -120,9 +140,11 @@ def explore(
     reduce: bool = True,
     por: bool = False,
     max_schedules: int | None = None,
+    max_states: int | None = None,
     stop_at_first: bool = False,
     deadline: float | None = None,
     on_result: Callable[[Any], None] | None = None,
+    progress: Callable[[Report], None] | None = None,
 ) -> Report:
     """Every schedule (depth first), pruning states already explored when ``reduce``, and with
     ``por`` skipping transitions that commute with what was explored (sleep sets).
@@ -140,6 +162,7 @@ def explore(
     key at one choice point (sends not yet started, with symmetry) are explored once."""
     report = Report()
     visited: dict[Hashable, frozenset[Hashable]] = {}
+    shared = _Interner()
     stack: list[_Node] = []
     prefix: list[int] = []
     tracer: Tracer | None = None
@@ -163,7 +186,7 @@ def explore(
         report.choice_points += 1
         if not por:
             if reduce:
-                sig = sched.signature()
+                sig = shared.state(sched.signature())
                 if sig in visited:
                     raise Prune()
                 visited[sig] = frozenset()
@@ -186,7 +209,7 @@ def explore(
         keys = sched.transition_keys(labels)
         allowed: Callable[[Hashable], bool] = lambda key: key not in sleep  # noqa: E731
         if reduce:
-            sig = tuple(parts.items())
+            sig = shared.state(tuple(parts.items()))
             old = visited.get(sig)
             if old is not None:
                 if old <= sleep.keys():
@@ -225,11 +248,20 @@ def explore(
             _note(report, result, report.schedules)
             if on_result is not None:
                 on_result(result)
+            if progress is not None:
+                report.states = len(visited)
+                report.seconds = time.perf_counter() - start
+                progress(report)
             if stop_at_first and report.found:
                 break
             if max_schedules is not None and report.schedules >= max_schedules:
+                report.stopped_by = "--max-schedules"
+                break
+            if max_states is not None and len(visited) >= max_states:
+                report.stopped_by = "--max-states"  # the memory bound: states are kept
                 break
             if deadline is not None and time.perf_counter() - start > deadline:
+                report.stopped_by = "the deadline"
                 break
             while stack and not stack[-1].todo:
                 stack.pop()
@@ -238,6 +270,10 @@ def explore(
                 break
             stack[-1].chosen = stack[-1].todo.pop(0)
             prefix = [node.chosen for node in stack]
+    except KeyboardInterrupt:
+        # Ctrl-C: what was explored is still a result, reported as not exhaustive; the
+        # interrupted schedule's loop was closed by its own clean-up (Schedule.run).
+        report.stopped_by = "Ctrl-C"
     finally:
         if tracer is not None:
             tracer.stop()

@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from .engine import Report, explore, sample
+from .limits import MAX_STATES
 from .mutants import mutant
 from .scenario import Schedule
 from .setup import Setup, with_parties
@@ -30,6 +32,7 @@ class Config:
     peer_close: bool = False  # the peer sends Close (1001) before ending TCP
     parties: tuple[str, ...] = ()  # more parties in the race (parties.py)
     por: bool = False  # sleep sets on top of state pruning (engine.py); only with ``reduce``
+    max_states: int | None = MAX_STATES  # the memory bound (limits.py)
 
 
 def setup_for(config: Config) -> Setup:
@@ -45,7 +48,9 @@ def factory_for(config: Config, setup: Setup | None = None) -> Any:
     return lambda choose: cls(setup, choose)
 
 
-def run(config: Config, setup: Setup | None = None) -> Report:
+def run(
+    config: Config, setup: Setup | None = None, progress: Callable[[Report], None] | None = None
+) -> Report:
     factory = factory_for(config, setup)
     if config.random is not None:
         return sample(factory, config.random, config.seed)
@@ -54,6 +59,8 @@ def run(config: Config, setup: Setup | None = None) -> Report:
         reduce=config.reduce,
         por=config.reduce and config.por,
         max_schedules=config.max_schedules,
+        max_states=config.max_states,
+        progress=progress,
     )
 
 
@@ -80,7 +87,9 @@ def summary(config: Config, report: Report) -> dict[str, Any]:
     mode = (
         f"random {config.random} (seed {config.seed})"
         if config.random is not None
-        else ("exhaustive" if report.exhausted else "bounded by --max-schedules")
+        else (
+            "exhaustive" if report.exhausted else f"stopped by {report.stopped_by}: not exhaustive"
+        )
     )
     return {
         "model": config.model,

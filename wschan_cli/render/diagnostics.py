@@ -18,7 +18,7 @@ from .color import Style, color_enabled
 from .escape import escape_control
 
 if TYPE_CHECKING:
-    from wschan_cli.options import ConnectionSettings
+    from wschan_cli.settings import ConnectionSettings
 
 _PREVIEW = 80
 

@@ -32,9 +32,9 @@ from wschan_cli.channel import (
     WriteTimeout,
 )
 from wschan_cli.exitcodes import ExitStatus, status_for
-from wschan_cli.options import ConnectionSettings
 from wschan_cli.render.closecodes import describe_close
 from wschan_cli.render.diagnostics import Diagnostics
+from wschan_cli.settings import ConnectionSettings
 
 from .backoff import Backoff
 from .outgoing import Streamed

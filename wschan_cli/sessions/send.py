@@ -65,14 +65,19 @@ def run_send(plan: Plan) -> int:
         color=plan.pretty and color_enabled(conn.color, sys.stdout),
     )
     session = SendSession(plan, diag, writer)
-    return run_main(
-        session.run(),
-        debug=conn.debug,
-        error=diag.error,
-        mask=diag.secrets.text,
-        ctrl_c=CtrlC(session.stop, error=diag.error, last_words=session.sink.flush),
-        fast_loop=True,  # uvloop when installed (runner.loop_factory)
-    )
+    try:
+        return run_main(
+            session.run(),
+            debug=conn.debug,
+            error=diag.error,
+            mask=diag.secrets.text,
+            ctrl_c=CtrlC(session.stop, error=diag.error, last_words=session.sink.flush),
+            fast_loop=True,  # uvloop when installed (runner.loop_factory)
+        )
+    finally:
+        # Whatever ended the run, the replies still buffered go out: the executable's exit
+        # collects no garbage (startup.end), so a writer left in a cycle would not flush itself.
+        session.sink.finish()
 
 
 @dataclass

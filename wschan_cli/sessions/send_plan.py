@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from wschan_cli.options import ConnectionSettings
+    from wschan_cli.settings import ConnectionSettings
 
 #: The replies a script keeps for its next "until": the last ones, at most this many and this
 #: many characters (a binary reply is kept as its hex); older ones drop off.

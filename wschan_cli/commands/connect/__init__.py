@@ -10,12 +10,11 @@ program bridge are in ``exec.py``, connect's own helper (no other command import
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from wschan_cli.options import (
-    ConnectionSettings,
     Seconds,
     check_url,
     connection_options,
@@ -23,6 +22,9 @@ from wschan_cli.options import (
 )
 
 from .exec import exec_options, run_exec_if_asked
+
+if TYPE_CHECKING:
+    from wschan_cli.settings import ConnectionSettings
 
 #: Seconds of silence (no message in or out) after the end of input before the bridge closes.
 DEFAULT_BRIDGE_WAIT = 1.0
