@@ -289,3 +289,10 @@ def test_a_proxy_host_name_the_resolver_refuses_is_exit_3_in_one_line(
         f"wschan: cannot resolve host '{'a' * 64}.invalid': not a valid host name"
         " (label empty or too long)"
     )
+
+
+def test_a_proxy_variable_that_is_no_url_says_it_is_the_proxy(echo: ThreadedServer) -> None:
+    # urlsplit's own words came out alone ("wschan: Invalid IPv6 URL"), naming no proxy.
+    result = wschan("send", echo.url, "x", env=clean_env(http_proxy="http://u:PW9@[::1"))
+    assert result.returncode == 3, err_line(result)
+    assert err_line(result) == "wschan: the proxy URL is not valid: Invalid IPv6 URL"
