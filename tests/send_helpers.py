@@ -380,10 +380,14 @@ class SilentServer:
 
 @dataclass
 class HttpAnswer:
-    """Answers every upgrade request with ``status`` and ``headers``; counts the requests."""
+    """Answers every upgrade request with ``status`` and ``headers`` (and ``reason``, ``body``,
+    both as latin-1 bytes); counts the requests. ``silent``: reads the request, never answers."""
 
     status: int
     headers: tuple[str, ...] = ()
+    reason: str = "Whatever"
+    body: str = ""
+    silent: bool = False
     requests: list[float] = field(default_factory=list)
     port: int = 0
 
@@ -403,7 +407,12 @@ class HttpAnswer:
             writer.close()
             return
         self.requests.append(time.monotonic())
-        head = [f"HTTP/1.1 {self.status} Whatever", *self.headers, "Content-Length: 0", "", ""]
-        writer.write("\r\n".join(head).encode())
+        if self.silent:
+            await reader.read()  # until the client gives up
+            writer.close()
+            return
+        length = f"Content-Length: {len(self.body)}"
+        head = [f"HTTP/1.1 {self.status} {self.reason}", *self.headers, length, "", self.body]
+        writer.write("\r\n".join(head).encode("latin-1"))
         await writer.drain()
         writer.close()

@@ -73,6 +73,11 @@ def test_the_console_script_is_installed_beside_the_interpreter() -> None:
     [
         ("ws://127.0.0.1:0/", "port 0 cannot be connected to"),
         ("ws://exa mple.test/", "'exa mple.test' is not a valid host name"),
+        # The resolver's IDNA encoding refused them: "internal error: UnicodeError", exit 1.
+        (f"ws://{'a' * 64}.test/", f"'{'a' * 64}.test' is not a valid host name"),
+        ("ws://a..test/", "'a..test' is not a valid host name"),
+        # The request line went out as "GET /a b HTTP/1.1": malformed, for the server to refuse.
+        ("ws://127.0.0.1:9/a b", "the path and query cannot carry ' ' (percent-encode it)"),
     ],
 )
 def test_a_url_no_connection_can_use_is_a_usage_error(
@@ -99,3 +104,30 @@ def test_connect_says_closed_the_connection_not_wschan_wschan() -> None:
     assert result.returncode == 5
     assert err_line(result).startswith("wschan: closed the connection: 1009 (message too big) ")
     assert err_line(result).endswith("(raise --max-size)")
+
+
+@pytest.mark.parametrize(
+    ("command", "closed"),
+    [("send", "<&-"), ("send", ">&-"), ("connect", "<&-"), ("connect", ">&-")],
+)
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_a_standard_stream_closed_by_the_parent_is_no_crash(
+    command: str, closed: str, loop: str
+) -> None:
+    # With fd 0 (or 1) closed the socket took its number: uvloop aborted (libuv's assertion,
+    # status 134), asyncio's loop failed on sys.stdin being None, and a closed stdout was a
+    # traceback. Closed means empty (stdin) or discarded (stdout), as for Python's print.
+    shell = ["sh", "-c", f'exec "$@" {closed}', "sh", sys.executable, "-m", "wschan_cli"]
+    with ThreadedServer() as srv:
+        message = ["hi"] if command == "send" else []
+        result = subprocess.run(
+            [*shell, command, srv.url, *message, "--wait", "0.2"],
+            capture_output=True,
+            timeout=30,
+            env=send_helpers.clean_env(WSCHAN_LOOP=loop),
+            stdin=subprocess.DEVNULL,
+        )
+        srv.wait_ended(1)
+        assert result.returncode == 0, err_line(result)
+        assert result.stderr == b""
+        assert srv.received == (["hi"] if command == "send" else [])

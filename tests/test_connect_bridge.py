@@ -4,13 +4,16 @@ server."""
 
 from __future__ import annotations
 
+import asyncio
+import struct
 from collections.abc import Iterator
 
 import pytest
 
 from wschan_cli.server import Behaviour
 
-from .send_helpers import err_line, wschan
+from .helpers import RawServer, discard_forever, frame
+from .send_helpers import LoopThread, SilentServer, err_line, wschan
 from .servers import ThreadedServer
 
 
@@ -177,3 +180,54 @@ def test_a_line_over_1_mib_is_streamed_and_arrives_whole() -> None:
         assert srv.received == [line]
     assert result.returncode == 0, err_line(result)
     assert result.stdout == (line + "\n").encode()
+
+
+# ---------------------------------------------------------------------- hostile servers
+
+
+async def _fail_after_the_first_message(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    """Once the first line is in, a Close with a code no one may send (999: the client fails
+    the connection with 1002), then silence with TCP left open."""
+    await reader.read(65536)
+    writer.write(frame(0x8, struct.pack("!H", 999)))
+    await discard_forever(reader, writer)
+
+
+def test_a_connection_failed_while_waiting_for_silence_exits_5_not_0() -> None:
+    # The failure (our Close 1002 out, TCP still open) was only seen by the final close: the
+    # bridge used to report the close as it went and exit 0, saying nothing.
+    with LoopThread() as loop:
+        server = RawServer(_fail_after_the_first_message)
+        loop.call(server.__aenter__())
+        result = wschan(
+            "connect", server.url, "--wait", "0.3", "--close-timeout", "5", input="hi\n"
+        )
+    assert result.returncode == 5, err_line(result)
+    assert (
+        err_line(result)
+        == 'wschan: closed the connection: 1002 (protocol error) "invalid status code"'
+    )
+
+
+def test_a_write_timeout_in_the_bridge_is_one_line_and_exit_5() -> None:
+    # A server that stopped reading: the send that cannot drain used to escape as
+    # "internal error: WriteTimeout" with exit 1.
+    lines = ("x" * (1 << 16) + "\n") * 256  # 16 MiB: more than the socket buffers hold
+    with LoopThread() as loop:
+        server = loop.call(SilentServer(reads=False).start())
+        result = wschan(
+            "connect",
+            server.url,
+            "--write-timeout",
+            "0.3",
+            "--close-timeout",
+            "0.3",
+            input=lines,
+        )
+    assert result.returncode == 5, err_line(result)
+    assert err_line(result) == (
+        "wschan: a frame could not be written within 0.3s (--write-timeout): the server "
+        "stopped reading; connection aborted (1006)"
+    )

@@ -11,7 +11,7 @@ import pytest
 
 from wschan_cli.server import Behaviour
 
-from .send_helpers import err_line, wschan
+from .send_helpers import HttpAnswer, LoopThread, err_line, wschan
 from .servers import ThreadedServer
 
 
@@ -173,6 +173,28 @@ def test_timeout_bounds_a_run_waiting_for_replies() -> None:
     assert result.stdout == b"a\n"
 
 
+@pytest.mark.parametrize(
+    ("headers", "says"),
+    [
+        (tuple(f"X-Junk-{i}: a" for i in range(200)), "(expected no more than 128 headers)"),
+        (("X-Long: " + "a" * 10000,), "(read 10010 bytes, expected no more than 8192 bytes)"),
+    ],
+)
+def test_an_oversized_response_head_is_exit_4_saying_which_limit(
+    headers: tuple[str, ...], says: str
+) -> None:
+    # websockets bounds the response head; the line said only "did not receive a valid HTTP
+    # response", the limit that was hit was left out.
+    with LoopThread() as loop:
+        server = loop.call(HttpAnswer(101, headers).start())
+        result = wschan("send", server.url, "x")
+    assert result.returncode == 4, err_line(result)
+    assert one_line(result) == (
+        f"wschan: handshake failed: connection to {server.url} sent an invalid handshake "
+        f"response: did not receive a valid HTTP response {says}"
+    )
+
+
 # ---------------------------------------------------------------------- bad input: exit 2
 
 
@@ -232,6 +254,46 @@ def test_bad_input_is_exit_2_with_a_clear_message_and_nothing_sent(
         assert result.returncode == 2, (args, err_line(result))
         assert says in err_line(result), (args, err_line(result))
         assert "Traceback" not in err_line(result)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "says"),
+    [
+        ("--origin", "http://a\r\nX-Injected: 1", "--origin"),
+        ("--subprotocol", "chat\r\nX-Injected: 1", "--subprotocol"),
+        ("--subprotocol", "two words", "--subprotocol"),
+        ("--subprotocol", "", "--subprotocol"),
+    ],
+)
+def test_an_origin_or_subprotocol_that_cannot_be_a_header_is_a_usage_error(
+    untouched: ThreadedServer, option: str, value: str, says: str
+) -> None:
+    # websockets refused them at connect time: "internal error: InvalidHeaderValue", exit 1.
+    for command in ("send", "connect"):
+        result = wschan(command, untouched.url, "x", option, value, input=b"")
+        assert result.returncode == 2, (command, err_line(result))
+        assert says in err_line(result) and "internal error" not in err_line(result)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "says"),
+    [
+        ("-H", "X-Note: a\x1b[2Jb", "'-H' / '--header'"),
+        ("-H", "X-Note: a\x7fb", "'-H' / '--header'"),
+        ("-H", "X-Note: 日本", "'-H' / '--header'"),
+        ("--bearer", "tok\x01en", "'--bearer'"),
+        ("--origin", "http://a\x01", "'--origin'"),
+    ],
+)
+def test_a_header_value_no_header_can_carry_is_a_usage_error(
+    untouched: ThreadedServer, option: str, value: str, says: str
+) -> None:
+    # Control characters other than CR/LF/NUL, and characters beyond latin-1, were refused
+    # by websockets at connect time: "internal error: InvalidHeaderValue", exit 1.
+    for command in ("send", "connect"):
+        result = wschan(command, untouched.url, "x", option, value, input=b"")
+        assert result.returncode == 2, (command, err_line(result))
+        assert says in err_line(result) and "internal error" not in err_line(result)
 
 
 def test_invalid_utf8_argument_is_exit_2(untouched: ThreadedServer) -> None:

@@ -271,3 +271,28 @@ def test_a_proxy_name_that_does_not_resolve_is_exit_3(
     result = wschan("send", echo.url, "x", "--proxy", "http://proxy.invalid:3128", env=no_dns)
     assert result.returncode == 3
     assert "cannot resolve host 'proxy.invalid'" in err_line(result)
+
+
+@pytest.mark.parametrize("given", ["option", "environment"])
+def test_a_proxy_host_name_the_resolver_refuses_is_exit_3_in_one_line(
+    echo: ThreadedServer, given: str
+) -> None:
+    # A label over 63 bytes: the resolver's IDNA step raised UnicodeError before any query,
+    # and it came out as "internal error: UnicodeError" (exit 1). (.invalid never resolves.)
+    proxy = f"http://{'a' * 64}.invalid:3128"
+    if given == "option":
+        result = wschan("send", echo.url, "x", "--proxy", proxy)
+    else:
+        result = wschan("send", echo.url, "x", env=clean_env(http_proxy=proxy))
+    assert result.returncode == 3, err_line(result)
+    assert err_line(result) == (
+        f"wschan: cannot resolve host '{'a' * 64}.invalid': not a valid host name"
+        " (label empty or too long)"
+    )
+
+
+def test_a_proxy_variable_that_is_no_url_says_it_is_the_proxy(echo: ThreadedServer) -> None:
+    # urlsplit's own words came out alone ("wschan: Invalid IPv6 URL"), naming no proxy.
+    result = wschan("send", echo.url, "x", env=clean_env(http_proxy="http://u:PW9@[::1"))
+    assert result.returncode == 3, err_line(result)
+    assert err_line(result) == "wschan: the proxy URL is not valid: Invalid IPv6 URL"

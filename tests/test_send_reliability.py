@@ -276,3 +276,43 @@ def test_a_server_close_crossing_ours_after_the_goal_is_a_note_and_exit_0_twenty
             assert result.stdout == b"a\n"
             line = assert_one_line(result.stderr, run)
             assert line == 'wschan: the server closed the connection: 4001 (private use) "go away"'
+
+
+def test_stdin_of_tiny_lines_is_read_ahead_by_a_bounded_number_of_messages() -> None:
+    # The reader may be up to QUEUE_BATCHES batches ahead of the sending; a batch was all the
+    # messages of one 64 KiB read, so 1-byte lines queued two million objects (`yes | wschan
+    # send` against a peer that stops reading peaked at 150 MB). A batch now holds at most
+    # BATCH_MESSAGES messages: a pipe of a million lines is not all read ahead.
+    import asyncio
+    import os
+
+    from wschan_cli.sessions.reader import BATCH_MESSAGES, QUEUE_BATCHES, InputReader
+
+    lines = 1_000_000
+    read_fd, write_fd = os.pipe()
+
+    def feed() -> None:
+        with open(write_fd, "wb") as pipe:
+            pipe.write(b"a\n" * lines)
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+
+    async def queued_messages() -> int:
+        reader = InputReader(read_fd, close=True)
+        reader.start()
+        deadline = time.monotonic() + 5  # without the bound: everything is read, never full
+        while not reader.queue.full() and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+        count = 0
+        while not reader.queue.empty():
+            batch = reader.queue.get_nowait()
+            if not isinstance(batch, list):
+                break  # the end of input: everything was read ahead
+            count += len(batch)
+        return count
+
+    count = asyncio.run(queued_messages())
+    assert count < lines, count
+    assert count <= QUEUE_BATCHES * BATCH_MESSAGES, count
+    assert feeder.is_alive()  # the rest waits in the pipe: the reader stopped reading

@@ -90,3 +90,29 @@ def test_include_prints_a_rejected_upgrade_with_secrets_masked(command: str) -> 
     assert "< HTTP/1.1 403 Forbidden" in err, err
     assert "< X-Reason: banned" in err and "< Set-Cookie: ****" in err, err
     assert "SECRET8" not in err
+
+
+@pytest.mark.parametrize("command", ["send", "connect"])
+def test_a_refusal_that_quotes_our_credentials_is_shown_with_them_masked(command: str) -> None:
+    # The error line quotes the refusal's reason and body, which are the server's text; a
+    # server that echoes what it refused ("invalid token X") printed our secret in clear.
+    basic = "dXNlcjpQVzEyMw=="  # base64 of user:PW123, the Authorization the URL's userinfo makes
+    body = f"bad: BEARER-SECRET9 / {basic} / PW123 / TOKEN1 / session=SECRET6 / SECRET3"
+    with LoopThread() as loop:
+        server = loop.call(HttpAnswer(401, reason="No TOKEN1", body=body).start())
+        host = server.url.removeprefix("ws://")
+        result = wschan(
+            command,
+            f"ws://user:PW123@{host}?token=TOKEN1",
+            "-H",
+            "Cookie: session=SECRET6",
+            "-H",
+            "X-Api-Key: SECRET3",
+            "-H",
+            "X-Bearer-Token: BEARER-SECRET9",
+        )
+    err = result.stderr.decode()
+    assert result.returncode == 4, err
+    for secret in ("BEARER-SECRET9", basic, "PW123", "TOKEN1", "SECRET6", "SECRET3"):
+        assert secret not in err, (secret, err)
+    assert "bad: **** / **** / **** / **** / **** / ****" in err, err

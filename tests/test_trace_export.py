@@ -79,3 +79,26 @@ def test_the_readme_picture_script_draws_a_real_run(tmp_path: Path) -> None:
     text = out.read_text()
     assert text.lstrip().startswith("<svg") and "deinit-first:&#160;2&#160;pending" in text
     assert "established&#160;==&#160;0:&#160;leave" in text  # terminate left, as drawn
+
+
+@pytest.mark.timeout(60)
+def test_an_export_into_a_missing_directory_is_a_usage_error_before_the_run(
+    tmp_path: Path,
+) -> None:
+    # It ran the whole race first, then failed: "internal error: FileNotFoundError", exit 1.
+    result = wschan("--scenario", "deinit-first", "--export", str(tmp_path / "no" / "t.svg"))
+    assert result.returncode == 2, result.stderr
+    assert "Error: Invalid value for '--export'" in result.stderr
+    assert "no such directory" in result.stderr and result.stdout == ""
+
+
+@pytest.mark.timeout(60)
+def test_an_export_that_cannot_be_written_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    # A full disk: it was "internal error: OSError: [Errno 28] ... (run with --debug...)".
+    full = tmp_path / "full.md"
+    full.symlink_to("/dev/full")
+    result = wschan("--scenario", "deinit-first", "--export", str(full))
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip() == (
+        f"wschan: cannot write {full} (--export): No space left on device"
+    )

@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+from .send_helpers import HttpAnswer, LoopThread
 from .servers import ThreadedServer
 
 
@@ -82,6 +83,34 @@ def test_a_refused_url_exits_3_with_one_line() -> None:
     assert result.stderr.strip().splitlines() == [
         "wschan: connection refused by 127.0.0.1:1: is a server listening there?"
     ]
+
+
+def test_a_server_that_never_answers_the_upgrade_is_a_failed_connect_not_a_violation() -> None:
+    # The hang timer covered the connect: a silent server was reported as a broken invariant
+    # of the channel ("no hang ... FAIL", exit 6).
+    with LoopThread() as loop:
+        silent = loop.call(HttpAnswer(200, silent=True).start())
+        result = wschan(
+            "trace-shutdown", silent.url, "--scenario", "deinit-first", "--timeout", "0.5"
+        )
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"wschan: timed out after 0.5s opening {silent.url}"
+    ]
+    assert "FAIL" not in result.stdout
+
+
+def test_a_refusal_s_text_is_escaped_in_the_error_line() -> None:
+    # The reason phrase and body of a refused upgrade are the server's: trace-shutdown echoed
+    # them raw (a C1 CSI reached stderr as is; ESC only left out because click strips it off a
+    # terminal, not on one). The body's lone byte 0x9b is not UTF-8: U+FFFD.
+    with LoopThread() as loop:
+        server = loop.call(HttpAnswer(403, reason="\x9b31mNo", body="\x1b[2J\x9bx").start())
+        result = wschan("trace-shutdown", server.url, "--scenario", "deinit-first")
+    assert result.returncode == 4, result.stderr
+    assert result.stderr.strip() == (
+        f"wschan: {server.url} rejected the upgrade with HTTP 403 \\x9b31mNo: \\x1b[2J\ufffdx"
+    )
 
 
 def test_debug_adds_one_masked_traceback_and_keeps_the_status() -> None:

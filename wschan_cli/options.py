@@ -75,6 +75,20 @@ def check_url(url: str) -> None:
     host = parts.hostname or ""
     if any(c.isspace() or not c.isprintable() or c in _NOT_IN_HOSTS for c in host):
         raise bad(f"{host!r} is not a valid host name")
+    # The path and query as written (urlsplit drops tabs and line breaks: the raw text counts).
+    rest = url.partition("://")[2]
+    resource = rest[
+        min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest)) :
+    ]
+    bad_char = next((c for c in resource if c.isspace() or not c.isprintable()), None)
+    if bad_char is not None:  # it would go raw into the request line (RFC 3986 2.1)
+        raise bad(f"the path and query cannot carry {bad_char!r} (percent-encode it)")
+    if ":" not in host:  # not an IPv6 literal: a name the resolver takes (RFC 1035 2.3.4)
+        try:
+            host.encode("idna")  # what the resolver does first: empty labels, over 63 bytes
+        except UnicodeError as exc:
+            problem = str(exc.__cause__ or exc).removeprefix("label ")
+            raise bad(f"{host!r} is not a valid host name ({problem})") from None
 
 
 # RFC 3986 3.2.2: a host is an IP literal or letters, digits and -._~%!$&'()*+,;= only.

@@ -48,7 +48,22 @@ def parse_header(text: str) -> tuple[str, str]:
         raise ValueError(f"{name!r} is not a valid header name")
     if any(c in value for c in "\r\n\x00"):
         raise ValueError(f"the value of {name} contains a line break or NUL")
+    if (problem := header_value_problem(value)) is not None:
+        raise ValueError(f"the value of {name} {problem}")
     return name, value
+
+
+def header_value_problem(value: str) -> str | None:
+    """What keeps ``value`` out of a request header, or None: HTTP field values are tab,
+    visible ASCII and bytes 0x80-0xFF (RFC 9110 5.5; websockets' rule, which would otherwise
+    refuse it at connect time)."""
+    bad = next((c for c in value if not _FIELD_VALUE_CHAR(c)), None)
+    if bad is None:
+        return None
+    return f"contains {bad!r}, which a header cannot carry"
+
+
+_FIELD_VALUE_CHAR = re.compile(r"[\x09\x20-\x7e\x80-\xff]").fullmatch
 
 
 def parse_size(text: str) -> int | None:
@@ -104,6 +119,7 @@ class ConnectionSettings(ChannelOptions):
     debug: bool = False
     show_secrets: bool = False
     mask: tuple[str, ...] = ()
+    target: str | None = None  # the URL connected to: its secrets are masked in free text too
 
     @classmethod
     def from_values(
@@ -143,6 +159,16 @@ class ConnectionSettings(ChannelOptions):
                 headers.append(parse_header(text))
             except ValueError as exc:
                 raise click.BadParameter(str(exc), param_hint="'-H' / '--header'") from None
+        if origin is not None and any(c in origin for c in "\r\n\x00"):
+            raise click.BadParameter("contains a line break or NUL", param_hint="'--origin'")
+        if origin is not None and (problem := header_value_problem(origin)) is not None:
+            raise click.BadParameter(problem, param_hint="'--origin'")
+        for name in subprotocol:
+            if not re.match(_TOKEN, name):  # RFC 6455 4.1: a token, as header names are
+                raise click.BadParameter(
+                    f"{name!r} is not a subprotocol name (a token: no spaces or separators)",
+                    param_hint="'--subprotocol'",
+                )
         has_authorization = any(name.lower() == "authorization" for name, _ in headers)
         if auth is not None and bearer is not None:
             raise click.UsageError("--auth and --bearer both set Authorization: give one")
@@ -158,9 +184,9 @@ class ConnectionSettings(ChannelOptions):
             token = base64.b64encode(auth.encode()).decode()
             headers.append(("Authorization", f"Basic {token}"))
         if bearer is not None:
-            if not bearer or any(c in bearer for c in "\r\n\x00 "):
+            if not bearer or any(c in bearer for c in "\r\n\x00 ") or header_value_problem(bearer):
                 raise click.BadParameter(
-                    "the token must be non-empty, without spaces or line breaks",
+                    "the token must be non-empty, without spaces, line breaks or controls",
                     param_hint="'--bearer'",
                 )
             headers.append(("Authorization", f"Bearer {bearer}"))
@@ -217,7 +243,12 @@ class ConnectionSettings(ChannelOptions):
         """What to mask in what is shown (secrets.py)."""
         from wschan_cli.secrets import Secrets
 
-        return Secrets.of(show=self.show_secrets, names=self.mask)
+        return Secrets.of(
+            show=self.show_secrets,
+            names=self.mask,
+            headers=self.headers,
+            urls=(self.target, self.proxy),
+        )
 
     def request_headers(self) -> list[tuple[str, str]]:
         """The headers wschan adds to the upgrade request (unmasked: mask before showing)."""

@@ -30,7 +30,7 @@ from websockets.protocol import OPEN
 from websockets.uri import WebSocketURI, parse_uri
 
 from .clock import Clock, LoopClock
-from .close import REPLIES_TIMED_OUT, WRITE_TIMED_OUT, CloseInfo
+from .close import REPLIES_TIMED_OUT, WRITE_TIMED_OUT, CloseInfo, handshake_done
 from .connection import Connection, Lifecycle, future_outcome
 from .dial import open_tcp
 from .errors import (
@@ -454,6 +454,7 @@ class Channel:
             chunks = frames_to_write(conn.proto)
         if conn.replies:  # D10: owed control replies go first (control frames may sit between
             chunks, conn.replies = conn.replies + chunks, []  # fragments, RFC 6455 5.4)
+            conn.replies_taken.set()  # a reader held back by too many owed replies reads on
         self._put(party, conn, chunks, handshake=handshake)
         try:
             if conn.transport.writing_paused:
@@ -509,6 +510,7 @@ class Channel:
         assert self._token.holder == party, "shutdown without the token"
         conn.transition(Lifecycle.SHUTTING_DOWN)
         self._inbox_taken.set()  # a reader held back by a full inbox reads on to the close
+        conn.replies_taken.set()  # likewise one held back by owed replies
         self._emit(party, What.SHUTDOWN, graceful=graceful is not None, abort=abort)
         if conn.keepalive is not None and conn.keepalive is not asyncio.current_task():
             conn.keepalive.cancel()
@@ -539,9 +541,10 @@ class Channel:
                         await self._write(party, conn)
                         await conn.reader_done.wait()
                 except TimeoutError:
-                    conn.local_close = conn.local_close or CloseInfo(
-                        1006, "no Close answer within the close timeout", "local", clean=False
-                    )
+                    if not handshake_done(conn.proto):  # answered, TCP left open: 7.1.4
+                        conn.local_close = conn.local_close or CloseInfo(
+                            1006, "no Close answer within the close timeout", "local", False
+                        )
                     abort = True
                 except ChannelError:
                     abort = True  # the link died under our Close; the reader tells how

@@ -35,6 +35,12 @@ class CloseInfo:
         return ChannelClosed(self.code, self.reason, self.by)
 
 
+def handshake_done(proto: ClientProtocol) -> bool:
+    """Both Close frames went: the closing handshake is complete (RFC 6455 7.1.4: what ends
+    TCP after that no longer changes how the connection closed)."""
+    return proto.close_rcvd is not None and proto.close_sent is not None
+
+
 def close_info(proto: ClientProtocol, *, local_close: CloseInfo | None, failed: bool) -> CloseInfo:
     """How the connection of ``proto`` ended (or, before its release, is ending).
 

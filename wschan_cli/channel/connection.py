@@ -73,6 +73,8 @@ class Connection:
     close: CloseInfo | None = None
     local_close: CloseInfo | None = None  # set when we cut the link ourselves (timeouts, aborts)
     replies: list[bytes] = field(default_factory=list)
+    # a writer took the owed replies, or a shutdown began (reader.OWED_REPLIES_LIMIT)
+    replies_taken: asyncio.Event = field(default_factory=asyncio.Event)
     replier_running: bool = False
     pings: dict[bytes, tuple[asyncio.Future[float], float]] = field(default_factory=dict)
     fragments: list[Any] = field(default_factory=list)  # bytes, or str decoded so far (text)
@@ -175,6 +177,9 @@ class Connection:
     # field to a decision).
     SNAPSHOT_EXCLUDED: ClassVar[dict[str, str]] = {
         "transport": "I/O, not channel state: a simulated transport is hashed by the explorer",
+        "replies_taken": "waited on only past reader.OWED_REPLIES_LIMIT owed replies, which no "
+        "explored schedule reaches (its peers ping a few times); while unreached it decides "
+        "nothing",
     }
 
     def snapshot(self) -> tuple[tuple[str, Hashable], ...]:

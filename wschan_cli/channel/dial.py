@@ -31,6 +31,15 @@ def _typed_errors(uri: WebSocketURI, where: str, host: str | None = None) -> Ite
             host=uri.host,
             port=uri.port,
         ) from exc
+    except UnicodeError as exc:
+        # The resolver's IDNA step refused the name (an empty label, one over 63 bytes) before
+        # any query: a name that cannot resolve, as far as the user is concerned.
+        raise DNSError(
+            f"cannot resolve host {host or uri.host!r}: not a valid host name"
+            f" ({exc.__cause__ or exc})",
+            host=uri.host,
+            port=uri.port,
+        ) from exc
     except ConnectionRefusedError as exc:
         raise ConnectionRefused(
             f"connection refused by {where}: is a server listening there?",

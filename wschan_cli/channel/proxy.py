@@ -43,7 +43,10 @@ class ProxyURL:
         """
         if "://" not in url:
             url = "http://" + url
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError as exc:  # its words name no proxy, and the URL may hold a password
+            raise ValueError(f"the proxy URL is not valid: {exc}") from None
         scheme = parts.scheme.lower()
         shown = f"{scheme}://{parts.hostname or ''}"
         if scheme not in PROXY_SCHEMES:

@@ -14,7 +14,7 @@ from websockets.frames import Opcode
 from websockets.http11 import Response
 from websockets.protocol import CLOSED, OPEN, Protocol
 
-from .close import CloseInfo
+from .close import CloseInfo, handshake_done
 from .connection import Connection
 from .errors import ChannelError, HandshakeInterrupted, reject
 from .events import Party, What
@@ -38,6 +38,10 @@ _TEXT, _BINARY, _CONT, _CLOSE, _PONG = (
 
 # The main loop of websockets' frame parser, where it waits between frames (inbound.py).
 _PARSE_CODE = Protocol.parse.__code__
+#: Control replies (Pongs, a Close echo) owed and not yet written past which the reader reads
+#: nothing more until a writer takes them: a peer that pings and does not read our Pongs cannot
+#: grow our memory; the write timeout ends it (D8). Far past any burst a live peer sends.
+OWED_REPLIES_LIMIT = 1024
 
 
 async def run_reader(ch: Channel, conn: Connection) -> None:
@@ -77,7 +81,10 @@ async def _read_loop(ch: Channel, conn: Connection) -> None:
                 if deadline is None:
                     continue  # the echo was owed: the peer's time starts when it is written
                 reason = "close timeout"
-                if not conn.failed:  # a connection we failed keeps the code we failed it with
+                # A connection we failed keeps the code we failed it with; one whose closing
+                # handshake completed (both Close frames) keeps its Close: TCP left open after
+                # it is the peer's lapse, and we may end TCP ourselves (RFC 6455 7.1.1, 7.1.4).
+                if not conn.failed and not handshake_done(proto):
                     conn.local_close = conn.local_close or CloseInfo(
                         1006, "peer did not close TCP after the Close", "local", clean=False
                     )
@@ -112,7 +119,11 @@ async def _read_loop(ch: Channel, conn: Connection) -> None:
                 if isinstance(proto.handshake_exc.__cause__, EOFError):
                     problem = "closed before the 101"
                 else:
-                    problem = f"sent an invalid handshake response: {proto.handshake_exc}"
+                    invalid = proto.handshake_exc
+                    # websockets' reason is in the cause: which limit (headers, line, body)
+                    # or rule the response broke.
+                    why = f" ({invalid.__cause__})" if invalid.__cause__ is not None else ""
+                    problem = f"sent an invalid handshake response: {invalid}{why}"
                 reject(conn.upgraded, HandshakeInterrupted(f"connection to {ch.url} {problem}"))
             # D10: what the protocol owes for these frames (Pong, Close echo, or our own
             # failure's Close) is queued before this step ends: a send that ``process``
@@ -122,6 +133,9 @@ async def _read_loop(ch: Channel, conn: Connection) -> None:
                 conn.failed = True  # websockets failed it (1002, 1009): 7.1.7 applies too
             if owed:
                 _queue_replies(ch, conn, owed)
+                while len(conn.replies) > OWED_REPLIES_LIMIT and not conn.closing:
+                    conn.replies_taken.clear()
+                    await conn.replies_taken.wait()
             if not data or proto.state is CLOSED:
                 break
             inbox = ch._inbox
@@ -241,6 +255,7 @@ async def _auto_reply(ch: Channel, conn: Connection) -> None:
             if not conn.closing:
                 while conn.replies:
                     replies, conn.replies = conn.replies, []
+                    conn.replies_taken.set()
                     await ch._write(party, conn, replies)
             else:
                 ch._emit(party, What.LEAVE, dropped=len(conn.replies))

@@ -157,11 +157,13 @@ def check_close(code: int, reason: str) -> None:
 def make_plan(ctx: click.Context, url: str, messages: tuple[str, ...], **o: Any) -> Plan:
     """Validate the command line (click.UsageError / BadParameter: exit 2, nothing sent)."""
     # Here, not at the top: `wschan send --help` needs none of them.
+    import dataclasses
+
     from wschan_cli.sessions.payload import InputError, check_file, decode_message
     from wschan_cli.sessions.send_plan import Plan
 
-    connection: ConnectionSettings = o["connection"]
     check_url(url)
+    connection: ConnectionSettings = dataclasses.replace(o["connection"], target=url)
     if o["null"] and o["delimiter"] is not None:
         raise click.UsageError("-0 and --delimiter both set the separator: give one")
     delimiter = b"\0" if o["null"] else parse_delimiter(o["delimiter"] or "\n")

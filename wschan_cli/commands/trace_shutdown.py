@@ -253,6 +253,12 @@ def trace_shutdown(
         )
     if export is not None and not export.lower().endswith((".svg", ".html", ".htm", ".md")):
         raise click.UsageError("--export FILE must end in .svg, .html or .md")
+    if export is not None:
+        import os
+
+        directory = os.path.dirname(os.path.abspath(export))
+        if not os.path.isdir(directory):  # said now, not after the whole run
+            raise click.BadParameter(f"no such directory: {directory}", param_hint="'--export'")
     if (
         model != "wschan"
         or with_ping
@@ -288,7 +294,10 @@ def trace_shutdown(
     )
 
     def error(message: str) -> None:
-        click.echo(f"wschan: {message}", err=True)
+        from wschan_cli.render.escape import escape_control
+
+        # Server text (a refusal's reason and body) is data: escaped, on one line; masked.
+        click.echo(f"wschan: {escape_control(mask_url(message), one_line=True)}", err=True)
 
     async def traced() -> int:
         try:
@@ -298,6 +307,11 @@ def trace_shutdown(
                 print_traceback(mask_url)
             error(str(exc))
             return status_for(exc)
+        except ExportError as exc:  # a full disk, no permission: one line, 1
+            if debug:
+                print_traceback(mask_url)
+            error(str(exc))
+            return ExitStatus.ERROR
         return ExitStatus.VIOLATION if failed else ExitStatus.OK
 
     sys.exit(run_main(traced(), debug=debug, error=error, mask=mask_url))
@@ -487,8 +501,17 @@ async def _run_all(url: str, plan: _Plan, console: Any) -> bool:
         if plan.repeat > 1:
             _print_orderings(console, name, orderings, plan.as_json)
     if plan.export is not None:
-        _export(plan.export, exported, markdown)
+        try:
+            _export(plan.export, exported, markdown)
+        except OSError as exc:
+            raise ExportError(
+                f"cannot write {plan.export} (--export): {exc.strerror or exc}"
+            ) from exc
     return failed
+
+
+class ExportError(Exception):
+    """The --export file could not be written."""
 
 
 def _print_orderings(console: Any, name: str, orderings: Any, as_json: bool) -> None:

@@ -23,10 +23,13 @@ from wschan_cli.channel import (
     ChannelError,
     CloseInfo,
     ConnectError,
+    Event,
     HandshakeError,
     HandshakeRejected,
     Message,
     Subscriber,
+    What,
+    WriteTimeout,
 )
 from wschan_cli.exitcodes import ExitStatus, status_for
 from wschan_cli.render.closecodes import describe_close
@@ -151,8 +154,8 @@ class Link:
                         return self._end(status_for(exc), str(exc), gave_up=True)
                     await self._pause(backoff, str(exc), verdict.retry_after)
                     continue
-                except (ChannelClosed, ChannelDisposed):
-                    pass  # closed while sending --init: the close below says how
+                except (ChannelClosed, ChannelDisposed, WriteTimeout):
+                    pass  # closed while sending --init (or aborted, D8): the close says how
                 opened_at = loop.time()
                 self.connections += 1
                 self._attempted.set()
@@ -259,7 +262,9 @@ class Link:
                 else:
                     await ch.send(data)
                 return True
-            except (ChannelClosed, ChannelDisposed):
+            except (ChannelClosed, ChannelDisposed, WriteTimeout):
+                # WriteTimeout: the connection was aborted under this message (D8, 1006);
+                # the supervisor reports it as the close it is.
                 if self.ch is ch:
                     self._ready.clear()  # this connection is over; the supervisor will see it
                 if self.stopping or self.ended or isinstance(data, Streamed):
@@ -275,11 +280,31 @@ class Link:
         status = ExitStatus.OK
         if ch is not None and self._closed is not None:
             closed = self._closed
-            with contextlib.suppress(ChannelError):
-                await ch.deinit(code, reason, abrupt=abrupt)
+            ours_went_first = False  # deinit's own Close went out (the link was still open)
+
+            def watch(event: Event) -> None:
+                nonlocal ours_went_first
+                if (
+                    event.party.kind == "deinit"
+                    and event.what is What.FRAME_OUT
+                    and event.detail.get("opcode") == "close"
+                ):
+                    ours_went_first = True
+
+            unsubscribe = ch.subscribe(watch)
+            try:
+                with contextlib.suppress(ChannelError):
+                    await ch.deinit(code, reason, abrupt=abrupt)
+            finally:
+                unsubscribe()
             if closed.done() and not abrupt:
                 info = closed.result()
-                if info.code == 1006:  # our Close went unanswered, or the link died
+                # As in send: normal when clean, or when our Close went first and was
+                # answered (whatever code came back). Not when the connection had already
+                # failed (our 1002/1007/1009 out before deinit) or the server's Close went
+                # first with a code of its own: those are abnormal even if deinit saw them.
+                answered = ours_went_first and info.code != 1006
+                if not (info.clean or answered):
                     status = ExitStatus.ABNORMAL
                     self.final_message = self._describe(info)
         self._stop_status = status

@@ -4,7 +4,8 @@ messages, in order. Used by ``wschan send`` and the ``connect`` bridge.
 A thread reads, so pipes, files, devices and terminals behave alike and the loop never blocks on
 input. Everything is bounded:
 
-- the thread waits when the loop is ``QUEUE_BATCHES`` batches behind;
+- the thread waits when the loop is ``QUEUE_BATCHES`` batches behind, a batch holding at most
+  ``BATCH_MESSAGES`` messages;
 - a message longer than ``STREAM_AFTER`` bytes (a long line, all of stdin with ``whole``, a
   file) is not gathered: it is handed over at once as a ``StreamedMessage`` whose chunks follow
   while it is sent (a fragmented message, ``Channel.send_stream``), ``STREAM_CHUNKS`` chunks
@@ -27,6 +28,9 @@ from typing import Any
 
 #: Batches the loop may be behind before the thread waits.
 QUEUE_BATCHES = 64
+#: Messages in one batch at most: one read of tiny lines (64 KiB of "a\n") is 32,768 objects,
+#: so the queue is bounded in messages too, not only in bytes read.
+BATCH_MESSAGES = 4096
 #: Bytes read at a time.
 READ_SIZE = 1 << 16
 #: A message still without its delimiter after this many bytes is streamed.
@@ -143,8 +147,9 @@ class InputReader:
                 start = at + width
                 at = buffer.find(delimiter, start)
             del buffer[:start]
-            if messages and not batch(messages):
-                return
+            for first in range(0, len(messages), BATCH_MESSAGES):
+                if not batch(messages[first : first + BATCH_MESSAGES]):
+                    return
             if stream is None and len(buffer) >= STREAM_AFTER:
                 stream = StreamedMessage()
                 if not batch([stream]):

@@ -77,6 +77,8 @@ async def run_scenario(
     made: list[GatedTransport] = []
     # Keepalive off: a ping at a random moment would add a party the scenario did not ask for.
     opts = replace(options or ChannelOptions(reconnect=True), ping_interval=None)
+    if opts.open_timeout is None or opts.open_timeout > timeout:
+        opts = replace(opts, open_timeout=timeout)
     ch = Channel(
         url,
         options=opts,
@@ -88,6 +90,10 @@ async def run_scenario(
     ch.subscribe(watch.feed)
     if on_event is not None:
         ch.subscribe(on_event)
+    # Connecting is the server's part, not the race's: bounded by the open timeout (at most
+    # the scenario's), a server that never answers the upgrade is a failed connect (exit 3),
+    # not a hang of the channel (a failed invariant, exit 6).
+    await ch.open()
     try:
         async with asyncio.timeout(timeout):
             await _play(ch, made, watch, run)
@@ -97,7 +103,6 @@ async def run_scenario(
 
 
 async def _play(ch: Channel, made: list[GatedTransport], watch: _Watch, run: Run) -> None:
-    await ch.open()
     gate = made[0]
     sends: dict[str, asyncio.Future[None]] = {}
 

@@ -183,6 +183,7 @@ def connect(ctx: click.Context, url: str, **options: Any) -> None:
     URL is ws://HOST[:PORT]/PATH or wss://... On a terminal: a prompt,
     messages above it, a live toolbar. Off a terminal: a line bridge.
     """
+    import dataclasses
     import sys
 
     from wschan_cli.render.color import is_tty
@@ -192,7 +193,7 @@ def connect(ctx: click.Context, url: str, **options: Any) -> None:
     fmt = output_format(
         json_out=options["json"], pretty=options["pretty"], timestamps=options["timestamps"]
     )
-    connection: ConnectionSettings = options["connection"]
+    connection: ConnectionSettings = dataclasses.replace(options["connection"], target=url)
     cfg = LinkConfig(
         url=url,
         connection=connection,
