@@ -9,12 +9,14 @@ Close goes out (7.1.7).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 
 import pytest
 
-from wschan_cli.channel import Channel, Event, Message, What
+from wschan_cli.channel import Channel, CloseInfo, Event, Message, What
 
-from .helpers import QUIET, Recorder, frame, is_, run
+from .helpers import QUIET, Recorder, frame, is_, open_watched, park_send, run
 from .test_channel_cancel import Peer, close_code
 
 PING, PONG, CLOSE, TEXT, CONT = 0x9, 0xA, 0x8, 0x1, 0x0
@@ -125,5 +127,35 @@ def test_d10_after_failing_with_1007_nothing_but_the_close_is_written() -> None:
             sent = peer.data(0)
             assert [op for op, _ in sent] == [TEXT, CLOSE]
             assert close_code(sent[-1][1]) == 1007
+
+    run(main())
+
+
+def test_the_close_timeout_starts_when_our_close_echo_is_written_not_while_it_is_owed() -> None:
+    """A send holds the token (its drain is slow: the peer reads slowly) when the peer's Close
+    arrives; the echo is owed behind it (D10). The peer cannot end TCP before it has our echo
+    (RFC 6455 5.5.1, 7.1.1), so the reader's close timeout must not run out meanwhile: it did,
+    and the connection ended as 1006 "peer did not close TCP after the Close" although the
+    send drained within its write timeout and the peer closed cleanly (found by exploring
+    --peer close --party auto-reply --party write-timeout)."""
+    close = frame(CLOSE, b"\x03\xe8bye")  # 1000
+
+    async def main() -> None:
+        async with Peer(answers={b"go": close}) as peer:
+            options = dataclasses.replace(QUIET, close_timeout=0.2)
+            closes: list[CloseInfo] = []
+            ch, rec, gate = await open_watched(peer.url, options, on_close=closes.append)
+            send = await park_send(ch, gate, "go")  # holds the token in its drain
+            await rec.wait_for(is_(What.FRAME_IN, opcode="close"))
+            # Three close timeouts while the echo is owed: the reader must still be reading.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(rec.wait_for(is_(What.READER_END)), 0.6)
+            assert not rec.of(What.READER_END), "the reader gave up while our echo was owed"
+            gate.drain_gate.open()
+            await send
+            await rec.wait_for(is_(What.CLOSED))
+            await ch.deinit()
+            assert closes == [CloseInfo(1000, "bye", "peer", True)]
+            assert (CLOSE, b"\x03\xe8bye") in peer.data(0)  # the echo reached the peer
 
     run(main())

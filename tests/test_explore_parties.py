@@ -90,6 +90,18 @@ def test_a_close_read_while_deinit_writes_an_owed_pong_is_still_answered(senders
     assert report.exhausted and report.ok, [f.violation for f in report.found.values()]
 
 
+@pytest.mark.timeout(120)
+def test_a_close_owed_behind_a_slow_write_is_answered_or_the_link_is_cut_for_that_write() -> None:
+    """--peer close --party auto-reply --party write-timeout: deinit writes the owed Pong, the
+    peer's Close arrives, and time runs out during the write. The reader's close timeout ran
+    from the Close's arrival, while the echo was still owed, and ended the connection as the
+    peer's fault with the Close unanswered; now it runs from the echo's write, and when our own
+    write does not drain the link is cut for that (close.UNDRAINED), nothing more can go out."""
+    setup = with_parties(Setup(senders=0, peer_close=True), ["auto-reply", "write-timeout"])
+    report = explore(lambda choose: Schedule(setup, choose))
+    assert report.exhausted and report.ok, [f.violation for f in report.found.values()]
+
+
 def test_every_party_the_channel_makes_is_a_party_kind() -> None:
     # The views, the checks and the scenarios compare party kinds with PartyKind members: a kind
     # the channel made that is not one would fall through every comparison silently.

@@ -30,7 +30,7 @@ from websockets.protocol import OPEN
 from websockets.uri import WebSocketURI, parse_uri
 
 from .clock import Clock, LoopClock
-from .close import CloseInfo, handshake_done
+from .close import REPLIES_TIMED_OUT, WRITE_TIMED_OUT, CloseInfo, handshake_done
 from .connection import Connection, Lifecycle, future_outcome
 from .dial import open_tcp
 from .errors import (
@@ -465,7 +465,7 @@ class Channel:
         except TimeoutError:
             # D8: a frame may be half written; the connection must not carry anything else.
             conn.local_close = conn.local_close or CloseInfo(
-                1006, "write timed out", "local", clean=False
+                1006, WRITE_TIMED_OUT, "local", clean=False
             )
             if not conn.closing:
                 await self._shutdown(party, conn, graceful=None, abort=True)
@@ -525,8 +525,13 @@ class Channel:
                 try:
                     async with self._clock.timeout(self.options.close_timeout):
                         await self._write(party, conn, [])
-                except (TimeoutError, ChannelError):
+                except TimeoutError:
+                    conn.local_close = conn.local_close or CloseInfo(
+                        1006, REPLIES_TIMED_OUT, "local", clean=False
+                    )
                     abort = True
+                except ChannelError:
+                    abort = True  # the link died under the write; the reader tells how
             if graceful is not None and conn.proto.state is OPEN and not conn.reader_done.is_set():
                 conn.proto.send_close(*graceful)
                 try:

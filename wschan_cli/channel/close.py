@@ -13,6 +13,14 @@ if TYPE_CHECKING:
 
 OK_CLOSE_CODES = (1000, 1001)
 
+# The reasons of the 1006 we record when we cut the link because our own writes did not drain:
+# a frame within the write timeout (D8), or the owed replies (a Pong, the Close echo) within
+# the close timeout of a shutdown (D5). Then nothing more can reach the peer, its Close
+# included (the explorer's peer excuses an unanswered Close for these).
+WRITE_TIMED_OUT = "write timed out"
+REPLIES_TIMED_OUT = "owed replies did not drain within the close timeout"
+UNDRAINED = (WRITE_TIMED_OUT, REPLIES_TIMED_OUT)
+
 
 @dataclass(frozen=True)
 class CloseInfo:

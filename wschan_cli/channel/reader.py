@@ -62,17 +62,24 @@ async def _read_loop(ch: Channel, conn: Connection) -> None:
     try:
         while True:
             try:
-                if deadline is None and limit is not None and proto.close_expected():
-                    deadline = ch._clock.now() + limit
-                if deadline is not None:
+                if limit is not None and proto.close_expected():
+                    now = ch._clock.now()
+                    if deadline is None and not _close_owed(conn):
+                        deadline = now + limit
                     # A Close went out: the server should end TCP. One bound for the whole
-                    # wait, so a peer that keeps sending cannot keep us CLOSING.
-                    left = max(deadline - ch._clock.now(), 0.0)
-                    async with ch._clock.timeout(left):
+                    # wait, so a peer that keeps sending cannot keep us CLOSING. While our
+                    # Close (the echo) is still owed behind the token holder's write (D10),
+                    # the peer cannot end TCP (RFC 6455 5.5.1, 7.1.1): its time starts once
+                    # the echo is written (the holder's write is bounded, D8); look again
+                    # every close timeout until then.
+                    wait = limit if deadline is None else max(deadline - now, 0.0)
+                    async with ch._clock.timeout(wait):
                         data = await conn.transport.read()
                 else:
                     data = await conn.transport.read()
             except TimeoutError:
+                if deadline is None:
+                    continue  # the echo was owed: the peer's time starts when it is written
                 reason = "close timeout"
                 # A connection we failed keeps the code we failed it with; one whose closing
                 # handshake completed (both Close frames) keeps its Close: TCP left open after
@@ -220,6 +227,11 @@ def _deliver(ch: Channel, conn: Connection, message: Message) -> None:
             ch._process(message)
         except Exception as exc:  # a failing consumer must not kill the reader
             conn.fail(1011, f"process callback failed: {exc}")
+
+
+def _close_owed(conn: Connection) -> bool:
+    """Our Close frame is queued on ``conn`` (D10) and not yet written."""
+    return any(chunk[0] & 0x0F == _CLOSE for chunk in conn.replies)
 
 
 def _queue_replies(ch: Channel, conn: Connection, replies: list[bytes]) -> None:

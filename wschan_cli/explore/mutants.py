@@ -213,8 +213,8 @@ MUTATIONS: dict[str, Mutation] = {
                     "reader",
                     _t(
                         (
-                            "left = max(deadline - ch._clock.now(), 0.0)",
-                            "left = limit  # per read, not overall",
+                            "wait = limit if deadline is None else max(deadline - now, 0.0)",
+                            "wait = limit  # per read, not overall",
                         ),
                     ),
                 ),

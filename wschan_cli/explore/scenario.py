@@ -30,6 +30,7 @@ from wschan_cli.channel import (
     What,
     WriteTimeout,
 )
+from wschan_cli.channel.close import UNDRAINED
 from wschan_cli.invariants.monitor import PER_STEP, Monitor, Violation
 from wschan_cli.invariants.record import Run
 from wschan_cli.invariants.verdicts import check
@@ -178,8 +179,16 @@ class Schedule:
 
     def _watch(self, transport: SimTransport) -> None:
         transport.on_write = self._check_wire
+        transport.undrained = self._cut_undrained
         transport.peer.on_violation = self.monitor.violate
         transport.peer.close_received = asyncio.get_running_loop().create_future()
+
+    def _cut_undrained(self) -> bool:
+        """The channel is cutting its connection because its own writes did not drain in time
+        (the 1006 it records, close.UNDRAINED): a Close it read then goes unanswered."""
+        conn = dict(self.ch.snapshot())["_conn"] if self.ch is not None else None
+        local = dict(conn).get("local_close") if conn else None  # type: ignore[call-overload]
+        return isinstance(local, CloseInfo) and local.reason in UNDRAINED
 
     def _track_holder(self, e: Event) -> None:
         if e.what is What.TAKE:

@@ -122,7 +122,9 @@ class SimTransport:
     ``stall()``: the peer stops reading; what is written stays unread and every drain blocks
     until the transport is closed or aborted (then it fails), so only the write timeout ends it.
     When the channel closes or aborts TCP, ``on_tcp_close`` checks the peer's side: a Close the
-    channel received was answered (RFC 6455 5.5.1), unless the channel's Close went first.
+    channel received was answered (RFC 6455 5.5.1), unless the channel's Close went first or
+    ``undrained()`` says the channel cut the link because its own writes did not drain in time
+    (D8, D5: nothing more could reach the peer).
     """
 
     def __init__(self, peer: SimPeer, *, drain_yields: bool = True) -> None:
@@ -141,6 +143,7 @@ class SimTransport:
         # that fails (its open timeout fired) drops TCP, like any client failing the handshake.
         self.upgraded = False
         self.on_write: Callable[[bytes], None] = lambda data: None
+        self.undrained: Callable[[], bool] = lambda: False
         self._read_waiter: asyncio.Future[None] | None = None
         self._drain_waiter: asyncio.Future[None] | None = None
 
@@ -232,7 +235,13 @@ class SimTransport:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
         peer = self.peer.proto
-        if self.read_peer_close and peer.close_rcvd is None and self.upgraded and not self.stalled:
+        if (
+            self.read_peer_close
+            and peer.close_rcvd is None
+            and self.upgraded
+            and not self.stalled
+            and not self.undrained()
+        ):
             self.peer.on_violation(
                 "D10",
                 "the channel read the peer's Close and closed TCP without answering it "

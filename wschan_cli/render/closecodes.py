@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from wschan_cli.channel.close import WRITE_TIMED_OUT
 from wschan_cli.channel.sendable import SENDABLE_CLOSE_CODES, unsendable_part
 
 CLOSE_CODE_NAMES = {
@@ -59,7 +60,7 @@ def describe_close(
 
     reason = escape_control(info.reason, one_line=True)
     if info.code == 1006:
-        if info.reason == "write timed out":
+        if info.reason == WRITE_TIMED_OUT:
             return (
                 f"a frame could not be written within {_seconds(write_timeout)} "
                 "(--write-timeout): the server stopped reading; connection aborted (1006)"
