@@ -123,3 +123,25 @@ def test_a_cancelled_deinit_waiter_does_not_count_for_fifo_when_deinit_waits_aga
     setup = with_parties(Setup(senders=1, peer_close=True), ["cancel-deinit"])
     report = explore(lambda choose: Schedule(setup, choose))
     assert report.exhausted and report.ok, [f.violation for f in report.found.values()]
+
+
+def test_a_keepalive_timeout_that_finds_the_peers_close_answers_it() -> None:
+    """--peer close --party keepalive --party auto-reply: the keepalive's ping timed out and it
+    waited for the token to cut the connection; meanwhile the peer's Close arrived. The peer is
+    alive and closing: its Close is answered (RFC 6455 5.5.1), not dropped by an abort. The
+    schedule the explorer found (49 s to find exhaustively) is replayed here step by step."""
+    found = [
+        "keepalive#1", "peer", "timer", "keepalive#1", "keepalive#1", "reader#1", "peer",
+        "auto_reply#1", "timer", "keepalive#1", "auto_reply#1", "reader#1", "keepalive#1",
+        "deinit",
+    ]  # fmt: skip
+    setup = with_parties(Setup(senders=0, peer_close=True), ["keepalive", "auto-reply"])
+    steps = iter(found)
+
+    def follow(schedule: Schedule, labels: list[str]) -> int:
+        wanted = next(steps, None)
+        return labels.index(wanted) if wanted in labels else 0
+
+    result = Schedule(setup, follow).run()
+    assert result.complete and not result.violations, result.violations
+    assert result.choices[: len(found)] == found  # the schedule was the one found

@@ -29,20 +29,27 @@ async def keep_alive(ch: Channel, conn: Connection) -> None:
             await ch._ping(None, keepalive=conn)
     except PingTimeout:
         if conn.usable:
-            conn.local_close = CloseInfo(1011, "keepalive ping timeout", "local", clean=False)
             await _kill(ch, conn)
     except (ChannelError, asyncio.CancelledError):
         pass  # the connection is closing anyway
 
 
 async def _kill(ch: Channel, conn: Connection) -> None:
+    """No Pong in time: the peer is gone, cut the link (1011, no Close: nothing would answer
+    it). Unless the peer's Close came while we waited for the token: then it is alive and
+    closing, and its Close is answered like in any shutdown (RFC 6455 5.5.1)."""
     party = ch._new_party("keepalive")
     ch._enter()
     try:
         await ch._token.take(party)
         try:
-            if not conn.released:
+            if not conn.released and conn.proto.close_rcvd is None:
+                conn.local_close = conn.local_close or CloseInfo(
+                    1011, "keepalive ping timeout", "local", clean=False
+                )
                 await ch._shutdown(party, conn, graceful=None, abort=True)
+            elif not conn.released:
+                await ch._shutdown(party, conn, graceful=None)  # answers the peer's Close
         finally:
             ch._token.release(party)
     finally:
