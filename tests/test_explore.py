@@ -359,7 +359,6 @@ def test_cli_peer_close_usage() -> None:
 @pytest.mark.timeout(10)
 def test_schedule_loop_virtual_time_choices_and_hang() -> None:
     import asyncio
-    import time
 
     from wschan_cli.explore.loop import ScheduleLoop
 
@@ -384,9 +383,7 @@ def test_schedule_loop_virtual_time_choices_and_hang() -> None:
             loop.create_task(party("a"), name="a"), loop.create_task(party("b"), name="b")
         )
         loop.exploring = False
-        start = time.perf_counter()
-        await asyncio.sleep(3600)  # virtual: no wall time passes
-        assert time.perf_counter() - start < 1
+        await asyncio.sleep(3600)  # virtual: the loop's clock moves, no wall time passes
         return loop.time()
 
     loop = ScheduleLoop(chooser)

@@ -8,6 +8,7 @@ four.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import sys
@@ -127,17 +128,15 @@ def test_a_write_timeout_is_one_line_exit_5_naming_the_option_twenty_times() -> 
 
 
 @pytest.mark.timeout(120)
-def test_a_48_mb_stdin_line_costs_linear_time() -> None:
+def test_a_48_mb_stdin_line_is_sent() -> None:
     # Quadratic splitting took 13.6 s for 40 MB and 21.3 s for 50 MB (issue 10); linear reading
-    # and sending of 48 MB takes about a second. The bound sits far from both.
+    # and sending of 48 MB takes about a second. No time is asserted here (issue 13: speed is
+    # measured by bench/); the line must go out, within the test's own timeout.
     line = b"x" * (48 << 20) + b"\n"
     with LoopThread() as loop:
         server = loop.call(SilentServer().start())
-        start = time.monotonic()
         result = wschan("send", server.url, "--abrupt", "--wait", "0", input=line, timeout=60)
-        took = time.monotonic() - start
     assert result.returncode == 0, err_line(result)
-    assert took < 10, f"{took:.1f}s for one 48 MB line"
 
 
 # ---------------------------------------------------------------------- bounded input (item 2)
@@ -292,7 +291,8 @@ def test_stdin_of_tiny_lines_is_read_ahead_by_a_bounded_number_of_messages() -> 
     read_fd, write_fd = os.pipe()
 
     def feed() -> None:
-        with open(write_fd, "wb") as pipe:
+        # The reader closes the pipe's read end at the test's end, with most of it unread.
+        with contextlib.suppress(BrokenPipeError), open(write_fd, "wb") as pipe:
             pipe.write(b"a\n" * lines)
 
     feeder = threading.Thread(target=feed, daemon=True)

@@ -13,7 +13,10 @@ from typing import Protocol, cast
 
 from websockets.uri import WebSocketURI
 
+from .cork import CORK_LIMIT, Cork
 from .options import ChannelOptions
+
+__all__ = ["CORK_LIMIT", "SocketTransport", "StreamTransport", "Transport", "TransportFactory"]
 
 
 class Transport(Protocol):
@@ -47,10 +50,6 @@ TransportFactory = Callable[[WebSocketURI, ChannelOptions], Awaitable[Transport]
 #: without the channel's reader running in between, so the mark must be below one such read.
 READ_HIGH_WATER = 128 * 1024
 
-#: Frames smaller than this, written in one turn of the event loop, leave in one system call
-#: (``StreamTransport.write``); what is held back never exceeds it.
-CORK_LIMIT = 64 * 1024
-
 
 class SocketTransport(Protocol):
     """What ``StreamTransport`` calls on the event loop's transport: typed by use, because
@@ -69,7 +68,7 @@ class SocketTransport(Protocol):
     def abort(self) -> None: ...
 
 
-class StreamTransport(asyncio.Protocol):
+class StreamTransport(Cork, asyncio.Protocol):
     """An asyncio protocol exposing awaitable ``read`` and ``drain`` with flow control."""
 
     def __init__(self) -> None:
@@ -84,9 +83,7 @@ class StreamTransport(asyncio.Protocol):
         self._paused = False
         self._buffered = 0  # received, not yet read
         self._reading_paused = False
-        self._corked: list[bytes] = []  # written, not yet handed to the loop's transport
-        self._corked_size = 0
-        self._flush_scheduled = False
+        self._init_cork()  # write(): the frames of one loop turn leave together (cork.py)
 
     # asyncio.Protocol callbacks
 
@@ -114,8 +111,7 @@ class StreamTransport(asyncio.Protocol):
         return None  # let asyncio close our side too: the server ends a WebSocket's TCP
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._corked.clear()
-        self._corked_size = 0
+        self.discard()
         self._eof = True
         self._error = exc
         self._wake_reader()
@@ -135,56 +131,7 @@ class StreamTransport(asyncio.Protocol):
         if self._drain_waiter is not None and not self._drain_waiter.done():
             self._drain_waiter.set_result(None)
 
-    # Transport methods used by the channel
-
-    def write(self, data: bytes) -> None:
-        """Frames written in one turn of the loop leave together: a thousand small frames of a
-        burst (``seq 1000000 | wschan send``) make a few system calls, not a thousand, and
-        reach the peer in full segments. A frame of CORK_LIMIT or more, or the one that
-        brings what is held to CORK_LIMIT, goes out at once; the rest at the end of the turn
-        (before the loop polls), or with ``close`` or ``abort``. ``drain`` is unchanged: what
-        is held is bounded by CORK_LIMIT, on top of the transport's own buffer."""
-        corked = self._corked
-        if corked:
-            corked.append(data)
-            self._corked_size += len(data)
-            if self._corked_size >= CORK_LIMIT:
-                self._flush()
-        elif len(data) >= CORK_LIMIT:
-            self._send(data)
-        else:
-            corked.append(data)
-            self._corked_size = len(data)
-            if not self._flush_scheduled:
-                self._flush_scheduled = True
-                assert self._loop is not None
-                self._loop.call_soon(self._scheduled_flush)
-
-    def _scheduled_flush(self) -> None:
-        self._flush_scheduled = False
-        self._flush()
-
-    def _flush(self) -> None:
-        corked = self._corked
-        if not corked:
-            return
-        data = corked[0] if len(corked) == 1 else b"".join(corked)
-        corked.clear()
-        self._corked_size = 0
-        self._send(data)
-
-    def _send(self, data: bytes) -> None:
-        transport = self._transport
-        assert transport is not None
-        try:
-            transport.write(data)
-        except RuntimeError:
-            # uvloop refuses a write once its handle is closed; asyncio drops it silently, and
-            # so does the channel on either loop: the next drain() reports the closed
-            # connection (deinit's Close frame after terminate closed it: channel-model.md,
-            # the deinit/terminate race).
-            if not transport.is_closing():
-                raise
+    # Transport methods used by the channel (write: Cork's)
 
     def drain(self) -> Awaitable[None]:
         # Not a coroutine: an unpaused drain, the common case, costs no coroutine per frame.
@@ -227,7 +174,7 @@ class StreamTransport(asyncio.Protocol):
 
     def close(self) -> None:
         if self._transport is not None:
-            self._flush()  # close() sends what is buffered first: what is held back too
+            self.flush()  # close() sends what is buffered first: what is held back too
             self._transport.close()
 
     def abort(self) -> None:
@@ -235,7 +182,7 @@ class StreamTransport(asyncio.Protocol):
             # What was written goes to the loop's transport first, as it did when each write
             # went straight there: the kernel keeps what it already took, the abort drops the
             # rest (the transport's own buffer), exactly as before frames were held back.
-            self._flush()
+            self.flush()
             self._transport.abort()
 
     def _wake_reader(self) -> None:
@@ -253,7 +200,7 @@ class StreamTransport(asyncio.Protocol):
     def _loop_transport(self) -> asyncio.WriteTransport:
         """The event loop's own transport (asyncio's or uvloop's), for ``loop.start_tls``."""
         assert self._transport is not None
-        self._flush()  # what was written in the clear goes before the TLS layer
+        self.flush()  # what was written in the clear goes before the TLS layer
         return cast(asyncio.WriteTransport, self._transport)
 
     def _replace_transport(self, transport: asyncio.BaseTransport) -> None:

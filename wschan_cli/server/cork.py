@@ -5,8 +5,8 @@ transport sends it at once when its buffer is empty: one ``send()`` system call 
 client that streams (``seq 1000000 | websocat``) puts thousands of frames in one read, the echo
 loop answers them all in the same turn, and those system calls were most of the server's CPU
 per message (issue 13, item 4). :class:`CorkedTransport` sits between websockets' connection and
-the loop's transport and holds the small frames of a turn back until its end, as the client
-core's ``StreamTransport.write`` does (``wschan_cli.channel.transport``, same ``CORK_LIMIT``).
+the loop's transport and holds the small frames of a turn back until its end: the client core's
+rule (``wschan_cli.channel.cork.Cork``, which ``StreamTransport`` uses too).
 
 Nothing else changes: the bytes and their order on the wire are the same, they leave before the
 loop next polls, and everything that must come after them (EOF, close, abort, a fault's raw
@@ -21,12 +21,12 @@ import asyncio
 from collections.abc import Iterable
 from typing import Any
 
-from wschan_cli.channel.transport import CORK_LIMIT
+from wschan_cli.channel.cork import Cork
 
 __all__ = ["CorkedTransport"]
 
 
-class CorkedTransport(asyncio.Transport):
+class CorkedTransport(Cork, asyncio.Transport):
     """The loop's transport (asyncio's or uvloop's), with the small writes of a turn joined."""
 
     def __init__(self, transport: asyncio.Transport) -> None:
@@ -34,9 +34,7 @@ class CorkedTransport(asyncio.Transport):
         self._transport = transport
         # Kept, not looked up per write: get_running_loop() makes a getpid() system call.
         self._loop = asyncio.get_running_loop()
-        self._corked: list[bytes] = []  # written, not yet handed to the loop's transport
-        self._corked_size = 0
-        self._flush_scheduled = False
+        self._init_cork()
         # websockets' drain() asks once per message sent: the loop's own method, not a frame
         # of ours around it.
         self.is_closing = transport.is_closing  # type: ignore[method-assign]
@@ -44,55 +42,12 @@ class CorkedTransport(asyncio.Transport):
     # -- the writes ------------------------------------------------------------------
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        """A frame of ``CORK_LIMIT`` or more, or the one that brings what is held to
-        ``CORK_LIMIT``, goes out at once (after what is held); the rest at the end of the turn."""
-        corked = self._corked
-        if corked:
-            corked.append(bytes(data))
-            self._corked_size += len(data)
-            if self._corked_size >= CORK_LIMIT:
-                self.flush()
-        elif len(data) >= CORK_LIMIT:
-            self._send(bytes(data))
-        else:
-            corked.append(bytes(data))
-            self._corked_size = len(data)
-            if not self._flush_scheduled:
-                self._flush_scheduled = True
-                self._loop.call_soon(self._scheduled_flush)
+        # websockets may hand a bytearray or a memoryview: held back, it must not change.
+        Cork.write(self, bytes(data))
 
     def writelines(self, list_of_data: Iterable[bytes | bytearray | memoryview]) -> None:
         for data in list_of_data:
             self.write(data)
-
-    def _scheduled_flush(self) -> None:
-        self._flush_scheduled = False
-        self.flush()
-
-    def flush(self) -> None:
-        """Hand what is held to the loop's transport now."""
-        corked = self._corked
-        if not corked:
-            return
-        data = corked[0] if len(corked) == 1 else b"".join(corked)
-        corked.clear()
-        self._corked_size = 0
-        self._send(data)
-
-    def discard(self) -> None:
-        """The connection is lost: what is held can go nowhere."""
-        self._corked.clear()
-        self._corked_size = 0
-
-    def _send(self, data: bytes) -> None:
-        transport = self._transport
-        try:
-            transport.write(data)
-        except RuntimeError:
-            # uvloop refuses a write once its handle is closed, where asyncio drops it: held
-            # back to the end of the turn, a write may now find the handle closed.
-            if not transport.is_closing():
-                raise
 
     # -- what must come after the writes: what is held goes first ------------------------
 
