@@ -61,7 +61,7 @@ def test_an_http_4xx_is_given_up_at_once_with_4(status: int) -> None:
 @pytest.mark.timeout(60)
 def test_an_untrusted_certificate_is_given_up_at_once_with_3() -> None:
     with ThreadedServer(ssl=server_context(trustme.CA())) as server:
-        code, err, _ = connect(*FAST, server.url)
+        code, err = connect(*FAST, server.url)
     assert code == 3, err
     assert "certificate verification failed" in err and "not retried" in err, err
     assert "reconnecting" not in err, err
@@ -72,7 +72,7 @@ def test_an_untrusted_certificate_is_given_up_at_once_with_3() -> None:
 def test_a_5xx_or_408_is_retried_then_gives_4(status: int) -> None:
     with LoopThread() as loop:
         server = loop.call(HttpAnswer(status).start())
-        code, err, _ = connect(*FAST, "--reconnect-tries", "2", server.url)
+        code, err = connect(*FAST, "--reconnect-tries", "2", server.url)
         assert code == 4, err
         assert "gave up after 2 reconnect attempts" in err, err
         assert len(server.requests) == 3  # the first attempt and two retries
@@ -83,7 +83,7 @@ def test_429_waits_as_long_as_retry_after_asks() -> None:
     with LoopThread() as loop:
         server = loop.call(HttpAnswer(429, ("Retry-After: 1",)).start())
         # (--wait 3: at end of input the bridge would otherwise stop waiting after 1 s)
-        code, err, _ = connect(
+        code, err = connect(
             *FAST, "--reconnect-tries", "1", "--reconnect-max-delay", "5", "--wait", "3", server.url
         )
         assert code == 4, err
@@ -93,14 +93,14 @@ def test_429_waits_as_long_as_retry_after_asks() -> None:
 
 @pytest.mark.timeout(60)
 def test_a_refused_port_at_end_of_input_gives_3_not_0() -> None:
-    code, err, _ = connect(*FAST, "--reconnect-tries", "0", f"ws://127.0.0.1:{refused_port()}/")
+    code, err = connect(*FAST, "--reconnect-tries", "0", f"ws://127.0.0.1:{refused_port()}/")
     assert code == 3, err
     assert err.splitlines()[-1].startswith("wschan: connection refused"), err
 
 
 @pytest.mark.timeout(60)
 def test_a_refused_port_gives_3_once_the_tries_are_used_up() -> None:
-    code, err, _ = connect(*FAST, "--reconnect-tries", "3", f"ws://127.0.0.1:{refused_port()}/")
+    code, err = connect(*FAST, "--reconnect-tries", "3", f"ws://127.0.0.1:{refused_port()}/")
     assert code == 3, err
     assert "gave up after 3 reconnect attempts" in err, err
 
