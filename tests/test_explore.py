@@ -469,3 +469,29 @@ def test_on_a_terminal_the_search_shows_its_progress_and_clears_it() -> None:
     assert "exploring" not in out and "exhaustive" in out
     piped = wschan("--explore", "--senders", "1")
     assert "exploring" not in piped.stderr and piped.stdout.splitlines()[0] == out.splitlines()[0]
+
+
+def test_a_ctrl_c_while_a_schedule_is_cleaned_up_ends_the_search() -> None:
+    """Most schedules end pruned, and their suspended tasks are closed (Schedule._cleanup):
+    a SIGINT landing there was swallowed with whatever the tasks' finally blocks raised, and
+    the search went on (the command-line Ctrl-C test failed once under load)."""
+    import asyncio
+
+    from wschan_cli.explore.loop import ScheduleLoop
+
+    async def closed_by_ctrl_c() -> None:
+        try:
+            await asyncio.get_running_loop().create_future()  # never done: left suspended
+        finally:
+            raise KeyboardInterrupt  # as if SIGINT landed while its finally block ran
+
+    async def main() -> None:
+        asyncio.get_running_loop().create_task(closed_by_ctrl_c(), name="stubborn")
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+
+    loop = ScheduleLoop(lambda labels: 0)
+    loop.run_until_complete(main())
+    with pytest.raises(KeyboardInterrupt):
+        Schedule(Setup(), lambda schedule, labels: 0)._cleanup(loop)
+    assert loop.is_closed()

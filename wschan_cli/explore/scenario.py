@@ -373,18 +373,21 @@ class Schedule:
     def _cleanup(self, loop: ScheduleLoop) -> None:
         """Close what a pruned or hung schedule left suspended, quietly."""
         pending = [t for t in loop.tasks if not t.done()]
-        if pending:
-            asyncio.events._set_running_loop(loop)
-            try:
-                for task in pending:
-                    task._log_destroy_pending = False  # type: ignore[attr-defined]
-                    with contextlib.suppress(BaseException):  # whatever its finally blocks do
-                        task.get_coro().close()  # type: ignore[union-attr]
-            finally:
-                asyncio.events._set_running_loop(None)
-        loop._ready.clear()  # type: ignore[attr-defined]
-        loop.unretrieved()  # a pruned schedule stopped before anyone could retrieve them
-        loop.close()
+        try:
+            if pending:
+                asyncio.events._set_running_loop(loop)
+                try:
+                    for task in pending:
+                        task._log_destroy_pending = False  # type: ignore[attr-defined]
+                        # Whatever its finally blocks raise, but a Ctrl-C: it ends the search.
+                        with contextlib.suppress(Exception, asyncio.CancelledError):
+                            task.get_coro().close()  # type: ignore[union-attr]
+                finally:
+                    asyncio.events._set_running_loop(None)
+        finally:
+            loop._ready.clear()  # type: ignore[attr-defined]
+            loop.unretrieved()  # a pruned schedule stopped before anyone could retrieve them
+            loop.close()
 
     # ------------------------------------------------------------------ state
 

@@ -257,7 +257,8 @@ class WorkflowSchedule:
             for task in loop.tasks:
                 if not task.done():
                     task._log_destroy_pending = False  # type: ignore[attr-defined]
-                    with contextlib.suppress(BaseException):
+                    # whatever its finally blocks raise, but a Ctrl-C: it ends the search
+                    with contextlib.suppress(Exception, asyncio.CancelledError):
                         task.get_coro().close()  # type: ignore[union-attr]
             loop._ready.clear()  # type: ignore[attr-defined]
             loop.close()
