@@ -21,7 +21,7 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from wschan_cli import startup
@@ -113,6 +113,18 @@ class CtrlC:
         if self._loop is not None:
             self._loop.remove_signal_handler(signal.SIGINT)
             self._loop = None
+
+    @contextlib.contextmanager
+    def around(self) -> Iterator[None]:
+        """The same rule around code that runs no event loop (``trace-shutdown --explore``):
+        the handler only presses, so ``stop`` must be something the code checks between its
+        steps. A KeyboardInterrupt raised in arbitrary code could land in a finalizer, where
+        Python prints and drops it."""
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: self.press())
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
 
 def run_main(

@@ -332,10 +332,13 @@ def _explore(
     peer_close: bool,
     parties: tuple[str, ...],
 ) -> int:
+    import threading
+
     from rich.console import Console
 
     from wschan_cli.explore.report import Config, run
     from wschan_cli.render.exploration import ProgressLine, print_report
+    from wschan_cli.runner import CtrlC
 
     if senders > 6:
         raise click.UsageError("--explore takes at most 6 senders (the space grows too fast)")
@@ -355,8 +358,13 @@ def _explore(
         max_states=max_states,
     )
     progress = ProgressLine(Console(stderr=True)) if sys.stderr.isatty() else None
+    # The first Ctrl-C stops the search between two schedules (it then reports what it
+    # explored); a second quits at once (runner.CtrlC).
+    stop = threading.Event()
+    ctrl_c = CtrlC(stop.set, error=lambda message: click.echo(f"wschan: {message}", err=True))
     try:
-        report = run(config, progress=progress)
+        with ctrl_c.around():
+            report = run(config, progress=progress, interrupted=stop.is_set)
     finally:
         if progress is not None:
             progress.clear()

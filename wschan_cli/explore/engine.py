@@ -145,6 +145,7 @@ def explore(
     deadline: float | None = None,
     on_result: Callable[[Any], None] | None = None,
     progress: Callable[[Report], None] | None = None,
+    interrupted: Callable[[], bool] = lambda: False,
 ) -> Report:
     """Every schedule (depth first), pruning states already explored when ``reduce``, and with
     ``por`` skipping transitions that commute with what was explored (sleep sets).
@@ -254,6 +255,9 @@ def explore(
                 progress(report)
             if stop_at_first and report.found:
                 break
+            if interrupted():  # a Ctrl-C came (runner.CtrlC.around): stop between schedules
+                report.stopped_by = "Ctrl-C"
+                break
             if max_schedules is not None and report.schedules >= max_schedules:
                 report.stopped_by = "--max-schedules"
                 break
@@ -271,8 +275,9 @@ def explore(
             stack[-1].chosen = stack[-1].todo.pop(0)
             prefix = [node.chosen for node in stack]
     except KeyboardInterrupt:
-        # Ctrl-C: what was explored is still a result, reported as not exhaustive; the
-        # interrupted schedule's loop was closed by its own clean-up (Schedule.run).
+        # Ctrl-C without a handler (the library's use): what was explored is still a result,
+        # reported as not exhaustive; the interrupted schedule's loop was closed by its own
+        # clean-up (Schedule.run).
         report.stopped_by = "Ctrl-C"
     finally:
         if tracer is not None:

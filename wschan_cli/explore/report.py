@@ -49,7 +49,10 @@ def factory_for(config: Config, setup: Setup | None = None) -> Any:
 
 
 def run(
-    config: Config, setup: Setup | None = None, progress: Callable[[Report], None] | None = None
+    config: Config,
+    setup: Setup | None = None,
+    progress: Callable[[Report], None] | None = None,
+    interrupted: Callable[[], bool] = lambda: False,
 ) -> Report:
     factory = factory_for(config, setup)
     if config.random is not None:
@@ -61,6 +64,7 @@ def run(
         max_schedules=config.max_schedules,
         max_states=config.max_states,
         progress=progress,
+        interrupted=interrupted,
     )
 
 
