@@ -254,6 +254,7 @@ def explore(
                 report.seconds = time.perf_counter() - start
                 progress(report)
             if stop_at_first and report.found:
+                report.stopped_by = "the first violation"
                 break
             if interrupted():  # a Ctrl-C came (runner.CtrlC.around): stop between schedules
                 report.stopped_by = "Ctrl-C"
